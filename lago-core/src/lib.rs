@@ -1,0 +1,66 @@
+//! The lago engine: declarative, throwaway virtual-machine environments on
+//! libvirt/qemu, compatible with Lago's files and on-disk state.
+//!
+//! This crate is pure Rust. It exports no C symbols and knows nothing about
+//! Python: the C ABI (`lago-ffi`) and the Python module (`lago._native`) are
+//! thin adapters over it that convert types, map [`ErrorKind`] to their own
+//! error codes or exception classes, and manage ownership.
+//!
+//! # Concepts
+//!
+//! - **workdir**: a directory (by default `.lago/` next to the init file)
+//!   holding one or more prefixes and a `current` link naming the default one.
+//! - **prefix**: the on-disk state of one environment inside a workdir: its
+//!   spec, disk images and overlays, SSH keys, leases and logs, in Lago's
+//!   layout so that existing workdirs load unchanged.
+//! - **env**: the set of VMs and networks a prefix describes, and the
+//!   operations on them as a whole (start, stop, snapshot, revert, export,
+//!   collect, Ansible inventory, status).
+//! - **vm**: one libvirt domain with its disks, NICs and the SSH access used to
+//!   run commands and copy files in the guest.
+//! - **network**: one libvirt network (NAT or bridge) with a leased subnet,
+//!   DHCP and DNS names for the VMs attached to it.
+//!
+//! # Pipeline
+//!
+//! Data flows through one module boundary per stage, each with its own error
+//! type that converts into the public [`Error`]:
+//!
+//! ```text
+//! LagoInitFile (YAML/JSON, anchors, merge keys, prototypes)
+//!   -> spec:      parse and validate once into a typed EnvSpec
+//!   -> plan:      subnet leases, IPs, MACs, DNS names, disk plan (pure functions)
+//!   -> prefix:    on-disk state in the workdir, template store, disk overlays
+//!   -> provider:  libvirt: transient networks and domains
+//!   -> bootstrap: make each guest reachable (nocloud seed, virt-sysprep or none)
+//!   -> guest:     SSH: exec, copy, interactive; service probes
+//!   -> env ops:   start/stop, snapshot/revert, export, collect, inventory, status
+//! ```
+//!
+//! # Conventions
+//!
+//! The API is synchronous and thread-safe; parallel work over many VMs uses
+//! threads inside the core. Logging goes through `tracing` only: the core
+//! never installs a subscriber and never prints.
+
+mod error;
+
+pub use error::{Error, ErrorKind, Result};
+
+/// The version of this crate, which is the version of the whole project
+/// (the C library, the header macros and the Python package all report it).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    use super::VERSION;
+
+    #[test]
+    fn version_is_semver_triplet() {
+        let parts: Vec<&str> = VERSION.split('.').collect();
+        assert_eq!(parts.len(), 3, "{VERSION}");
+        for part in parts {
+            assert!(part.parse::<u64>().is_ok(), "{VERSION}");
+        }
+    }
+}

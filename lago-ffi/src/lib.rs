@@ -1,0 +1,111 @@
+//! `liblago`: the C ABI of lago, over `lago-core`.
+//!
+//! This crate only adapts: it checks C arguments, converts types, maps
+//! [`lago_core::ErrorKind`] to [`lago_status`] (in `status.rs`, the one place)
+//! and manages ownership of the objects it hands out. The header
+//! `include/lago.h` is generated from it by a pinned cbindgen.
+//!
+//! Conventions, for every function:
+//! - names are `lago_<noun>_<verb>`; objects are opaque pointers;
+//! - fallible functions return `lago_status` and take an optional
+//!   `lago_error **err_out` as last argument, written only on failure;
+//!   out-parameters are written only on success;
+//! - string arguments are borrowed NUL-terminated UTF-8; strings returned as
+//!   `char *` are owned by the caller and freed with `lago_string_free`;
+//! - `_free` functions accept NULL and never fail;
+//! - no panic crosses into C: every body runs inside
+//!   [`ffi_boundary!`](crate::ffi_boundary).
+
+#![allow(non_camel_case_types, reason = "C type names: lago_<noun>")]
+
+pub mod boundary;
+mod error;
+mod status;
+mod strings;
+
+use std::ffi::{CStr, c_char};
+
+pub use error::{lago_error, lago_error_code, lago_error_free, lago_error_message};
+pub use status::lago_status;
+pub use strings::lago_string_free;
+
+/// The version of the lago library, e.g. `"0.1.0"`: a static string, never
+/// freed. Compare with `LAGO_VERSION_MAJOR/MINOR/PATCH` to detect a library
+/// older than the header a program was compiled with.
+#[unsafe(no_mangle)]
+pub extern "C" fn lago_version() -> *const c_char {
+    const VERSION_C: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => panic!("CARGO_PKG_VERSION contains a NUL byte"),
+        };
+    ffi_boundary!(default: VERSION_C.as_ptr(), { VERSION_C.as_ptr() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_equals_cargo_version() {
+        // SAFETY: lago_version returns a static NUL-terminated string.
+        let version = unsafe { CStr::from_ptr(lago_version()) };
+        assert_eq!(version.to_str(), Ok(env!("CARGO_PKG_VERSION")));
+        assert_eq!(version.to_str(), Ok(lago_core::VERSION));
+    }
+}
+
+/// Checks on the committed header `include/lago.h`.
+#[cfg(test)]
+mod header {
+    use std::path::Path;
+
+    fn header() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../include/lago.h");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    fn define(header: &str, name: &str) -> Option<String> {
+        header.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next(), words.next()) {
+                (Some("#define"), Some(n), Some(value), None) if n == name => {
+                    Some(value.to_owned())
+                }
+                _ => None,
+            }
+        })
+    }
+
+    #[test]
+    fn version_macros_match_cargo_version() {
+        let header = header();
+        for (name, expected) in [
+            ("LAGO_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+            ("LAGO_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+            ("LAGO_VERSION_PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+        ] {
+            assert_eq!(
+                define(&header, name).as_deref(),
+                Some(expected),
+                "{name} in include/lago.h (edit after_includes in lago-ffi/cbindgen.toml)"
+            );
+        }
+    }
+
+    #[test]
+    fn header_declares_exports() {
+        let header = header();
+        for name in [
+            "lago_version(void)",
+            "lago_error_code(",
+            "lago_error_message(",
+            "lago_error_free(",
+            "lago_string_free(",
+            "LAGO_STATUS_PANIC = 199",
+        ] {
+            assert!(header.contains(name), "include/lago.h lacks {name}");
+        }
+    }
+}

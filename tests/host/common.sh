@@ -1,0 +1,29 @@
+# Shared settings of the test host scripts (sourced, not run).
+# The namespace and state folder can be moved with LAGO_TEST_NETNS and
+# LAGO_TEST_STATE, e.g. to run two checkouts' hosts one after the other.
+# shellcheck shell=bash
+LAGO_TEST_NETNS=${LAGO_TEST_NETNS:-lago-test}
+LAGO_TEST_STATE=${LAGO_TEST_STATE:-/run/lago-test-host}
+LAGO_TEST_ROOT=${LAGO_TEST_ROOT:-/var/lib/lago-tests}
+export LAGO_TEST_NETNS LAGO_TEST_STATE LAGO_TEST_ROOT
+
+# Debian packages the test host and the template build need.
+LAGO_TEST_PACKAGES=(
+    qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
+    dnsmasq-base libguestfs-tools iproute2 iptables procps psmisc
+    busybox-static dropbear-bin openssh-sftp-server openssh-client
+    syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod
+    python3 pkg-config gcc g++ valgrind
+)
+
+host_log() { printf 'test-host: %s\n' "$*" >&2; }
+host_die() { host_log "error: $*"; exit 1; }
+
+# pid of a live process named $2 recorded in file $1, or nothing
+live_pid() {
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
+    return 0
+}
