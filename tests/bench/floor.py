@@ -40,6 +40,25 @@ URI = "qemu:///system"
 # Outside Lago's lease range (192.168.200-255), so a floor run and a lago run
 # in the same namespace never compete for a subnet.
 SUBNET = "192.168.150"
+
+
+def subnet(k: int) -> str:
+    """First three octets of the k-th floor network."""
+    a, b, c = SUBNET.split(".")
+    return f"{a}.{b}.{int(c) + k}"
+
+
+def make_seed(path: Path, hostname: str, pubkey: str, tmpdir: Path) -> None:
+    """A NoCloud seed as cloud-init reads it: vfat labelled cidata."""
+    meta = tmpdir / "meta-data"
+    user = tmpdir / "user-data"
+    meta.write_text(f"instance-id: {hostname}\nlocal-hostname: {hostname}\n")
+    user.write_text(f"#cloud-config\nhostname: {hostname}\n"
+                    f"ssh_authorized_keys:\n  - {pubkey}\n")
+    subprocess.run(["mkfs.vfat", "-C", "-n", "cidata", str(path), "1024"],
+                   check=True, capture_output=True)
+    subprocess.run(["mcopy", "-i", str(path), str(meta), str(user), "::/"], check=True,
+                   env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
 ROOT_PASSWORD = "123456"
 BOOT_TIMEOUT = float(os.environ.get("LAGO_FLOOR_BOOT_TIMEOUT", "120"))
 
@@ -74,21 +93,35 @@ def virsh(*args: str, stdin: str | None = None) -> str:
 @dataclass
 class Guest:
     name: str
-    mac: str
-    ip: str
+    macs: list[str]  # one per network, in network order
+    ips: list[str]
     disk: Path
     console: Path
+    seed: Path | None = None
+
+    @property
+    def ip(self) -> str:
+        """Address on the first network, the one SSH goes through."""
+        return self.ips[0]
 
 
 @dataclass
 class Floor:
-    """One transient network plus N guests on overlays of the tiny image."""
+    """Transient networks plus N guests on overlays of the tiny image.
+
+    With `networks=K` every guest gets one NIC on each of K networks. With
+    `nocloud=True` every guest also gets a NoCloud seed disk (label cidata:
+    its name as hostname, this run's SSH key) and SSH uses that key.
+    """
 
     guests: int
+    networks: int = 1
+    nocloud: bool = False
     workdir: Path = field(init=False)
-    net: str = field(init=False)
+    nets: list[str] = field(init=False, default_factory=list)
     vms: list[Guest] = field(init=False, default_factory=list)
     askpass: Path = field(init=False)
+    key: Path = field(init=False)
 
     def __post_init__(self) -> None:
         if not IMAGE.exists():
@@ -98,32 +131,48 @@ class Floor:
         self.workdir = Path(tempfile.mkdtemp(prefix="run-", dir=TEST_ROOT / "floor"))
         self.workdir.chmod(0o755)
         tag = uuid.uuid4().hex[:8]
-        self.net = f"floor-{tag}"
+        self.nets = [f"floor-{tag}-n{k}" for k in range(self.networks)]
         for i in range(self.guests):
             name = f"floor-{tag}-vm{i}"
-            ip = f"{SUBNET}.{10 + i}"
-            mac = "54:52:" + ":".join(f"{int(o):02x}" for o in ip.split("."))
-            self.vms.append(Guest(name, mac, ip, self.workdir / f"{name}.qcow2",
+            ips = [f"{subnet(k)}.{10 + i}" for k in range(self.networks)]
+            macs = ["54:52:" + ":".join(f"{int(o):02x}" for o in ip.split(".")) for ip in ips]
+            self.vms.append(Guest(name, macs, ips, self.workdir / f"{name}.qcow2",
                                   self.workdir / f"{name}.console.log"))
         self.askpass = self.workdir / "askpass"
         self.askpass.write_text(f"#!/bin/sh\necho {ROOT_PASSWORD}\n")
         self.askpass.chmod(0o700)
+        self.key = self.workdir / "id_ed25519"
 
     # -- libvirt objects -------------------------------------------------
-    def network_xml(self) -> str:
+    def network_xml(self, k: int) -> str:
+        net = self.nets[k]
         hosts = "".join(
-            f"<host mac='{g.mac}' name='{g.name}' ip='{g.ip}'/>" for g in self.vms
+            f"<host mac='{g.macs[k]}' name='{g.name}' ip='{g.ips[k]}'/>" for g in self.vms
         )
         return (
-            f"<network><name>{self.net}</name>"
-            f"<bridge name='vbr{self.net[6:]}' stp='off' delay='0'/>"
+            f"<network><name>{net}</name>"
+            f"<bridge name='vbr{net[6:14]}{k}' stp='off' delay='0'/>"
             "<forward mode='nat'/>"
-            f"<ip address='{SUBNET}.1' netmask='255.255.255.0'>"
-            f"<dhcp><range start='{SUBNET}.100' end='{SUBNET}.254'/>{hosts}</dhcp>"
+            f"<ip address='{subnet(k)}.1' netmask='255.255.255.0'>"
+            f"<dhcp><range start='{subnet(k)}.100' end='{subnet(k)}.254'/>{hosts}</dhcp>"
             "</ip></network>"
         )
 
     def domain_xml(self, g: Guest) -> str:
+        nics = "".join(
+            f"""    <interface type='network'>
+      <source network='{net}'/>
+      <mac address='{mac}'/>
+      <model type='virtio'/>
+    </interface>
+""" for net, mac in zip(self.nets, g.macs))
+        seed = "" if g.seed is None else f"""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{g.seed}'/>
+      <target dev='vdb' bus='virtio'/>
+      <readonly/>
+    </disk>
+"""
         return f"""<domain type='qemu'>
   <name>{g.name}</name>
   <memory unit='MiB'>256</memory>
@@ -138,12 +187,7 @@ class Floor:
       <source file='{g.disk}'/>
       <target dev='vda' bus='virtio'/>
     </disk>
-    <interface type='network'>
-      <source network='{self.net}'/>
-      <mac address='{g.mac}'/>
-      <model type='virtio'/>
-    </interface>
-    <serial type='pty'><log file='{g.console}' append='off'/><target port='0'/></serial>
+{nics}{seed}    <serial type='pty'><log file='{g.console}' append='off'/><target port='0'/></serial>
     <console type='pty'><target type='serial' port='0'/></console>
     <memballoon model='none'/>
   </devices>
@@ -156,29 +200,46 @@ class Floor:
                  "-b", str(IMAGE), str(g.disk)],
                 check=True,
             )
-        with tempfile.NamedTemporaryFile("w", suffix=".xml", dir=self.workdir) as f:
-            f.write(self.network_xml())
-            f.flush()
-            virsh("net-create", f.name)
+        if self.nocloud:
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "floor",
+                            "-f", str(self.key)], check=True)
+            pub = self.key.with_suffix(".pub").read_text().strip()
+            for g in self.vms:
+                g.seed = self.workdir / f"{g.name}.seed.img"
+                make_seed(g.seed, g.name, pub, self.workdir)
+        for k in range(self.networks):
+            path = self.workdir / f"net{k}.xml"
+            path.write_text(self.network_xml(k))
+            virsh("net-create", str(path))
 
     def teardown(self) -> None:
         for g in self.vms:
             subprocess.run(["virsh", "-q", "-c", URI, "destroy", g.name],
                            capture_output=True)
-        subprocess.run(["virsh", "-q", "-c", URI, "net-destroy", self.net],
-                       capture_output=True)
+        for net in self.nets:
+            subprocess.run(["virsh", "-q", "-c", URI, "net-destroy", net],
+                           capture_output=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- guest access ----------------------------------------------------
-    def ssh(self, g: Guest, *argv: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    def ssh(self, g: Guest, *argv: str, timeout: float = 30,
+            stdin: bytes | None = None) -> subprocess.CompletedProcess:
+        """Run argv in the guest over OpenSSH: the seed's key with nocloud,
+        else root's password."""
         env = dict(os.environ, SSH_ASKPASS=str(self.askpass),
                    SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+        if self.nocloud:
+            auth = ["-i", str(self.key), "-o", "PreferredAuthentications=publickey",
+                    "-o", "PasswordAuthentication=no"]
+        else:
+            auth = ["-o", "PreferredAuthentications=password",
+                    "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1"]
         return subprocess.run(
-            ["ssh", "-q", "-o", "StrictHostKeyChecking=no",
-             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
-             "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
-             "-o", "NumberOfPasswordPrompts=1", f"root@{g.ip}", "--", *argv],
-            env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            ["ssh", "-q", "-o", "StrictHostKeyChecking=no", "-o", "BatchMode=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", *auth,
+             f"root@{g.ip}", "--", *argv],
+            env=env, capture_output=True, timeout=timeout,
+            input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
         )
 
     def _wait_port(self, g: Guest, deadline: float) -> None:
