@@ -45,6 +45,7 @@
 
 mod error;
 pub mod plan;
+pub mod pyjson;
 
 pub use error::{Error, ErrorKind, Result};
 
