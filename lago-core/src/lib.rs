@@ -44,8 +44,10 @@
 //! never installs a subscriber and never prints.
 
 mod error;
+pub mod paths;
 pub mod plan;
 pub mod pyjson;
+pub mod workdir;
 
 pub use error::{Error, ErrorKind, Result};
 
