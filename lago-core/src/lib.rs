@@ -46,6 +46,7 @@
 mod error;
 pub mod paths;
 pub mod plan;
+pub mod prefix;
 pub mod pyjson;
 pub mod workdir;
 

@@ -1,0 +1,237 @@
+//! The skeleton of a new prefix and the small files in it, written the way
+//! Lago writes them: `uuid` (32 hex characters, no newline), `id_rsa` /
+//! `id_rsa.pub` (`ssh-keygen -t rsa -m PEM`, which every SSH client and
+//! paramiko accept), `metadata` (`{"lago_version": ...}`), and the `logs/`,
+//! `images/`, `scripts/` and `virt/` folders. `initialized` is written last
+//! by whoever completes an init, so a half-made prefix is never taken for a
+//! finished one.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind};
+use crate::paths::Paths;
+use crate::pyjson;
+
+/// What can go wrong while laying out or writing a prefix.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    /// The prefix folder exists already.
+    #[error("prefix folder {0} already exists")]
+    Exists(PathBuf),
+    /// A file system operation failed.
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `ssh-keygen` could not make the key pair.
+    #[error("ssh-keygen failed for {path}: {detail}")]
+    Keygen {
+        /// The key file.
+        path: PathBuf,
+        /// Its stderr, or why it could not run.
+        detail: String,
+    },
+    /// A value could not be turned into JSON.
+    #[error("cannot write {path} as JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl From<LayoutError> for Error {
+    fn from(err: LayoutError) -> Self {
+        let kind = match err {
+            LayoutError::Exists(_) => ErrorKind::AlreadyExists,
+            LayoutError::Json { .. } => ErrorKind::Internal,
+            _ => ErrorKind::Io,
+        };
+        Error::new(kind, err.to_string())
+    }
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LayoutError {
+    let path = path.to_path_buf();
+    move |source| LayoutError::Io { what, path, source }
+}
+
+/// A new random prefix id: 32 lowercase hex characters (the form of Lago's
+/// `uuid.uuid1().hex`), from the kernel's random source.
+pub fn new_uuid() -> Result<String, LayoutError> {
+    let mut bytes = [0u8; 16];
+    let dev = Path::new("/dev/urandom");
+    fs::File::open(dev)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(io("read", dev))?;
+    // RFC 4122 version 4 / variant bits, so it is a well-formed uuid too
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// then a rename, so readers see the old content or the new, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(io("write", &tmp))
+        .and_then(|()| fs::rename(&tmp, path).map_err(io("rename into", path)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `value` as Python's `json.dump(value, f, indent=4)` would.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), LayoutError> {
+    let text = pyjson::dumps_indent4(value).map_err(|source| LayoutError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Reads the prefix's uuid.
+pub fn read_uuid(paths: &Paths) -> Result<String, LayoutError> {
+    let path = paths.uuid();
+    let text = fs::read_to_string(&path).map_err(io("read", &path))?;
+    Ok(text.trim().to_string())
+}
+
+/// Makes the SSH key pair guests will trust: RSA in PEM form, no passphrase.
+pub fn generate_ssh_key(private: &Path) -> Result<(), LayoutError> {
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "", "-C", "lago", "-f",
+        ])
+        .arg(private)
+        .output()
+        .map_err(|e| LayoutError::Keygen {
+            path: private.to_path_buf(),
+            detail: format!("cannot run ssh-keygen ({e}); install openssh-client"),
+        })?;
+    if !out.status.success() {
+        return Err(LayoutError::Keygen {
+            path: private.to_path_buf(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the skeleton of a new prefix at `paths` and returns its uuid.
+/// The folder must not exist; its parent must. Nothing is written outside it.
+pub fn create(paths: &Paths) -> Result<String, LayoutError> {
+    let root = paths.prefix_path();
+    match fs::create_dir(root) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(LayoutError::Exists(root.to_path_buf()));
+        }
+        Err(e) => return Err(io("create", root)(e)),
+    }
+    for dir in [paths.logs(), paths.images(), paths.scripts(), paths.virt()] {
+        fs::create_dir(&dir).map_err(io("create", &dir))?;
+    }
+    let uuid = new_uuid()?;
+    write_atomic(&paths.uuid(), uuid.as_bytes())?;
+    generate_ssh_key(&paths.ssh_id_rsa())?;
+    write_json(
+        &paths.metadata(),
+        &serde_json::json!({ "lago_version": crate::VERSION }),
+    )?;
+    Ok(uuid)
+}
+
+/// Marks the prefix as initialized (the last step of a successful init).
+pub fn mark_initialized(paths: &Paths) -> Result<(), LayoutError> {
+    write_atomic(&paths.initialized(), b"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lago-layout-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn uuids_are_32_hex_and_differ() {
+        let a = new_uuid().unwrap();
+        let b = new_uuid().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn skeleton_has_lagos_files() {
+        let dir = scratch("skeleton");
+        let paths = Paths::new(dir.join("default"));
+        let uuid = create(&paths).unwrap();
+        assert_eq!(fs::read_to_string(paths.uuid()).unwrap(), uuid);
+        assert_eq!(read_uuid(&paths).unwrap(), uuid);
+        let key = fs::read_to_string(paths.ssh_id_rsa()).unwrap();
+        assert!(key.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{key}");
+        assert!(
+            fs::read_to_string(paths.ssh_id_rsa_pub())
+                .unwrap()
+                .starts_with("ssh-rsa ")
+        );
+        assert_eq!(
+            fs::read_to_string(paths.metadata()).unwrap(),
+            format!("{{\n    \"lago_version\": \"{}\"\n}}", crate::VERSION)
+        );
+        for d in ["logs", "images", "scripts", "virt"] {
+            assert!(paths.prefixed(d).is_dir(), "{d}");
+        }
+        assert!(!paths.initialized().exists());
+        mark_initialized(&paths).unwrap();
+        assert!(paths.initialized().is_file());
+        assert!(matches!(create(&paths), Err(LayoutError::Exists(_))));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = scratch("atomic");
+        let f = dir.join("virt-env");
+        write_atomic(&f, b"one").unwrap();
+        write_atomic(&f, b"two").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        let err = write_atomic(&dir.join("missing/x"), b"").unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,7 @@
+//! A prefix: one environment's state on disk, and the operations that make,
+//! read and remove it.
+//!
+//! - [`layout`]: the skeleton of a new prefix (uuid, SSH keys, metadata,
+//!   folders) and atomic writes of the files inside it.
+
+pub mod layout;
