@@ -45,14 +45,14 @@ fn upstream_workdir_and_specs_load() {
     assert_eq!(names, ["vm0", "vm1"]);
     let vm0 = state.vm("vm0").unwrap();
     assert_eq!(vm0.ip(), Some(Ipv4Addr::new(192, 168, 201, 2)));
-    assert_eq!(vm0.distro(), "cirros");
-    assert_eq!(vm0.root_password().as_deref(), Some("123456"));
+    assert_eq!(vm0.distro().as_deref(), Some("cirros"));
+    assert_eq!(vm0.root_password(), "123456");
     assert_eq!(
         vm0.disks()[1].path,
         "$LAGO_PREFIX_PATH/images/vm0_empty.qcow2"
     );
     let vm1 = state.vm("vm1").unwrap();
-    assert_eq!(vm1.root_password().as_deref(), Some("cubswin:)"));
+    assert_eq!(vm1.root_password(), "123456"); // ssh-password: root-password is unset
     assert_eq!(vm1.snapshot_names(), ["snap1"]);
     assert!(state.net("n0").unwrap().is_management());
     assert_eq!(
@@ -79,7 +79,7 @@ fn status_of_a_stopped_upstream_prefix() {
                     "metadata": {"deploy-scripts": []},
                     "NICs": {"eth0": {"network": "n0", "ip": "192.168.201.2"},
                              "eth1": {"network": "n1", "ip": "192.168.202.2"}}},
-            "vm1": {"distro": "cirros", "root password": "cubswin:)", "status": "down", "snapshots": "snap1",
+            "vm1": {"distro": "cirros", "root password": "123456", "status": "down", "snapshots": "snap1",
                     "metadata": {},
                     "NICs": {"eth0": {"network": "n0", "ip": "192.168.201.3"},
                              "eth1": {"network": "n1", "ip": "192.168.202.3"}}},

@@ -207,21 +207,22 @@ impl VmState {
             .and_then(|d| d.metadata.get(key).and_then(scalar_text))
     }
 
-    /// `distro`, else the root disk's template metadata, else `unknown`.
-    pub fn distro(&self) -> String {
+    /// `distro`, else the root disk's template metadata's (`None` when
+    /// neither says).
+    pub fn distro(&self) -> Option<String> {
         self.spec
             .get("distro")
             .and_then(scalar_text)
             .or_else(|| self.root_disk_meta("distro"))
-            .unwrap_or_else(|| "unknown".into())
     }
 
-    /// `root-password`, else the root disk's template metadata's.
-    pub fn root_password(&self) -> Option<String> {
-        self.spec
-            .get("root-password")
-            .and_then(scalar_text)
-            .or_else(|| self.root_disk_meta("root-password"))
+    /// `root-password`, else `ssh-password`, else empty (Lago's
+    /// `root_password()`).
+    pub fn root_password(&self) -> String {
+        ["root-password", "ssh-password"]
+            .iter()
+            .find_map(|k| self.spec.get(*k).and_then(scalar_text))
+            .unwrap_or_default()
     }
 
     /// The free-form `metadata` mapping.
