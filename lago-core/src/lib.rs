@@ -47,6 +47,7 @@ mod error;
 pub mod paths;
 pub mod plan;
 pub mod prefix;
+pub mod provider;
 pub mod pyjson;
 pub mod workdir;
 

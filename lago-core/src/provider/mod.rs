@@ -1,0 +1,113 @@
+//! Providers run the environment's networks and VMs. [`libvirt`] is the real
+//! one; the trait lets a plugin or a planning test supply another.
+//!
+//! Every object is transient (created from XML, gone when stopped), so
+//! "down" means "does not exist". Stopping something that does not exist
+//! and starting something that runs already are no-ops, not errors.
+
+pub mod libvirt;
+
+use std::fmt;
+
+use crate::error::{Error, ErrorKind};
+
+/// A VM's state as Lago reports it (`vm.state()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmState {
+    /// The domain does not exist.
+    Down,
+    /// Running.
+    Running,
+    /// No state reported.
+    NoState,
+    /// Blocked on a resource.
+    Blocked,
+    /// Paused.
+    Paused,
+    /// Being shut down.
+    ShuttingDown,
+    /// Shut off (only persistent domains show this).
+    ShutOff,
+    /// Crashed.
+    Crashed,
+    /// Suspended by guest power management.
+    Suspended,
+    /// A state this version does not know.
+    Unknown,
+}
+
+impl VmState {
+    /// Lago's string for the state: `running`, `down`, `shut off`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VmState::Down => "down",
+            VmState::Running => "running",
+            VmState::NoState => "no state",
+            VmState::Blocked => "blocked",
+            VmState::Paused => "paused",
+            VmState::ShuttingDown => "begin shut down",
+            VmState::ShutOff => "shut off",
+            VmState::Crashed => "crashed",
+            VmState::Suspended => "suspended",
+            VmState::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the VM counts as running (`vm.running()`).
+    pub fn is_running(self) -> bool {
+        !matches!(self, VmState::Down | VmState::ShutOff | VmState::Crashed)
+    }
+}
+
+impl fmt::Display for VmState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed provider call, naming the operation and the object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{op} {object}: {message}")]
+pub struct ProviderError {
+    /// What was being done (`create domain`, `destroy network`, …).
+    pub op: &'static str,
+    /// The object's name, or the connection URI.
+    pub object: String,
+    /// The provider's own message.
+    pub message: String,
+}
+
+impl From<ProviderError> for Error {
+    fn from(err: ProviderError) -> Self {
+        Error::new(ErrorKind::Libvirt, err.to_string())
+    }
+}
+
+/// What lago needs from a virtualization backend. Thread-safe: calls may
+/// come from several threads at once (parallel start and stop).
+pub trait Provider: Send + Sync {
+    /// Whether the network `name` exists and is active.
+    fn network_active(&self, name: &str) -> Result<bool, ProviderError>;
+    /// Creates and starts a transient network from its XML.
+    fn create_network(&self, xml: &str) -> Result<(), ProviderError>;
+    /// Stops network `name`; nothing happens if it does not exist.
+    fn destroy_network(&self, name: &str) -> Result<(), ProviderError>;
+    /// The state of VM `name` ([`VmState::Down`] if it does not exist).
+    fn vm_state(&self, name: &str) -> Result<VmState, ProviderError>;
+    /// Creates and starts a transient VM from its XML.
+    fn create_vm(&self, xml: &str) -> Result<(), ProviderError>;
+    /// Stops VM `name` at once (power cut); nothing happens if it does not exist.
+    fn destroy_vm(&self, name: &str) -> Result<(), ProviderError>;
+    /// Asks VM `name` to shut down (ACPI power button).
+    fn shutdown_vm(&self, name: &str) -> Result<(), ProviderError>;
+    /// Asks VM `name` to reboot (ACPI).
+    fn reboot_vm(&self, name: &str) -> Result<(), ProviderError>;
+    /// The live XML of VM `name`, if it exists.
+    fn vm_xml(&self, name: &str) -> Result<Option<String>, ProviderError>;
+    /// The live XML of network `name`, if it exists.
+    fn network_xml(&self, name: &str) -> Result<Option<String>, ProviderError>;
+    /// Names of every running VM.
+    fn list_vms(&self) -> Result<Vec<String>, ProviderError>;
+    /// Names of every active network.
+    fn list_networks(&self) -> Result<Vec<String>, ProviderError>;
+}
