@@ -1,0 +1,243 @@
+//! Choosing the domain type: `kvm`, `qemu` (software emulation), or `auto`.
+//!
+//! `auto` must never pick a KVM that does not work. Some hosts have a
+//! `/dev/kvm` whose guests stop at once (nested hosts: "failed to set MSR",
+//! an emulation failure that pauses the domain). So `auto` asks libvirt
+//! whether it offers KVM at all, then boots a throwaway KVM domain with no
+//! disk (only the firmware runs) and watches it for a moment: if it leaves
+//! the running state, KVM is broken here and `qemu` is used. The answer is
+//! cached in a file keyed by kernel release and libvirt capabilities, so
+//! the probe runs once per host.
+//!
+//! Software emulation is several times slower, so boot timeouts scale with
+//! [`DomainType::timeout_factor`].
+
+use std::fs;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use super::{Provider, ProviderError, VmState};
+
+/// The `type` of the libvirt domains lago makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainType {
+    /// Hardware virtualization.
+    Kvm,
+    /// Software emulation (TCG).
+    Qemu,
+}
+
+impl DomainType {
+    /// The XML value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainType::Kvm => "kvm",
+            DomainType::Qemu => "qemu",
+        }
+    }
+
+    /// How much longer than under KVM things take (boot, SSH waits).
+    pub fn timeout_factor(self) -> u32 {
+        match self {
+            DomainType::Kvm => 1,
+            DomainType::Qemu => 4,
+        }
+    }
+}
+
+/// The config value `domain_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainTypeSetting {
+    /// Probe (once) and pick.
+    Auto,
+    /// Always this type.
+    Fixed(DomainType),
+}
+
+impl DomainTypeSetting {
+    /// Parses `auto`, `kvm` or `qemu`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "auto" => Some(Self::Auto),
+            "kvm" => Some(Self::Fixed(DomainType::Kvm)),
+            "qemu" => Some(Self::Fixed(DomainType::Qemu)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether libvirt's capabilities offer KVM for x86_64 guests.
+pub fn capabilities_offer_kvm(caps: &str) -> bool {
+    caps.split("<guest>").skip(1).any(|guest| {
+        guest.contains("<os_type>hvm</os_type>")
+            && guest.contains("<arch name='x86_64'>")
+            && guest.contains("<domain type='kvm'")
+    })
+}
+
+const PROBE_XML: &str = "<domain type='kvm'><name>@NAME@</name>\
+<memory unit='MiB'>32</memory><vcpu>1</vcpu>\
+<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>\
+<on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash>\
+<devices><memballoon model='none'/></devices></domain>";
+
+/// Boots a disk-less KVM domain and reports whether it keeps running for
+/// `watch`. The domain is destroyed whatever happens.
+pub fn probe_kvm(provider: &dyn Provider, watch: Duration) -> Result<bool, ProviderError> {
+    let name = format!("lago-kvm-probe-{}", std::process::id());
+    if let Err(e) = provider.create_vm(&PROBE_XML.replace("@NAME@", &name)) {
+        info!(error = %e, "KVM probe domain did not start: KVM is not usable");
+        return Ok(false);
+    }
+    let started = Instant::now();
+    let mut ok = true;
+    while started.elapsed() < watch {
+        match provider.vm_state(&name) {
+            Ok(VmState::Running) => thread::sleep(Duration::from_millis(100)),
+            Ok(state) => {
+                info!(%state, "KVM probe domain left the running state: KVM is not usable");
+                ok = false;
+                break;
+            }
+            Err(e) => {
+                let _ = provider.destroy_vm(&name);
+                return Err(e);
+            }
+        }
+    }
+    provider.destroy_vm(&name)?;
+    Ok(ok)
+}
+
+/// The kernel release, part of the cache key (a new kernel may fix KVM).
+fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A short stable fingerprint of a text (FNV-1a, 64 bit).
+fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Resolves `setting` to a domain type. For `auto`, reads the cached answer
+/// from `cache` when its key still matches, else probes and writes it.
+pub fn resolve(
+    setting: DomainTypeSetting,
+    provider: &dyn Provider,
+    capabilities: &str,
+    cache: &Path,
+) -> Result<DomainType, ProviderError> {
+    let DomainTypeSetting::Fixed(t) = setting else {
+        let key = format!("{} {}", kernel_release(), fingerprint(capabilities));
+        if let Ok(text) = fs::read_to_string(cache)
+            && let Some((k, v)) = text.trim().rsplit_once(' ')
+            && k == key
+        {
+            let t = if v == "kvm" {
+                DomainType::Kvm
+            } else {
+                DomainType::Qemu
+            };
+            info!(domain_type = t.as_str(), cache = %cache.display(), "domain type from the probe cache");
+            return Ok(t);
+        }
+        let kvm =
+            capabilities_offer_kvm(capabilities) && probe_kvm(provider, Duration::from_secs(3))?;
+        let t = if kvm {
+            DomainType::Kvm
+        } else {
+            DomainType::Qemu
+        };
+        if t == DomainType::Qemu {
+            warn!(
+                "KVM does not run guests on this host: using software emulation (domain type qemu), boot timeouts x{}",
+                t.timeout_factor()
+            );
+        } else {
+            info!("KVM works on this host: domain type kvm");
+        }
+        if let Some(dir) = cache.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        if let Err(e) = fs::write(cache, format!("{key} {}\n", t.as_str())) {
+            warn!(error = %e, cache = %cache.display(), "cannot cache the KVM probe result");
+        }
+        return Ok(t);
+    };
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::libvirt::Libvirt;
+
+    #[test]
+    fn settings_parse() {
+        assert_eq!(
+            DomainTypeSetting::parse("auto"),
+            Some(DomainTypeSetting::Auto)
+        );
+        assert_eq!(
+            DomainTypeSetting::parse(" qemu "),
+            Some(DomainTypeSetting::Fixed(DomainType::Qemu))
+        );
+        assert_eq!(DomainTypeSetting::parse("xen"), None);
+    }
+
+    #[test]
+    fn kvm_in_capabilities() {
+        let with = "<capabilities><guest><os_type>hvm</os_type><arch name='x86_64'>\
+            <domain type='qemu'/><domain type='kvm'/></arch></guest></capabilities>";
+        let without = "<capabilities><guest><os_type>hvm</os_type><arch name='x86_64'>\
+            <domain type='qemu'/></arch></guest></capabilities>";
+        assert!(capabilities_offer_kvm(with));
+        assert!(!capabilities_offer_kvm(without));
+    }
+
+    #[test]
+    fn fixed_setting_needs_no_probe_and_cache_is_used() {
+        let lv = Libvirt::connect("test:///default").unwrap();
+        let dir = std::env::temp_dir().join(format!("lago-dt-{}", std::process::id()));
+        let cache = dir.join("kvm-probe");
+        let fixed = resolve(DomainTypeSetting::Fixed(DomainType::Kvm), &lv, "", &cache).unwrap();
+        assert_eq!(fixed, DomainType::Kvm);
+        assert!(!cache.exists());
+        // no KVM in these capabilities: qemu, and the answer is cached
+        let caps = "<capabilities/>";
+        assert_eq!(
+            resolve(DomainTypeSetting::Auto, &lv, caps, &cache).unwrap(),
+            DomainType::Qemu
+        );
+        let cached = fs::read_to_string(&cache).unwrap();
+        assert!(cached.trim().ends_with(" qemu"), "{cached}");
+        // a cached "kvm" under the same key is believed without probing
+        fs::write(&cache, cached.replace(" qemu", " kvm")).unwrap();
+        assert_eq!(
+            resolve(DomainTypeSetting::Auto, &lv, caps, &cache).unwrap(),
+            DomainType::Kvm
+        );
+        // a different host (capabilities) probes again
+        assert_eq!(
+            resolve(
+                DomainTypeSetting::Auto,
+                &lv,
+                "<capabilities> </capabilities>",
+                &cache
+            )
+            .unwrap(),
+            DomainType::Qemu
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
