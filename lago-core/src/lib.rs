@@ -50,6 +50,7 @@ pub mod prefix;
 pub mod provider;
 pub mod pyjson;
 pub mod workdir;
+pub mod xml;
 
 pub use error::{Error, ErrorKind, Result};
 
