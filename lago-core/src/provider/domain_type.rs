@@ -21,24 +21,9 @@ use tracing::{info, warn};
 
 use super::{Provider, ProviderError, VmState};
 
-/// The `type` of the libvirt domains lago makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DomainType {
-    /// Hardware virtualization.
-    Kvm,
-    /// Software emulation (TCG).
-    Qemu,
-}
+pub use crate::xml::DomainType;
 
 impl DomainType {
-    /// The XML value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DomainType::Kvm => "kvm",
-            DomainType::Qemu => "qemu",
-        }
-    }
-
     /// How much longer than under KVM things take (boot, SSH waits).
     pub fn timeout_factor(self) -> u32 {
         match self {
