@@ -43,7 +43,9 @@
 //! threads inside the core. Logging goes through `tracing` only: the core
 //! never installs a subscriber and never prints.
 
+pub mod config;
 mod error;
+pub mod lease;
 pub mod paths;
 pub mod plan;
 pub mod prefix;

@@ -33,26 +33,7 @@ impl DomainType {
     }
 }
 
-/// The config value `domain_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DomainTypeSetting {
-    /// Probe (once) and pick.
-    Auto,
-    /// Always this type.
-    Fixed(DomainType),
-}
-
-impl DomainTypeSetting {
-    /// Parses `auto`, `kvm` or `qemu`.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.trim() {
-            "auto" => Some(Self::Auto),
-            "kvm" => Some(Self::Fixed(DomainType::Kvm)),
-            "qemu" => Some(Self::Fixed(DomainType::Qemu)),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::DomainTypeSetting;
 
 /// Whether libvirt's capabilities offer KVM for x86_64 guests.
 pub fn capabilities_offer_kvm(caps: &str) -> bool {
@@ -122,7 +103,12 @@ pub fn resolve(
     capabilities: &str,
     cache: &Path,
 ) -> Result<DomainType, ProviderError> {
-    let DomainTypeSetting::Fixed(t) = setting else {
+    let fixed = match setting {
+        DomainTypeSetting::Kvm => Some(DomainType::Kvm),
+        DomainTypeSetting::Qemu => Some(DomainType::Qemu),
+        DomainTypeSetting::Auto => None,
+    };
+    let Some(t) = fixed else {
         let key = format!("{} {}", kernel_release(), fingerprint(capabilities));
         if let Ok(text) = fs::read_to_string(cache)
             && let Some((k, v)) = text.trim().rsplit_once(' ')
@@ -168,19 +154,6 @@ mod tests {
     use crate::provider::libvirt::Libvirt;
 
     #[test]
-    fn settings_parse() {
-        assert_eq!(
-            DomainTypeSetting::parse("auto"),
-            Some(DomainTypeSetting::Auto)
-        );
-        assert_eq!(
-            DomainTypeSetting::parse(" qemu "),
-            Some(DomainTypeSetting::Fixed(DomainType::Qemu))
-        );
-        assert_eq!(DomainTypeSetting::parse("xen"), None);
-    }
-
-    #[test]
     fn kvm_in_capabilities() {
         let with = "<capabilities><guest><os_type>hvm</os_type><arch name='x86_64'>\
             <domain type='qemu'/><domain type='kvm'/></arch></guest></capabilities>";
@@ -195,7 +168,7 @@ mod tests {
         let lv = Libvirt::connect("test:///default").unwrap();
         let dir = std::env::temp_dir().join(format!("lago-dt-{}", std::process::id()));
         let cache = dir.join("kvm-probe");
-        let fixed = resolve(DomainTypeSetting::Fixed(DomainType::Kvm), &lv, "", &cache).unwrap();
+        let fixed = resolve(DomainTypeSetting::Kvm, &lv, "", &cache).unwrap();
         assert_eq!(fixed, DomainType::Kvm);
         assert!(!cache.exists());
         // no KVM in these capabilities: qemu, and the answer is cached
