@@ -7,5 +7,6 @@
 //! - [`status`]: the status information `lago status` renders.
 
 pub mod layout;
+pub mod naming;
 pub mod state;
 pub mod status;
