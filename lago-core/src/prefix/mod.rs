@@ -8,5 +8,6 @@
 
 pub mod layout;
 pub mod naming;
+pub mod render;
 pub mod state;
 pub mod status;
