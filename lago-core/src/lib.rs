@@ -44,6 +44,7 @@
 //! never installs a subscriber and never prints.
 
 mod error;
+pub mod spec;
 
 pub use error::{Error, ErrorKind, Result};
 
