@@ -43,14 +43,15 @@
 //! threads inside the core. Logging goes through `tracing` only: the core
 //! never installs a subscriber and never prints.
 
-pub mod config;
 mod error;
+pub mod config;
 pub mod lease;
 pub mod paths;
 pub mod plan;
 pub mod prefix;
 pub mod provider;
 pub mod pyjson;
+pub mod spec;
 pub mod workdir;
 pub mod xml;
 
