@@ -43,7 +43,9 @@
 //! threads inside the core. Logging goes through `tracing` only: the core
 //! never installs a subscriber and never prints.
 
+pub mod disk;
 mod error;
+pub mod template;
 
 pub use error::{Error, ErrorKind, Result};
 
