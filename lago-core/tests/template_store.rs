@@ -729,6 +729,21 @@ fn http_server_error_is_an_error_with_status_and_url() {
 }
 
 #[test]
+fn https_to_a_plain_http_server_is_a_clear_error() {
+    let server = Server::start(Mode::Status(200));
+    let url = format!("https://{}/repo.metadata", server.addr);
+    let err = RepoMetadata::load(&url, &HttpClient::default()).unwrap_err();
+    assert!(
+        matches!(&err, TemplateError::Http { timed_out: false, url: u, .. } if u == &url),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), format!("cannot fetch {url}"));
+    let full = lago_core::Error::from(err).full_message();
+    assert!(full.len() > url.len() + 20, "the TLS cause is kept: {full}");
+    assert!(full.starts_with(&format!("cannot fetch {url}: ")), "{full}");
+}
+
+#[test]
 fn http_server_that_never_answers_times_out() {
     let server = Server::start(Mode::Hang);
     let http = HttpClient::new(HttpOptions {

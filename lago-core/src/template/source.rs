@@ -287,6 +287,19 @@ fn decompress_xz(
         program: "xz",
         source,
     })?;
+    // The first failure is the cause: a failed write (disk full) makes xz
+    // fail on a broken pipe, a broken download makes us kill xz.
+    let written = match written {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::other("the writer thread panicked")),
+    };
+    if let Err(source) = written {
+        return Err(TemplateError::Io {
+            op: "write the decompressed template image to",
+            path: out_path.to_owned(),
+            source,
+        });
+    }
     fed?;
     if !status.success() {
         return Err(TemplateError::Decompress {
@@ -296,19 +309,7 @@ fn decompress_xz(
             stderr: errors.trim().to_owned(),
         });
     }
-    match written {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(source)) => Err(TemplateError::Io {
-            op: "write the decompressed template image to",
-            path: out_path.to_owned(),
-            source,
-        }),
-        Err(_) => Err(TemplateError::Io {
-            op: "write the decompressed template image to",
-            path: out_path.to_owned(),
-            source: std::io::Error::other("the writer thread panicked"),
-        }),
-    }
+    Ok(())
 }
 
 /// `GET <base>/<name>` for each candidate in turn, skipping 404/410.

@@ -139,31 +139,18 @@ impl TemplateStore {
             source,
         })?;
         let lock_path = self.file(&name, ".lock");
-        let lock = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-        {
+        let lock = match open_lock(&lock_path) {
             Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+            Err(err) => {
                 // A store we may only read: a present version is still
                 // usable, as images are published whole.
                 if let Some(stored) = self.read_present(&name, false)? {
                     return Ok(stored);
                 }
                 return Err(TemplateError::Io {
-                    op: "create the lock file",
+                    op: "open the lock file",
                     path: lock_path,
                     source: err,
-                });
-            }
-            Err(source) => {
-                return Err(TemplateError::Io {
-                    op: "create the lock file",
-                    path: lock_path,
-                    source,
                 });
             }
         };
@@ -379,6 +366,23 @@ impl TemplateStore {
     /// `<store>/<name><suffix>`.
     fn file(&self, name: &str, suffix: &str) -> PathBuf {
         self.root.join(format!("{name}{suffix}"))
+    }
+}
+
+/// Opens (creating it if need be) the lock file. flock(2) needs no write
+/// access, so an existing lock file of another user is opened read-only.
+fn open_lock(path: &Path) -> io::Result<File> {
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+    {
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+            File::open(path).map_err(|_| err)
+        }
+        other => other,
     }
 }
 
