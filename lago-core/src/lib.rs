@@ -45,6 +45,7 @@
 
 mod error;
 pub mod config;
+pub mod disk;
 pub mod lease;
 pub mod paths;
 pub mod plan;
@@ -52,6 +53,7 @@ pub mod prefix;
 pub mod provider;
 pub mod pyjson;
 pub mod spec;
+pub mod template;
 pub mod workdir;
 pub mod xml;
 
