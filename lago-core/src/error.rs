@@ -109,12 +109,18 @@ impl Error {
     }
 
     /// The message followed by the messages of all causes, joined by `": "`.
+    /// A cause whose text is already part of what was written (module errors
+    /// kept as the source of an error with the same message) is skipped, so
+    /// nothing is said twice.
     pub fn full_message(&self) -> String {
         let mut out = self.message.clone();
         let mut cause = self.source();
         while let Some(err) = cause {
-            out.push_str(": ");
-            out.push_str(&err.to_string());
+            let text = err.to_string();
+            if !text.is_empty() && !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
             cause = err.source();
         }
         out
@@ -228,5 +234,17 @@ mod tests {
     fn error_is_send_sync_static() {
         fn assert_traits<T: Send + Sync + 'static>() {}
         assert_traits::<Error>();
+    }
+}
+
+#[cfg(test)]
+mod dedupe_tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_repeating_the_message_is_not_said_twice() {
+        let inner = std::io::Error::other("cannot fetch URL: unexpected EOF");
+        let err = Error::with_source(ErrorKind::Io, "cannot fetch URL: unexpected EOF", inner);
+        assert_eq!(err.full_message(), "cannot fetch URL: unexpected EOF");
     }
 }

@@ -43,9 +43,9 @@
 //! threads inside the core. Logging goes through `tracing` only: the core
 //! never installs a subscriber and never prints.
 
-mod error;
 pub mod config;
 pub mod disk;
+mod error;
 pub mod lease;
 pub mod paths;
 pub mod plan;
