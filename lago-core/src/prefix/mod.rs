@@ -1,11 +1,16 @@
 //! A prefix: one environment's state on disk, and the operations that make,
 //! read and remove it.
 //!
+//! - [`init`]: from a LagoInitFile to an initialized prefix, or nothing;
+//! - [`destroy`]: stop, release the leases, remove the prefix;
+//! - [`naming`], [`render`]: libvirt names and XML inputs of nets and VMs;
 //! - [`layout`]: the skeleton of a new prefix (uuid, SSH keys, metadata,
 //!   folders) and atomic writes of the files inside it;
 //! - [`state`]: the persisted specs read back and written again;
 //! - [`status`]: the status information `lago status` renders.
 
+pub mod destroy;
+pub mod init;
 pub mod layout;
 pub mod naming;
 pub mod render;
