@@ -29,9 +29,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let repo = PathBuf::from(std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into()))
-        .join("repo/repo.metadata");
-    assert!(repo.is_file(), "{} missing: run tests/templates/build-tiny", repo.display());
+    let repo =
+        PathBuf::from(std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into()))
+            .join("repo/repo.metadata");
+    assert!(
+        repo.is_file(),
+        "{} missing: run tests/templates/build-tiny",
+        repo.display()
+    );
     let root = std::env::temp_dir().join(format!("lago-bench-init-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();
@@ -49,7 +54,11 @@ fn main() {
 
     let mut config = Config::new();
     config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
-    config.set("init", "template_store", root.join("store").to_string_lossy());
+    config.set(
+        "init",
+        "template_store",
+        root.join("store").to_string_lossy(),
+    );
     config.set("init", "template_repo_path", repo.to_string_lossy());
 
     let run = |n: usize| -> Duration {
@@ -76,7 +85,17 @@ fn main() {
         let t0 = Instant::now();
         for i in 0..VMS {
             let ok = Command::new("qemu-img")
-                .args(["create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", "-F", "raw", "-b"])
+                .args([
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-o",
+                    "lazy_refcounts=on",
+                    "-F",
+                    "raw",
+                    "-b",
+                ])
                 .arg(&store_image)
                 .arg(dir.join(format!("vm{i}.qcow2")))
                 .status()
@@ -88,9 +107,21 @@ fn main() {
     let (mi, ma) = (*inits.iter().min().unwrap(), *inits.iter().max().unwrap());
     let m = median(inits);
     let q = median(qemu);
-    println!("init {VMS} VMs / 2 nets from a cached template ({ROUNDS} rounds; first init with store fill {first:.2?}):");
-    println!("  init          median {m:.3?}  min {mi:.3?}  max {ma:.3?}   target < 1 s: {}", if m < Duration::from_secs(1) { "met" } else { "NOT met" });
-    println!("  qemu-img x{VMS}  median {q:.3?}  ({:.0}% of init)", 100.0 * q.as_secs_f64() / m.as_secs_f64());
+    println!(
+        "init {VMS} VMs / 2 nets from a cached template ({ROUNDS} rounds; first init with store fill {first:.2?}):"
+    );
+    println!(
+        "  init          median {m:.3?}  min {mi:.3?}  max {ma:.3?}   target < 1 s: {}",
+        if m < Duration::from_secs(1) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    println!(
+        "  qemu-img x{VMS}  median {q:.3?}  ({:.0}% of init)",
+        100.0 * q.as_secs_f64() / m.as_secs_f64()
+    );
     println!("  init without qemu-img  ~{:.3?}", m.saturating_sub(q));
     fs::remove_dir_all(&root).unwrap();
 }

@@ -14,40 +14,11 @@ pub fn env_lookup(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Replaces `$name` and `${name}` with the value `lookup` gives. A name is a
-/// run of letters, digits and `_`; an unknown variable, a lone `$` and `${`
-/// without its `}` are left as they are.
+/// Replaces `$name` and `${name}` with the value `lookup` gives: the init
+/// file's expansion ([`crate::spec::expand_vars`], Python's `expandvars`
+/// with ASCII names), taking a `dyn` lookup.
 pub fn expand_vars(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut out = String::with_capacity(input.len());
-    let mut rest = input;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let (name, consumed) = if let Some(braced) = after.strip_prefix('{') {
-            match braced.find('}') {
-                Some(end) => (&braced[..end], end + 2),
-                None => ("", 0),
-            }
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], end)
-        };
-        let value = if consumed > 0 { lookup(name) } else { None };
-        match value {
-            Some(value) => {
-                out.push_str(&value);
-                rest = &after[consumed..];
-            }
-            None => {
-                out.push('$');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::spec::expand_vars(input, lookup)
 }
 
 /// Replaces a leading `~` or `~/` with `HOME` from `lookup`, and `~user` with
