@@ -43,6 +43,7 @@
 //! threads inside the core. Logging goes through `tracing` only: the core
 //! never installs a subscriber and never prints.
 
+pub mod bootstrap;
 pub mod config;
 pub mod disk;
 mod error;

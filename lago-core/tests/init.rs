@@ -58,7 +58,7 @@ impl Scratch {
             .unwrap();
             fs::write(
                 repo.join(format!("tiny-{v}.img.metadata")),
-                format!(r#"{{"distro": "tiny", "version": "{v}", "root-password": "123456"}}"#),
+                format!(r#"{{"distro": "tiny", "version": "{v}", "nocloud": true}}"#),
             )
             .unwrap();
         }
@@ -203,6 +203,12 @@ fn init_makes_a_lago_prefix() {
         "$LAGO_PREFIX_PATH/images/vm0_data.raw"
     );
     assert_eq!(vm0["ssh-user"], "root");
+    // NoCloud bootstrap (the template declares it): a seed per VM
+    assert_eq!(
+        vm0["nocloud-seed"],
+        "$LAGO_PREFIX_PATH/images/vm0_cidata.img"
+    );
+    assert!(p.images().join("vm0_cidata.img").is_file());
     let vm1 = spec_of(&p.virt_vm("vm1"));
     assert_eq!(vm1["disks"][0]["metadata"]["version"], "v0");
     assert_eq!(

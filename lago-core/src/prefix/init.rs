@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use tracing::{debug, info, warn};
 
+use crate::bootstrap::{Choice, Method, nocloud, sysprep};
 use crate::config::Config;
 use crate::disk::{ImageFormat, ImagePlan};
 use crate::error::{Error, ErrorKind, Result};
@@ -49,6 +50,10 @@ pub struct InitOptions {
     pub template_store: Option<PathBuf>,
     /// Point `current` at the new prefix even if the workdir had one.
     pub set_current: bool,
+    /// How VMs are bootstrapped (`--skip-bootstrap` is [`Choice::Skip`]).
+    pub bootstrap: Choice,
+    /// Skip the disks' `build` steps (`--skip-build`).
+    pub skip_build: bool,
 }
 
 impl InitOptions {
@@ -61,6 +66,8 @@ impl InitOptions {
             template_repo: None,
             template_store: None,
             set_current: false,
+            bootstrap: Choice::Auto,
+            skip_build: false,
         }
     }
 }
@@ -348,6 +355,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     }
 
     let mut vm_specs: Vec<(String, Value)> = Vec::new();
+    let mut sysprep_jobs: Vec<(String, PathBuf, String, String)> = Vec::new();
     for (d, vp) in env.domains.values().zip(&plan.vms) {
         let mut vm = d.to_json();
         let Value::Object(obj) = &mut vm else {
@@ -368,6 +376,8 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         }
         // disks: make the images, store their paths and metadata
         let mut disk_values = Vec::new();
+        let mut root_disk: Option<(PathBuf, String)> = None;
+        let mut method = Method::None;
         for (disk, mut value) in d.disks.iter().zip(d.disks.iter().map(|x| x.to_json())) {
             let format = match disk.format {
                 DiskFormat::Qcow2 => ImageFormat::Qcow2,
@@ -430,6 +440,25 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                 }
             };
             image.apply()?;
+            if !opts.skip_build {
+                for step in &disk.build {
+                    sysprep::run_build_step(
+                        step,
+                        &image.path,
+                        image.format.qemu_format(),
+                        &paths.ssh_id_rsa_pub(),
+                    )?;
+                }
+            }
+            if disk_values.is_empty() {
+                let bootable = disk.disk_type != DiskType::Empty && disk.format != DiskFormat::Iso;
+                let nocloud = metadata
+                    .get("nocloud")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                root_disk = Some((image.path.clone(), image.format.qemu_format().to_string()));
+                method = opts.bootstrap.method_for(d.bootstrap, nocloud, bootable);
+            }
             if let Value::Object(v) = &mut value {
                 v.insert("path".into(), json!(image.stored_path));
                 v.insert("metadata".into(), Value::Object(metadata));
@@ -480,7 +509,63 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                 obj.insert("ssh-password".into(), json!(pw));
             }
         }
+        // bootstrap: a NoCloud seed now, virt-sysprep jobs below (in parallel)
+        let root_password = obj
+            .get("root-password")
+            .or_else(|| obj.get("ssh-password"))
+            .and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "123456".to_string());
+        match (method, &root_disk) {
+            (Method::NoCloud, _) => {
+                let file = format!("{}_cidata.img", d.name);
+                let pubkey = paths.ssh_id_rsa_pub();
+                let key = fs::read_to_string(&pubkey).map_err(|e| io_error("read", &pubkey, e))?;
+                let seed = nocloud::Seed {
+                    instance_id: format!("{uuid}-{}", d.name),
+                    hostname: d.name.clone(),
+                    authorized_keys: vec![key],
+                    root_password: Some(root_password),
+                };
+                let path = paths.images().join(&file);
+                nocloud::write_seed(&path, &seed)
+                    .map_err(|e| io_error("write the NoCloud seed", &path, e))?;
+                obj.insert("nocloud-seed".into(), json!(Paths::stored_image(&file)));
+            }
+            (Method::Sysprep, Some((disk, format))) => {
+                sysprep_jobs.push((d.name.clone(), disk.clone(), format.clone(), root_password));
+            }
+            _ => {}
+        }
+        debug!(vm = %d.name, method = method.as_str(), "bootstrap");
         vm_specs.push((d.name.clone(), vm));
+    }
+    let pubkey = paths.ssh_id_rsa_pub();
+    let failures: Vec<Error> = std::thread::scope(|s| {
+        let jobs: Vec<_> = sysprep_jobs
+            .iter()
+            .map(|(vm, disk, format, pw)| {
+                let work = paths.prefixed(format!(".sysprep-{vm}"));
+                let commands = sysprep::sysprep_commands(vm, pw, &pubkey);
+                s.spawn(move || sysprep::sysprep(disk, format, &commands, &work))
+            })
+            .collect();
+        jobs.into_iter()
+            .filter_map(|j| match j.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(Error::new(
+                    ErrorKind::Internal,
+                    "a virt-sysprep thread panicked",
+                )),
+            })
+            .collect()
+    });
+    if let Some(e) = failures.into_iter().next() {
+        return Err(e);
     }
 
     // 5. specs, then `initialized`

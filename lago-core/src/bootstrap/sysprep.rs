@@ -1,0 +1,184 @@
+//! virt-sysprep and virt-customize, run the way Lago runs them, but with the
+//! command file (it holds the root password) inside the prefix, readable by
+//! its owner only, and removed afterwards — Lago left it in /tmp.
+//!
+//! libguestfs boots an appliance for every call (15–20 s under software
+//! emulation), so this is the slow path; [`super::nocloud`] is the fast one.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::spec::{BuildArgs, BuildStep};
+
+/// The virt-sysprep commands Lago's base template gives every VM.
+pub fn sysprep_commands(hostname: &str, root_password: &str, pubkey_file: &Path) -> String {
+    format!(
+        "selinux-relabel\nhostname {hostname}\nroot-password password:{root_password}\nssh-inject root:file:{}\n",
+        pubkey_file.display()
+    )
+}
+
+fn libguestfs_command(tool: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    if std::env::var_os("LIBGUESTFS_BACKEND").is_none() {
+        cmd.env("LIBGUESTFS_BACKEND", "direct");
+    }
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd.output().map_err(|e| {
+        Error::with_source(
+            ErrorKind::Disk,
+            format!("cannot run {what} (install libguestfs-tools)"),
+            e,
+        )
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        return Err(Error::new(
+            ErrorKind::Disk,
+            format!(
+                "{what} failed ({}): {}",
+                out.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs virt-sysprep on `disk` (of `format`) with `commands`, through a
+/// command file `work_file` (created 0600, always removed).
+pub fn sysprep(disk: &Path, format: &str, commands: &str, work_file: &Path) -> Result<()> {
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(work_file)
+        .and_then(|mut f| f.write_all(commands.as_bytes()));
+    if let Err(e) = written {
+        let _ = fs::remove_file(work_file);
+        return Err(Error::with_source(
+            ErrorKind::Io,
+            format!("cannot write {}", work_file.display()),
+            e,
+        ));
+    }
+    let mut cmd = libguestfs_command("virt-sysprep");
+    cmd.arg("--format").arg(format).arg("-a").arg(disk);
+    cmd.arg("--commands-from-file").arg(work_file);
+    let result = run(cmd, &format!("virt-sysprep on {}", disk.display()));
+    let _ = fs::remove_file(work_file);
+    result
+}
+
+/// The command line of one `build` step's tool: one-letter options as `-x`,
+/// longer ones as `--name`, `ssh-inject: ''` meaning root with the prefix's key.
+pub fn build_args(step: &BuildStep, pubkey_file: &Path) -> Vec<String> {
+    let mut args = Vec::new();
+    for opt in &step.options {
+        let flag = if opt.name.chars().count() == 1 {
+            format!("-{}", opt.name)
+        } else {
+            format!("--{}", opt.name)
+        };
+        match &opt.args {
+            BuildArgs::Flag if opt.name == "ssh-inject" => {
+                args.push(flag);
+                args.push(format!("root:file:{}", pubkey_file.display()));
+            }
+            BuildArgs::Flag => args.push(flag),
+            BuildArgs::One(v) => {
+                args.push(flag);
+                args.push(v.clone());
+            }
+            BuildArgs::Many(vs) => {
+                for v in vs {
+                    args.push(flag.clone());
+                    args.push(v.clone());
+                }
+            }
+        }
+    }
+    args
+}
+
+/// Runs one `build` step (e.g. `virt-customize`) on `disk`.
+pub fn run_build_step(
+    step: &BuildStep,
+    disk: &Path,
+    format: &str,
+    pubkey_file: &Path,
+) -> Result<()> {
+    if step.tool != "virt-customize" {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("unknown build tool '{}' (valid: virt-customize)", step.tool),
+        ));
+    }
+    let mut cmd = libguestfs_command("virt-customize");
+    cmd.arg("--format").arg(format).arg("-a").arg(disk);
+    cmd.args(build_args(step, pubkey_file));
+    run(cmd, &format!("virt-customize on {}", disk.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::BuildOption;
+
+    #[test]
+    fn commands_as_lago_writes_them() {
+        let c = sysprep_commands("vm0", "123456", Path::new("/p/id_rsa.pub"));
+        assert_eq!(
+            c,
+            "selinux-relabel\nhostname vm0\nroot-password password:123456\nssh-inject root:file:/p/id_rsa.pub\n"
+        );
+    }
+
+    #[test]
+    fn build_step_options() {
+        let step = BuildStep {
+            tool: "virt-customize".into(),
+            options: vec![
+                BuildOption {
+                    name: "ssh-inject".into(),
+                    args: BuildArgs::Flag,
+                },
+                BuildOption {
+                    name: "touch".into(),
+                    args: BuildArgs::Many(vec!["/a".into(), "/b".into()]),
+                },
+                BuildOption {
+                    name: "m".into(),
+                    args: BuildArgs::One("512".into()),
+                },
+                BuildOption {
+                    name: "selinux-relabel".into(),
+                    args: BuildArgs::Flag,
+                },
+            ],
+        };
+        assert_eq!(
+            build_args(&step, Path::new("/p/id_rsa.pub")),
+            [
+                "--ssh-inject",
+                "root:file:/p/id_rsa.pub",
+                "--touch",
+                "/a",
+                "--touch",
+                "/b",
+                "-m",
+                "512",
+                "--selinux-relabel"
+            ]
+        );
+    }
+}
