@@ -4,6 +4,7 @@
 //! - [`init`]: from a LagoInitFile to an initialized prefix, or nothing;
 //! - [`destroy`]: stop, release the leases, remove the prefix;
 //! - [`naming`], [`render`]: libvirt names and XML inputs of nets and VMs;
+//! - [`run`]: start and stop nets and VMs through a provider;
 //! - [`layout`]: the skeleton of a new prefix (uuid, SSH keys, metadata,
 //!   folders) and atomic writes of the files inside it;
 //! - [`state`]: the persisted specs read back and written again;
@@ -14,5 +15,6 @@ pub mod init;
 pub mod layout;
 pub mod naming;
 pub mod render;
+pub mod run;
 pub mod state;
 pub mod status;

@@ -1,0 +1,237 @@
+//! Running a prefix: start its nets and VMs, stop them, ask after their
+//! state. Starting what runs and stopping what is down are no-ops.
+//!
+//! `start` makes the nets first, then every VM in parallel; if anything
+//! fails, what this call started is stopped again, so a failed start leaves
+//! the environment as it found it. Before a VM starts, every image it uses
+//! is checked to be reachable by the user qemu runs as (Lago's most reported
+//! failure was an image under a folder qemu cannot search).
+
+use std::collections::HashSet;
+
+use tracing::{info, warn};
+
+use crate::disk;
+use crate::error::{Error, ErrorKind, Result};
+use crate::prefix::naming;
+use crate::prefix::render;
+use crate::prefix::state::{PrefixState, VmState as VmSpec};
+use crate::provider::{Provider, VmState};
+use crate::xml::{self, DomainType};
+
+/// The VMs named in `names` (all when empty), checked to exist.
+pub fn select<'a>(state: &'a PrefixState, names: &[String]) -> Result<Vec<&'a VmSpec>> {
+    if names.is_empty() {
+        return Ok(state.vms.iter().collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            state.vm(n).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no VM '{n}' in prefix {} (VMs: {})",
+                        state.paths.prefix_path().display(),
+                        state
+                            .vms
+                            .iter()
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The images a VM uses: its disks and its NoCloud seed.
+fn images(state: &PrefixState, vm: &VmSpec) -> (Vec<std::path::PathBuf>, Option<String>) {
+    let mut paths: Vec<_> = vm
+        .disks()
+        .iter()
+        .map(|d| state.paths.expand(&d.path))
+        .collect();
+    let seed = vm
+        .spec
+        .get("nocloud-seed")
+        .and_then(serde_json::Value::as_str)
+        .map(|s| state.paths.expand(s).to_string_lossy().into_owned());
+    if let Some(s) = &seed {
+        paths.push(s.into());
+    }
+    (paths, seed)
+}
+
+/// A free virtio target for the seed disk, after the VM's own.
+fn seed_dev(vm: &VmSpec) -> String {
+    let used: HashSet<String> = vm.disks().into_iter().map(|d| d.dev).collect();
+    ('b'..='z')
+        .rev()
+        .map(|c| format!("vd{c}"))
+        .find(|d| !used.contains(d))
+        .unwrap_or_else(|| "vdz".into())
+}
+
+/// The state of each VM (Lago's strings: `running`, `down`, …).
+pub fn vm_states(state: &PrefixState, provider: &dyn Provider) -> Result<Vec<(String, VmState)>> {
+    state
+        .vms
+        .iter()
+        .map(|vm| {
+            let s = provider.vm_state(&naming::domain_name(&state.uuid, &vm.name))?;
+            Ok((vm.name.clone(), s))
+        })
+        .collect()
+}
+
+/// Starts the nets the chosen VMs need, then the VMs, in parallel. Returns
+/// the names of the VMs this call started.
+pub fn start(
+    state: &PrefixState,
+    provider: &dyn Provider,
+    domain_type: DomainType,
+    host_vendor: Option<&str>,
+    names: &[String],
+) -> Result<Vec<String>> {
+    let vms = select(state, names)?;
+    let mut to_start = Vec::new();
+    for vm in &vms {
+        let libvirt_name = naming::domain_name(&state.uuid, &vm.name);
+        if provider.vm_state(&libvirt_name)?.is_running() {
+            info!(vm = %vm.name, "already running");
+            continue;
+        }
+        let (paths, seed) = images(state, vm);
+        for p in &paths {
+            if !p.exists() {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("VM '{}': its image {} does not exist", vm.name, p.display()),
+                ));
+            }
+            disk::check_qemu_can_reach(p)?;
+        }
+        let extra: Vec<(String, String)> = seed.into_iter().map(|s| (s, seed_dev(vm))).collect();
+        let dom = render::domain(state, vm, domain_type, host_vendor, &extra);
+        to_start.push((vm.name.clone(), xml::domain_xml(&dom)));
+    }
+
+    // nets used by the VMs being started
+    let wanted: HashSet<String> = vms
+        .iter()
+        .flat_map(|v| v.nics().into_iter().map(|n| n.net))
+        .collect();
+    let mut started_nets = Vec::new();
+    for net in state.nets.iter().filter(|n| wanted.contains(&n.name)) {
+        let name = naming::network_name(&state.uuid, &net.name);
+        if provider.network_active(&name)? {
+            continue;
+        }
+        if let Err(e) = provider.create_network(&xml::network_xml(&render::network(state, net))) {
+            undo(provider, &[], &started_nets);
+            return Err(e.into());
+        }
+        info!(net = %net.name, libvirt = %name, "network started");
+        started_nets.push(name);
+    }
+
+    let results: Vec<(String, Result<()>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = to_start
+            .iter()
+            .map(|(vm, xml)| {
+                (
+                    vm.clone(),
+                    s.spawn(move || provider.create_vm(xml).map_err(Error::from)),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(vm, h)| {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(Error::new(
+                        ErrorKind::Internal,
+                        "a thread starting a VM panicked",
+                    ))
+                });
+                (vm, r)
+            })
+            .collect()
+    });
+    let started: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(v, _)| v.clone())
+        .collect();
+    if let Some((vm, Err(e))) = results.into_iter().find(|(_, r)| r.is_err()) {
+        let doms: Vec<String> = started
+            .iter()
+            .map(|v| naming::domain_name(&state.uuid, v))
+            .collect();
+        undo(provider, &doms, &started_nets);
+        return Err(Error::new(
+            e.kind(),
+            format!("cannot start VM '{vm}': {}", e.full_message()),
+        ));
+    }
+    for vm in &started {
+        info!(vm = %vm, "VM started");
+    }
+    Ok(started)
+}
+
+fn undo(provider: &dyn Provider, domains: &[String], nets: &[String]) {
+    for d in domains {
+        if let Err(e) = provider.destroy_vm(d) {
+            warn!(domain = %d, error = %e, "cannot stop a VM of the failed start");
+        }
+    }
+    for n in nets {
+        if let Err(e) = provider.destroy_network(n) {
+            warn!(network = %n, error = %e, "cannot stop a network of the failed start");
+        }
+    }
+}
+
+/// Stops the chosen VMs at once (in parallel), then every net of the prefix
+/// no running VM of it uses any more.
+pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> Result<()> {
+    let vms = select(state, names)?;
+    let errors: Vec<Error> = std::thread::scope(|s| {
+        let handles: Vec<_> = vms
+            .iter()
+            .map(|vm| {
+                let name = naming::domain_name(&state.uuid, &vm.name);
+                s.spawn(move || provider.destroy_vm(&name).map_err(Error::from))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| match h.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(Error::new(
+                    ErrorKind::Internal,
+                    "a thread stopping a VM panicked",
+                )),
+            })
+            .collect()
+    });
+    if let Some(e) = errors.into_iter().next() {
+        return Err(e);
+    }
+    let mut in_use: HashSet<String> = HashSet::new();
+    for (vm, s) in vm_states(state, provider)? {
+        if s.is_running()
+            && let Some(v) = state.vm(&vm)
+        {
+            in_use.extend(v.nics().into_iter().map(|n| n.net));
+        }
+    }
+    for net in state.nets.iter().filter(|n| !in_use.contains(&n.name)) {
+        provider.destroy_network(&naming::network_name(&state.uuid, &net.name))?;
+    }
+    Ok(())
+}
