@@ -46,6 +46,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod disk;
+pub mod env;
 mod error;
 pub mod lease;
 pub mod paths;

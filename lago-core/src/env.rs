@@ -1,0 +1,301 @@
+//! [`Env`]: one environment (a prefix of a workdir) and everything done to
+//! it as a whole — the API the C library, the Python module and the CLI
+//! share, so an operation behaves the same from each of them.
+//!
+//! An `Env` is `Send + Sync`: its persisted state sits behind a lock and the
+//! libvirt connection (thread-safe itself) is opened on first use, so a
+//! status query never needs libvirt and a plain `load` is cheap.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
+use serde_json::Value;
+use tracing::info;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::paths::Paths;
+use crate::prefix::destroy;
+use crate::prefix::init::{InitOptions, init};
+use crate::prefix::naming;
+use crate::prefix::render;
+use crate::prefix::run;
+use crate::prefix::state::PrefixState;
+use crate::prefix::status::status_info;
+use crate::provider::domain_type::{self, DomainTypeSetting};
+use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
+use crate::provider::{Provider, VmState};
+use crate::workdir::Workdir;
+use crate::xml::DomainType;
+
+/// The provider an `Env` runs on, with what it knows of the host.
+struct Backend {
+    provider: Arc<dyn Provider>,
+    capabilities: String,
+}
+
+/// One environment.
+pub struct Env {
+    workdir: Workdir,
+    prefix_name: String,
+    paths: Paths,
+    config: Config,
+    state: RwLock<PrefixState>,
+    backend: OnceLock<Backend>,
+    domain_type: OnceLock<DomainType>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("prefix", &self.paths.prefix_path())
+            .finish()
+    }
+}
+
+impl Env {
+    fn open(workdir: Workdir, prefix_name: String, config: Config) -> Result<Self> {
+        let paths = workdir.prefix(&prefix_name)?;
+        let state = PrefixState::load(&paths)?;
+        Ok(Self {
+            workdir,
+            prefix_name,
+            paths,
+            config,
+            state: RwLock::new(state),
+            backend: OnceLock::new(),
+            domain_type: OnceLock::new(),
+        })
+    }
+
+    /// Initializes a new prefix from an init file (see
+    /// [`crate::prefix::init`]) and opens it.
+    pub fn init(opts: &InitOptions, config: Config) -> Result<Self> {
+        let done = init(opts, &config)?;
+        let name = done
+            .paths
+            .prefix_path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::open(Workdir::load(&done.workdir)?, name, config)
+    }
+
+    /// Opens prefix `prefix` (`current` allowed) of the workdir at `workdir`.
+    pub fn load(workdir: &Path, prefix: &str, config: Config) -> Result<Self> {
+        let workdir = Workdir::load(workdir)?;
+        let name = workdir.resolve_name(prefix)?;
+        Self::open(workdir, name, config)
+    }
+
+    /// Runs this env on `provider` instead of the libvirt connection the
+    /// configuration names (another backend, or a test double).
+    pub fn with_provider(self, provider: Arc<dyn Provider>, capabilities: String) -> Self {
+        let _ = self.backend.set(Backend {
+            provider,
+            capabilities,
+        });
+        self
+    }
+
+    /// The workdir's folder.
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// The prefix's name in its workdir.
+    pub fn prefix_name(&self) -> &str {
+        &self.prefix_name
+    }
+
+    /// The prefix's paths.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A snapshot of the persisted state.
+    pub fn state(&self) -> PrefixState {
+        self.state.read().clone()
+    }
+
+    /// The prefix's uuid.
+    pub fn uuid(&self) -> String {
+        self.state.read().uuid.clone()
+    }
+
+    /// The VMs' names, in init-file order.
+    pub fn vm_names(&self) -> Vec<String> {
+        self.state
+            .read()
+            .vms
+            .iter()
+            .map(|v| v.name.clone())
+            .collect()
+    }
+
+    /// The nets' names, in init-file order.
+    pub fn net_names(&self) -> Vec<String> {
+        self.state
+            .read()
+            .nets
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// Re-reads the persisted specs (after another process changed them).
+    pub fn reload(&self) -> Result<()> {
+        *self.state.write() = PrefixState::load(&self.paths)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> Result<&Backend> {
+        if let Some(b) = self.backend.get() {
+            return Ok(b);
+        }
+        let uri = self.config.get("libvirt_url").unwrap_or(DEFAULT_URI);
+        let lv = Libvirt::connect(uri)?;
+        let capabilities = lv.capabilities()?;
+        let _ = self.backend.set(Backend {
+            provider: Arc::new(lv),
+            capabilities,
+        });
+        self.backend
+            .get()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "libvirt connection vanished"))
+    }
+
+    /// The provider (libvirt, connected on first use).
+    pub fn provider(&self) -> Result<Arc<dyn Provider>> {
+        Ok(self.backend()?.provider.clone())
+    }
+
+    /// The domain type VMs run with: `[lago] domain_type`, where `auto`
+    /// probes KVM once per host (cached in `$XDG_CACHE_HOME/lago`).
+    pub fn domain_type(&self) -> Result<DomainType> {
+        if let Some(t) = self.domain_type.get() {
+            return Ok(*t);
+        }
+        let setting = self.config.domain_type().map_err(Error::from)?;
+        let backend = self.backend()?;
+        let t = domain_type::resolve(
+            setting,
+            backend.provider.as_ref(),
+            &backend.capabilities,
+            &probe_cache(),
+        )?;
+        if setting == DomainTypeSetting::Auto {
+            info!(domain_type = t.as_str(), "domain type chosen");
+        }
+        let _ = self.domain_type.set(t);
+        Ok(t)
+    }
+
+    /// Starts the named VMs (all when empty) and the nets they need.
+    /// Returns the VMs this call started.
+    pub fn start(&self, vms: &[String]) -> Result<Vec<String>> {
+        let t = self.domain_type()?;
+        let backend = self.backend()?;
+        let vendor = render::host_cpu_vendor(&backend.capabilities);
+        let state = self.state.read();
+        run::start(&state, backend.provider.as_ref(), t, vendor.as_deref(), vms)
+    }
+
+    /// Stops the named VMs (all when empty) at once, and the nets no
+    /// running VM uses any more.
+    pub fn stop(&self, vms: &[String]) -> Result<()> {
+        let state = self.state.read();
+        run::stop(&state, self.backend()?.provider.as_ref(), vms)
+    }
+
+    /// The state of VM `vm` (Lago's strings through [`VmState::as_str`]).
+    pub fn vm_state(&self, vm: &str) -> Result<VmState> {
+        let state = self.state.read();
+        run::select(&state, &[vm.to_string()])?;
+        Ok(self
+            .backend()?
+            .provider
+            .vm_state(&naming::domain_name(&state.uuid, vm))?)
+    }
+
+    /// The libvirt name of VM `vm`.
+    pub fn vm_libvirt_name(&self, vm: &str) -> String {
+        naming::domain_name(&self.state.read().uuid, vm)
+    }
+
+    /// The status information `lago status` prints (contract §1.3).
+    pub fn status(&self) -> Result<Value> {
+        let provider = self.backend()?.provider.clone();
+        let state = self.state.read();
+        let uuid = state.uuid.clone();
+        let vm_state = |vm: &str| {
+            provider
+                .vm_state(&naming::domain_name(&uuid, vm))
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|_| "failed to get state".into())
+        };
+        let net_up = |net: &str| {
+            provider
+                .network_active(&naming::network_name(&uuid, net))
+                .unwrap_or(false)
+        };
+        Ok(status_info(&state, vm_state, net_up))
+    }
+
+    /// Stops everything, releases the leases and removes the prefix (and the
+    /// workdir with its last prefix).
+    pub fn destroy(self) -> Result<()> {
+        let provider = self.backend().ok().map(|b| b.provider.clone());
+        destroy::destroy(
+            &self.workdir,
+            &self.prefix_name,
+            &self.config,
+            provider.as_deref(),
+        )
+    }
+}
+
+/// Where the KVM probe's answer is cached.
+fn probe_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("lago").join("kvm-probe")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn env_is_send_and_sync() {
+        assert_send_sync::<Env>();
+    }
+
+    #[test]
+    fn upstream_prefix_status_on_the_test_driver() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-workdir");
+        let lv = Libvirt::connect("test:///default").unwrap();
+        let env = Env::load(&dir, "current", Config::new())
+            .unwrap()
+            .with_provider(Arc::new(lv), String::new());
+        assert_eq!(env.vm_names(), ["vm0", "vm1"]);
+        assert_eq!(env.vm_state("vm0").unwrap(), VmState::Down);
+        let err = env.vm_state("nope").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert!(err.message().contains("VMs: vm0, vm1"), "{}", err.message());
+        let status = env.status().unwrap();
+        assert_eq!(status["Prefix"]["VMs"]["vm1"]["status"], "down");
+        assert_eq!(status["Prefix"]["Networks"]["n0"]["status"], "down");
+    }
+}
