@@ -46,6 +46,7 @@
 pub mod config;
 pub mod disk;
 mod error;
+pub mod fslock;
 pub mod lease;
 pub mod paths;
 pub mod plan;
