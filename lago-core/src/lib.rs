@@ -48,6 +48,7 @@ pub mod config;
 pub mod disk;
 pub mod env;
 mod error;
+pub mod fslock;
 pub mod lease;
 pub mod paths;
 pub mod plan;

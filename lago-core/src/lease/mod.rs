@@ -26,7 +26,6 @@
 //! this crate use the same lock and files, so they can share a host.
 
 mod json;
-mod lock;
 
 use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};
@@ -38,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::fslock::{self, LockError, LockGuard};
 use crate::{Error, ErrorKind};
 
 /// Lago's default lease directory (config key `lease_dir`).
@@ -591,7 +591,7 @@ impl SubnetStore {
     }
 
     /// Creates the lease directory if needed and takes the store lock.
-    fn lock(&self) -> Result<lock::StoreLock, LeaseError> {
+    fn lock(&self) -> Result<LockGuard, LeaseError> {
         if !self.dir.is_dir() {
             DirBuilder::new()
                 .recursive(true)
@@ -603,7 +603,27 @@ impl SubnetStore {
                     source,
                 })?;
         }
-        lock::lock(&self.lock_path(), self.lock_timeout)
+        fslock::lock(&self.lock_path(), self.lock_timeout, || {}).map_err(|err| match err {
+            LockError::Open { path, source } => LeaseError::Io {
+                action: "open the lock file",
+                path,
+                source,
+            },
+            LockError::Lock { path, source } => LeaseError::Io {
+                action: "lock",
+                path,
+                source,
+            },
+            LockError::Timeout {
+                path,
+                timeout,
+                holder,
+            } => LeaseError::LockTimeout {
+                path,
+                timeout,
+                holder,
+            },
+        })
     }
 
     fn remove_stale(

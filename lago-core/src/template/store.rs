@@ -38,7 +38,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha1::{Digest, Sha1};
@@ -48,15 +48,13 @@ use super::http::HttpClient;
 use super::repo::TemplateVersion;
 use super::source::parse_hash;
 use crate::disk::{self, ImageFormat};
+use crate::fslock::{self, LockError};
 
 /// Where the store is unless configured otherwise (Lago's default).
 pub const DEFAULT_STORE_PATH: &str = "/var/lib/lago/store";
 
 /// How long a fetch waits for another one of the same version by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
-/// How often a waiting fetch retries the lock.
-const LOCK_POLL: Duration = Duration::from_millis(50);
 
 /// The suffixes of a fetch's work files.
 const WORK_SUFFIXES: [&str; 4] = [".tmp", ".tmp.raw", ".tmp.hash", ".tmp.metadata"];
@@ -139,22 +137,22 @@ impl TemplateStore {
             source,
         })?;
         let lock_path = self.file(&name, ".lock");
-        let lock = match open_lock(&lock_path) {
-            Ok(file) => file,
+        let waiting = || {
+            tracing::info!(lock = %lock_path.display(), "waiting for another fetch of this template");
+        };
+        let lock = match fslock::lock(&lock_path, self.lock_timeout, waiting) {
+            Ok(lock) => lock,
             Err(err) => {
                 // A store we may only read: a present version is still
                 // usable, as images are published whole.
-                if let Some(stored) = self.read_present(&name, false)? {
+                if matches!(err, LockError::Open { .. })
+                    && let Some(stored) = self.read_present(&name, false)?
+                {
                     return Ok(stored);
                 }
-                return Err(TemplateError::Io {
-                    op: "open the lock file",
-                    path: lock_path,
-                    source: err,
-                });
+                return Err(lock_error(err));
             }
         };
-        self.lock(&lock, &lock_path)?;
         if let Some(stored) = self.read_present(&name, false)? {
             tracing::debug!(template = %name, "template is in the store");
             return Ok(stored);
@@ -165,37 +163,6 @@ impl TemplateStore {
         }
         drop(lock);
         result
-    }
-
-    /// Takes the exclusive lock, polling until the lock timeout.
-    fn lock(&self, lock: &File, path: &Path) -> Result<(), TemplateError> {
-        let start = Instant::now();
-        let mut logged = false;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => return Ok(()),
-                Err(fs::TryLockError::WouldBlock) => {
-                    if start.elapsed() >= self.lock_timeout {
-                        return Err(TemplateError::LockTimeout {
-                            path: path.to_owned(),
-                            waited: self.lock_timeout,
-                        });
-                    }
-                    if !logged {
-                        tracing::info!(lock = %path.display(), "waiting for another fetch of this template");
-                        logged = true;
-                    }
-                    std::thread::sleep(LOCK_POLL);
-                }
-                Err(fs::TryLockError::Error(source)) => {
-                    return Err(TemplateError::Io {
-                        op: "lock",
-                        path: path.to_owned(),
-                        source,
-                    });
-                }
-            }
-        }
     }
 
     /// Fetches `version` into the store; the lock is held.
@@ -369,20 +336,23 @@ impl TemplateStore {
     }
 }
 
-/// Opens (creating it if need be) the lock file. flock(2) needs no write
-/// access, so an existing lock file of another user is opened read-only.
-fn open_lock(path: &Path) -> io::Result<File> {
-    match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-    {
-        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-            File::open(path).map_err(|_| err)
-        }
-        other => other,
+/// The store's error for a lock that could not be taken.
+fn lock_error(err: LockError) -> TemplateError {
+    match err {
+        LockError::Open { path, source } => TemplateError::Io {
+            op: "open the lock file",
+            path,
+            source,
+        },
+        LockError::Lock { path, source } => TemplateError::Io {
+            op: "lock",
+            path,
+            source,
+        },
+        LockError::Timeout { path, timeout, .. } => TemplateError::LockTimeout {
+            path,
+            waited: timeout,
+        },
     }
 }
 

@@ -1,10 +1,15 @@
-//! The store lock: an exclusive `flock` on `<lease dir>/subnet-lease.lock`,
-//! taken with a time limit, and a best-effort lookup of the process holding
-//! it (from `/proc/locks`) for the timeout message.
+//! Advisory file locks shared by every lago process on the host: an
+//! exclusive `flock` on a lock file (the subnet-lease store's
+//! `subnet-lease.lock`, a template store's `<name>.lock`), taken with a time
+//! limit, and a best-effort lookup of the process holding it (from
+//! `/proc/locks`) for the timeout message.
 //!
 //! `flock` locks belong to an open file description, so two handles opened
 //! separately exclude each other even inside one process: threads that each
 //! open the lock file serialise exactly like separate processes.
+//!
+//! Callers map [`LockError`] into their own error types, which keep their
+//! own messages and error kinds.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
@@ -13,16 +18,61 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::LeaseError;
+/// The first pause between two attempts to take a busy lock; it doubles up
+/// to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(2);
 
-/// A held store lock; dropping it releases the lock.
+/// The longest pause between two attempts to take a busy lock.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock file could not be opened or created.
+    #[error("cannot open the lock file {}", path.display())]
+    Open {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause (of opening it read-write when the read-only fallback
+        /// failed too).
+        #[source]
+        source: io::Error,
+    },
+    /// `flock` failed for another reason than the lock being held.
+    #[error("cannot lock {}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The lock stayed held by someone else for the whole timeout.
+    #[error(
+        "could not lock {} within {timeout:?}: it is held by {}",
+        path.display(),
+        holder.as_deref().unwrap_or("another process")
+    )]
+    Timeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        timeout: Duration,
+        /// The holding process (pid and command line), when `/proc/locks`
+        /// named it.
+        holder: Option<String>,
+    },
+}
+
+/// A held lock; dropping it releases the lock.
 #[derive(Debug)]
-pub(super) struct StoreLock {
+pub struct LockGuard {
     file: File,
     path: PathBuf,
 }
 
-impl Drop for StoreLock {
+impl Drop for LockGuard {
     fn drop(&mut self) {
         if let Err(err) = self.file.unlock() {
             // Closing the file (right after this) releases it anyway.
@@ -31,24 +81,35 @@ impl Drop for StoreLock {
     }
 }
 
-/// Opens (creating it if needed) and locks `path`, polling for up to `timeout`.
-pub(super) fn lock(path: &Path, timeout: Duration) -> Result<StoreLock, LeaseError> {
-    let file = open_lock_file(path)?;
+/// Opens (creating it if needed) and exclusively locks `path`, retrying with
+/// a growing pause (2 ms doubling up to 50 ms) for up to `timeout`.
+///
+/// `on_wait` runs once, the first time the lock is found held by someone
+/// else (e.g. to log that this call is waiting).
+pub fn lock(
+    path: &Path,
+    timeout: Duration,
+    on_wait: impl FnOnce(),
+) -> Result<LockGuard, LockError> {
+    let file = open(path).map_err(|source| LockError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let start = Instant::now();
-    let mut pause = Duration::from_millis(2);
+    let mut pause = FIRST_PAUSE;
+    let mut on_wait = Some(on_wait);
     loop {
         match file.try_lock() {
             Ok(()) => {
-                tracing::trace!(lock = %path.display(), waited = ?start.elapsed(), "store lock taken");
-                return Ok(StoreLock {
+                tracing::trace!(lock = %path.display(), waited = ?start.elapsed(), "lock taken");
+                return Ok(LockGuard {
                     file,
                     path: path.to_path_buf(),
                 });
             }
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(source)) => {
-                return Err(LeaseError::Io {
-                    action: "lock",
+                return Err(LockError::Lock {
                     path: path.to_path_buf(),
                     source,
                 });
@@ -56,26 +117,27 @@ pub(super) fn lock(path: &Path, timeout: Duration) -> Result<StoreLock, LeaseErr
         }
         let elapsed = start.elapsed();
         if elapsed >= timeout {
-            return Err(LeaseError::LockTimeout {
+            return Err(LockError::Timeout {
                 path: path.to_path_buf(),
                 timeout,
                 holder: describe_holder(&file),
             });
         }
+        if let Some(on_wait) = on_wait.take() {
+            on_wait();
+        }
         thread::sleep(pause.min(timeout - elapsed));
-        pause = (pause * 2).min(Duration::from_millis(50));
+        pause = (pause * 2).min(MAX_PAUSE);
     }
 }
 
 /// Opens the lock file read-write, creating it (mode 0666 minus the umask,
 /// as Python's `open(path, 'w')` does); falls back to read-only, which is
 /// enough for `flock`, when another user created it without write access.
-fn open_lock_file(path: &Path) -> Result<File, LeaseError> {
-    let io_err = |source| LeaseError::Io {
-        action: "open the lock file",
-        path: path.to_path_buf(),
-        source,
-    };
+/// If the fallback fails too, the error is the first one (permission denied)
+/// rather than the fallback's (e.g. "not found" in a folder we may not
+/// write).
+fn open(path: &Path) -> io::Result<File> {
     match OpenOptions::new()
         .read(true)
         .write(true)
@@ -83,11 +145,10 @@ fn open_lock_file(path: &Path) -> Result<File, LeaseError> {
         .truncate(false)
         .open(path)
     {
-        Ok(file) => Ok(file),
         Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
-            File::open(path).map_err(io_err)
+            File::open(path).map_err(|_| err)
         }
-        Err(err) => Err(io_err(err)),
+        other => other,
     }
 }
 
@@ -193,5 +254,32 @@ mod tests {
         assert_eq!(holder_pid(text, 0x0900, 10010768), Some(77));
         assert_eq!(holder_pid(text, 0xfe00, 794929), None);
         assert_eq!(holder_pid("", 0xfe00, 1), None);
+    }
+
+    #[test]
+    fn lock_waits_names_holder_and_releases_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = lock(&path, Duration::ZERO, || panic!("not held yet")).unwrap();
+        let mut waits = 0;
+        let err = lock(&path, Duration::from_millis(30), || waits += 1).unwrap_err();
+        assert_eq!(waits, 1);
+        let LockError::Timeout {
+            path: p, holder, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(p, &path);
+        let me = format!("this process (pid {})", std::process::id());
+        assert!(
+            holder.as_deref().unwrap_or("").starts_with(&me),
+            "{holder:?}"
+        );
+        drop(held);
+        lock(&path, Duration::ZERO, || panic!("released")).unwrap();
+        let missing = dir.path().join("no/such/dir/x.lock");
+        let err = lock(&missing, Duration::ZERO, || {}).unwrap_err();
+        assert!(matches!(err, LockError::Open { .. }), "{err:?}");
     }
 }
