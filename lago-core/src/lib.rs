@@ -47,6 +47,7 @@ mod error;
 pub mod paths;
 pub mod plan;
 pub mod pyjson;
+pub mod ssh;
 pub mod workdir;
 
 pub use error::{Error, ErrorKind, Result};
