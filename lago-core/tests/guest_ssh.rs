@@ -347,6 +347,10 @@ fn wait_for_lease_then_reconnect_after_reboot() {
     // Already up: returns at once on the held connection.
     assert!(c.wait_for_ssh(T).unwrap() < Duration::from_secs(1));
 
+    // A copy now keeps an SFTP channel open on the connection.
+    let marker = g.dir.join("marker");
+    fs::write(&marker, b"before").unwrap();
+    c.copy_to(&marker, "/root/marker").unwrap();
     let boot_id = |c: &SshClient| {
         c.exec(&["cat", "/proc/sys/kernel/random/boot_id"], T)
             .unwrap()
@@ -365,10 +369,22 @@ fn wait_for_lease_then_reconnect_after_reboot() {
         std::thread::sleep(Duration::from_millis(100));
     }
     g.wait_banner(Duration::from_secs(180));
-    // The old connection is dead; the client notices and reconnects.
+    // The old connection is dead; the client notices and reconnects, for
+    // a copy (on the kept SFTP channel) as for a command.
+    fs::write(&marker, b"after").unwrap();
+    if !c.is_connected() {
+        eprintln!("note: `reboot` broke the connection already; the copy starts on a new one");
+    }
+    c.copy_to(&marker, "/root/marker").unwrap();
+    let port_after = client_port(&c);
+    assert_ne!(port_after, port);
+    assert_eq!(
+        c.exec(&["cat", "/root/marker"], T).unwrap().stdout,
+        b"after"
+    );
     let second = boot_id(&c);
     assert_ne!(first, second, "not rebooted?");
-    assert_ne!(client_port(&c), port);
+    assert_eq!(client_port(&c), port_after);
     // The host key survived the reboot (it is on the guest's disk), so
     // the recorded one still matches.
     assert_eq!(

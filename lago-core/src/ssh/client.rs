@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::exec::{self, ExecSpec, Failure, PtyRequest};
 use super::known_hosts::{KnownHosts, host_name};
@@ -138,18 +138,18 @@ impl SshClient {
     pub(crate) fn with_conn<T>(
         &self,
         deadline: Option<Instant>,
-        mut f: impl FnMut(&Conn, &Ctx) -> std::result::Result<T, Failure>,
+        mut f: impl FnMut(&mut Conn, &Ctx) -> std::result::Result<T, Failure>,
     ) -> Result<T> {
         let mut state = self.state.lock();
         let ctx = self.ctx(state.host);
         let mut retried = false;
         loop {
             let reused = state.conn.is_some();
-            let conn = match state.conn.take() {
+            let mut conn = match state.conn.take() {
                 Some(conn) => conn,
                 None => Conn::connect(&self.target, state.host, &ctx, deadline)?,
             };
-            match f(&conn, &ctx) {
+            match f(&mut conn, &ctx) {
                 Ok(v) => {
                     state.conn = Some(conn);
                     return Ok(v);
@@ -259,7 +259,11 @@ impl SshClient {
     /// No blind sleeps: TCP probes with short connect timeouts, 75 ms apart
     /// while the port is closed or unreachable, until the server sends its
     /// `SSH-` banner; that same connection is then used to log in and run
-    /// `true`, and kept for the next calls.
+    /// `true`, and kept for the next calls. Other calls on this client wait
+    /// meanwhile. A host key mismatch fails at once; other failures (port
+    /// closed, authentication refused while the guest is still applying
+    /// its keys) are retried until the timeout, whose error names the last
+    /// one.
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<Duration> {
         let host = self.host();
         self.wait_for_ssh_from(timeout, &|| Some(host))
@@ -366,7 +370,7 @@ impl SshClient {
         match self.exec(&["true"], Duration::from_secs(10)) {
             Ok(r) => r.success(),
             Err(e) => {
-                warn!(error = %e, "guest not reachable over ssh");
+                debug!(error = %e, "guest not reachable over ssh");
                 false
             }
         }
@@ -422,5 +426,45 @@ fn probe(host: IpAddr, port: u16, left: Duration) -> io::Result<TcpStream> {
         // Fewer than 4 bytes so far: peek returns at once while data is
         // pending, so give the rest a moment without spinning.
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn client_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<SshClient>();
+    }
+
+    #[test]
+    fn no_address_means_no_traffic() {
+        let c = SshClient::new(SshTarget::new(Ipv4Addr::UNSPECIFIED.into()));
+        let err = c.exec(&["true"], Duration::from_secs(5)).unwrap_err();
+        assert!(matches!(err, SshError::InvalidInput { .. }), "{err}");
+        assert_eq!(crate::Error::from(err).kind(), ErrorKind::InvalidInput);
+
+        // A lease that never comes: a timeout saying so, nothing probed.
+        let start = Instant::now();
+        let err = c
+            .wait_for_ssh_from(Duration::from_millis(300), &|| None)
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert!(err.to_string().contains("no address known"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(!c.is_connected());
+    }
+
+    #[test]
+    fn set_host_replaces_the_address() {
+        let c = SshClient::new(SshTarget::new(Ipv4Addr::new(192, 168, 160, 10).into()));
+        c.set_host(Ipv4Addr::new(192, 168, 160, 11).into());
+        assert_eq!(c.host(), IpAddr::from(Ipv4Addr::new(192, 168, 160, 11)));
+        assert_eq!(c.target().host, c.host());
     }
 }

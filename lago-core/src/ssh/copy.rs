@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 
 use super::client::SshClient;
 use super::exec::Failure;
-use super::session::{Conn, Ctx, with_after};
+use super::session::{Ctx, with_after};
 use super::{Result, SshError};
 
 /// Block size of a transfer: large enough for deep pipelining.
@@ -50,7 +50,7 @@ pub struct CopyStats {
 
 /// One copy in progress: the SFTP session and what is needed for messages.
 struct Copy<'a> {
-    sftp: Sftp,
+    sftp: &'a Sftp,
     ctx: &'a Ctx,
     op: &'a str,
     stats: CopyStats,
@@ -395,6 +395,18 @@ fn set_local_meta(local: &Path, st: &FileStat, times: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// The first request of a copy on a kept SFTP channel: a broken
+/// connection shows here, before anything was transferred, so the client
+/// may reconnect and retry.
+fn first_op<T>(r: std::result::Result<T, Failure>) -> std::result::Result<T, Failure> {
+    r.map_err(|mut f| {
+        if !f.conn_ok {
+            f.started = false;
+        }
+        f
+    })
+}
+
 /// The destination under `scp -r` rules: inside `dest` if it is an
 /// existing directory, else `dest` itself.
 fn destination(dest: &Path, dest_is_dir: bool, source: &Path) -> PathBuf {
@@ -402,23 +414,6 @@ fn destination(dest: &Path, dest_is_dir: bool, source: &Path) -> PathBuf {
         (true, Some(name)) => dest.join(name),
         _ => dest.to_owned(),
     }
-}
-
-fn open_sftp(
-    conn: &Conn,
-    ctx: &Ctx,
-    op: &str,
-    io_timeout: Duration,
-) -> std::result::Result<Sftp, Failure> {
-    conn.session.set_blocking(true);
-    conn.session.set_timeout(
-        u32::try_from(io_timeout.as_millis())
-            .unwrap_or(u32::MAX)
-            .max(1),
-    );
-    conn.session
-        .sftp()
-        .map_err(|e| Failure::before(ctx.session_err(op, e)))
 }
 
 impl SshClient {
@@ -442,7 +437,9 @@ impl SshClient {
         let start = std::time::Instant::now();
         let stats = self
             .with_conn(None, |conn, ctx| {
-                let sftp = open_sftp(conn, ctx, &op, io_timeout)?;
+                let sftp = conn
+                    .sftp(io_timeout)
+                    .map_err(|e| Failure::before(ctx.session_err(&op, e)))?;
                 let mut copy = Copy {
                     sftp,
                     ctx,
@@ -450,7 +447,7 @@ impl SshClient {
                     stats: CopyStats::default(),
                     buf: vec![0; BLOCK],
                 };
-                let dest_is_dir = copy.remote_stat(remote)?.is_some_and(|st| st.is_dir());
+                let dest_is_dir = first_op(copy.remote_stat(remote))?.is_some_and(|st| st.is_dir());
                 let dest = destination(remote, dest_is_dir, local);
                 copy.put(local, &dest, &meta)?;
                 Ok(copy.stats)
@@ -480,7 +477,9 @@ impl SshClient {
         let start = std::time::Instant::now();
         let stats = self
             .with_conn(None, |conn, ctx| {
-                let sftp = open_sftp(conn, ctx, &op, io_timeout)?;
+                let sftp = conn
+                    .sftp(io_timeout)
+                    .map_err(|e| Failure::before(ctx.session_err(&op, e)))?;
                 let mut copy = Copy {
                     sftp,
                     ctx,
@@ -489,8 +488,7 @@ impl SshClient {
                     buf: vec![0; BLOCK],
                 };
                 // Top level: follow a symlink, as scp does.
-                let st = copy
-                    .remote_stat(remote)?
+                let st = first_op(copy.remote_stat(remote))?
                     .ok_or_else(|| Failure::harmless(copy.not_found(remote)))?;
                 let dest_is_dir = fs::metadata(local).is_ok_and(|m| m.is_dir());
                 let dest = destination(local, dest_is_dir, remote);

@@ -135,7 +135,7 @@ impl SshTarget {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecResult {
     /// The exit status. A command killed by a signal reports `128 + signal
-    /// number`, like a shell; `-1` if the server sent no status at all.
+    /// number`, like a shell (`-1` for a signal without a Linux number).
     pub code: i32,
     /// Everything the command wrote to its standard output. With a PTY this
     /// also holds its standard error, as on a terminal.

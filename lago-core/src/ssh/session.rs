@@ -141,6 +141,10 @@ pub(crate) struct Conn {
     pub(crate) session: Session,
     /// A duplicate of the session's socket, to wait on it.
     sock: TcpStream,
+    /// The SFTP channel, opened on first use and kept for the connection's
+    /// life: closing an SFTP channel and opening another one soon after can
+    /// leave dropbear never answering the new one, so there is only one.
+    sftp: Option<ssh2::Sftp>,
 }
 
 impl Conn {
@@ -156,6 +160,12 @@ impl Conn {
         let mut limit = start + target.connect_timeout;
         if let Some(d) = deadline {
             limit = limit.min(d);
+        }
+        if host.is_unspecified() {
+            return Err(SshError::InvalidInput {
+                what: "guest address",
+                msg: format!("{host} (no address known for the guest yet)"),
+            });
         }
         let left = remaining(limit).ok_or_else(|| ctx.timeout("connect", Duration::ZERO, ""))?;
         let addr = SocketAddr::new(host, target.port);
@@ -202,6 +212,13 @@ impl Conn {
                 debug!(error = %e, "cipher preference not applied");
             }
         }
+        if let Some(path) = &target.known_hosts {
+            prefer_recorded_host_keys(
+                &session,
+                &KnownHosts::new(path),
+                &host_name(host, target.port),
+            )?;
+        }
         session
             .handshake()
             .map_err(|e| with_elapsed(ctx.session_err("handshake", e), start))?;
@@ -239,7 +256,11 @@ impl Conn {
             elapsed_ms = start.elapsed().as_millis() as u64,
             "ssh connected"
         );
-        Ok(Conn { session, sock })
+        Ok(Conn {
+            session,
+            sock,
+            sftp: None,
+        })
     }
 
     /// Waits (at most until `deadline`, and at most 1 s per call) for the
@@ -271,9 +292,63 @@ impl Conn {
         Ok(true)
     }
 
+    /// The connection's SFTP session (opened now if needed), with the
+    /// session in blocking mode and `io_timeout` as the limit on any wait.
+    pub(crate) fn sftp(
+        &mut self,
+        io_timeout: Duration,
+    ) -> std::result::Result<&ssh2::Sftp, ssh2::Error> {
+        self.session.set_blocking(true);
+        self.session.set_timeout(timeout_ms(io_timeout));
+        if self.sftp.is_none() {
+            self.sftp = Some(self.session.sftp()?);
+        }
+        self.sftp.as_ref().ok_or_else(ssh2::Error::unknown)
+    }
+
     /// The raw socket descriptor, for callers that poll it with others.
     pub(crate) fn fd(&self) -> i32 {
         self.sock.as_raw_fd()
+    }
+}
+
+/// Asks for the host key types already recorded for `name` first, so a
+/// guest offering several types is always checked against the recorded
+/// one (as OpenSSH orders its host key algorithms).
+fn prefer_recorded_host_keys(session: &Session, known: &KnownHosts, name: &str) -> Result<()> {
+    let recorded = known.lookup(name)?;
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let mut prefs: Vec<&str> = Vec::new();
+    for key in &recorded {
+        match key.key_type() {
+            "ssh-rsa" => prefs.extend(["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]),
+            other => prefs.push(other),
+        }
+    }
+    if let Ok(all) = session.supported_algs(MethodType::HostKey) {
+        prefs.extend(all);
+    }
+    let mut seen = std::collections::HashSet::new();
+    prefs.retain(|p| seen.insert(*p));
+    if let Err(e) = session.method_pref(MethodType::HostKey, &prefs.join(",")) {
+        debug!(error = %e, "host key preference not applied");
+    }
+    Ok(())
+}
+
+impl Drop for Conn {
+    /// Closes the SFTP channel (waiting at most 300 ms for the server,
+    /// which a dead connection never answers) and says goodbye without
+    /// waiting.
+    fn drop(&mut self) {
+        self.session.set_timeout(300);
+        drop(self.sftp.take());
+        self.session.set_blocking(false);
+        let _ = self
+            .session
+            .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
     }
 }
 
