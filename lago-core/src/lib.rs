@@ -56,6 +56,7 @@ pub mod prefix;
 pub mod provider;
 pub mod pyjson;
 pub mod spec;
+pub mod ssh;
 pub mod template;
 pub mod workdir;
 pub mod xml;

@@ -13,7 +13,7 @@ LAGO_TEST_PACKAGES=(
     dnsmasq-base libguestfs-tools iproute2 iptables procps psmisc
     busybox-static dropbear-bin openssh-sftp-server openssh-client
     syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod faketime
-    python3 pkg-config gcc g++ valgrind libxml2-utils libssl-dev xz-utils
+    python3 pkg-config gcc g++ valgrind libxml2-utils libssl-dev zlib1g-dev xz-utils
 )
 
 host_log() { printf 'test-host: %s\n' "$*" >&2; }

@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests of lago-core.
+
+#![allow(dead_code)]
+
+pub mod guest;
