@@ -6,10 +6,12 @@
 //! libvirt connection (thread-safe itself) is opened on first use, so a
 //! status query never needs libvirt and a plain `load` is cheap.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tracing::info;
 
@@ -26,6 +28,7 @@ use crate::prefix::status::status_info;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
 use crate::provider::{Provider, VmState};
+use crate::ssh::{CopyStats, ExecResult, SshClient, SshTarget};
 use crate::workdir::Workdir;
 use crate::xml::DomainType;
 
@@ -44,6 +47,7 @@ pub struct Env {
     state: RwLock<PrefixState>,
     backend: OnceLock<Backend>,
     domain_type: OnceLock<DomainType>,
+    ssh: Mutex<HashMap<String, Arc<SshClient>>>,
 }
 
 impl std::fmt::Debug for Env {
@@ -66,6 +70,7 @@ impl Env {
             state: RwLock::new(state),
             backend: OnceLock::new(),
             domain_type: OnceLock::new(),
+            ssh: Mutex::new(HashMap::new()),
         })
     }
 
@@ -184,11 +189,21 @@ impl Env {
         }
         let setting = self.config.domain_type().map_err(Error::from)?;
         let backend = self.backend()?;
+        // the probe boots what will run: the first VM's root disk
+        let probe_disk = {
+            let state = self.state.read();
+            state
+                .vms
+                .iter()
+                .find_map(|vm| vm.disks().first().map(|d| self.paths.expand(&d.path)))
+                .filter(|p| p.is_file())
+        };
         let t = domain_type::resolve(
             setting,
             backend.provider.as_ref(),
             &backend.capabilities,
             &probe_cache(),
+            probe_disk.as_deref(),
         )?;
         if setting == DomainTypeSetting::Auto {
             info!(domain_type = t.as_str(), "domain type chosen");
@@ -246,6 +261,116 @@ impl Env {
                 .unwrap_or(false)
         };
         Ok(status_info(&state, vm_state, net_up))
+    }
+
+    /// The SSH client of VM `vm`: one per VM, kept and reused (its one
+    /// connection too). Key: the prefix's `id_rsa`; password: the VM's root
+    /// password; host keys recorded in `<prefix>/known_hosts`.
+    pub fn ssh_client(&self, vm: &str) -> Result<Arc<SshClient>> {
+        if let Some(c) = self.ssh.lock().get(vm) {
+            return Ok(c.clone());
+        }
+        let state = self.state.read();
+        let spec = run::select(&state, &[vm.to_string()])?[0];
+        let ip = spec.ip().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("VM '{vm}' has no address on its management network"),
+            )
+        })?;
+        let user = spec
+            .spec
+            .get("ssh-user")
+            .and_then(Value::as_str)
+            .or_else(|| self.config.get("ssh_user"))
+            .unwrap_or("root")
+            .to_string();
+        let password = Some(spec.root_password()).filter(|p| !p.is_empty());
+        let mut target = SshTarget::new(ip.into())
+            .with_key(self.paths.ssh_id_rsa())
+            .with_user(user)
+            .with_password(password.as_deref())
+            .with_known_hosts(self.paths.prefixed("known_hosts"));
+        if let Ok(Some(t)) = self.config.get_u64("ssh_timeout") {
+            target.connect_timeout = Duration::from_secs(t.max(1));
+        }
+        let client = Arc::new(SshClient::new(target));
+        Ok(self
+            .ssh
+            .lock()
+            .entry(vm.to_string())
+            .or_insert(client)
+            .clone())
+    }
+
+    /// How long to wait for VM `vm` to answer SSH: its `boot_time_sec`
+    /// (Lago's default 600 s), longer under software emulation.
+    pub fn boot_timeout(&self, vm: &str) -> Duration {
+        let secs = self
+            .state
+            .read()
+            .vm(vm)
+            .and_then(|v| v.spec.get("boot_time_sec").and_then(Value::as_u64))
+            .unwrap_or(600);
+        let factor = self.domain_type.get().map_or(1, |t| t.timeout_factor());
+        Duration::from_secs(secs.saturating_mul(u64::from(factor)))
+    }
+
+    /// Waits until VM `vm` answers SSH (bounded by [`Env::boot_timeout`]
+    /// or `timeout`); returns how long it took. Fails at once if the VM is
+    /// not running.
+    pub fn wait_for_ssh(&self, vm: &str, timeout: Option<Duration>) -> Result<Duration> {
+        if !self.vm_state(vm)?.is_running() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("VM '{vm}' is not running: start it first"),
+            ));
+        }
+        let client = self.ssh_client(vm)?;
+        client
+            .wait_for_ssh(timeout.unwrap_or_else(|| self.boot_timeout(vm)))
+            .map_err(Error::from)
+    }
+
+    /// Waits for every named VM (all when empty) in parallel.
+    pub fn wait_for_ssh_all(&self, vms: &[String], timeout: Option<Duration>) -> Result<()> {
+        let names: Vec<String> = if vms.is_empty() {
+            self.vm_names()
+        } else {
+            vms.to_vec()
+        };
+        let errors: Vec<Error> = std::thread::scope(|s| {
+            let hs: Vec<_> = names
+                .iter()
+                .map(|vm| s.spawn(move || self.wait_for_ssh(vm, timeout)))
+                .collect();
+            hs.into_iter()
+                .filter_map(|h| match h.join() {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(_) => Some(Error::new(
+                        ErrorKind::Internal,
+                        "a thread waiting for SSH panicked",
+                    )),
+                })
+                .collect()
+        });
+        errors.into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Runs `argv` in VM `vm` (each argument quoted for the guest's shell).
+    pub fn ssh(&self, vm: &str, argv: &[String], timeout: Duration) -> Result<ExecResult> {
+        Ok(self.ssh_client(vm)?.exec(argv, timeout)?)
+    }
+
+    /// Copies a local file or tree into VM `vm`.
+    pub fn copy_to(&self, vm: &str, local: &Path, remote: &Path) -> Result<CopyStats> {
+        Ok(self.ssh_client(vm)?.copy_to(local, remote)?)
+    }
+
+    /// Copies a file or tree out of VM `vm`.
+    pub fn copy_from(&self, vm: &str, remote: &Path, local: &Path) -> Result<CopyStats> {
+        Ok(self.ssh_client(vm)?.copy_from(remote, local)?)
     }
 
     /// Stops everything, releases the leases and removes the prefix (and the

@@ -1,13 +1,13 @@
 //! Choosing the domain type: `kvm`, `qemu` (software emulation), or `auto`.
 //!
 //! `auto` must never pick a KVM that does not work. Some hosts have a
-//! `/dev/kvm` whose guests stop at once (nested hosts: "failed to set MSR",
-//! an emulation failure that pauses the domain). So `auto` asks libvirt
-//! whether it offers KVM at all, then boots a throwaway KVM domain with no
-//! disk (only the firmware runs) and watches it for a moment: if it leaves
-//! the running state, KVM is broken here and `qemu` is used. The answer is
-//! cached in a file keyed by kernel release and libvirt capabilities, so
-//! the probe runs once per host.
+//! `/dev/kvm` whose guests stop soon after they start (nested hosts:
+//! "failed to set MSR", an emulation failure that pauses the domain); a VM
+//! with no disk runs its firmware happily there, so the probe boots what
+//! the user is about to run: a throwaway overlay of a VM's root disk, under
+//! KVM, watched for several seconds. If it leaves the running state, KVM is
+//! broken here and `qemu` is used. The answer is cached in a file keyed by
+//! kernel release and libvirt capabilities, so the probe runs once per host.
 //!
 //! Software emulation is several times slower, so boot timeouts scale with
 //! [`DomainType::timeout_factor`].
@@ -44,25 +44,60 @@ pub fn capabilities_offer_kvm(caps: &str) -> bool {
     })
 }
 
-const PROBE_XML: &str = "<domain type='kvm'><name>@NAME@</name>\
-<memory unit='MiB'>32</memory><vcpu>1</vcpu>\
-<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>\
-<on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash>\
-<devices><memballoon model='none'/></devices></domain>";
-
-/// Boots a disk-less KVM domain and reports whether it keeps running for
-/// `watch`. The domain is destroyed whatever happens.
-pub fn probe_kvm(provider: &dyn Provider, watch: Duration) -> Result<bool, ProviderError> {
+/// Boots a KVM domain (on a throwaway overlay of `disk`, or disk-less when
+/// there is none) and reports whether it keeps running for `watch`. The
+/// domain and the overlay are removed whatever happens.
+pub fn probe_kvm(
+    provider: &dyn Provider,
+    watch: Duration,
+    disk: Option<&Path>,
+) -> Result<bool, ProviderError> {
     let name = format!("lago-kvm-probe-{}", std::process::id());
-    if let Err(e) = provider.create_vm(&PROBE_XML.replace("@NAME@", &name)) {
+    let dir = std::env::temp_dir().join(&name);
+    let mut devices = String::from("<memballoon model='none'/>");
+    if let Some(disk) = disk {
+        let _ = fs::create_dir_all(&dir);
+        let _ = fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+        let overlay = dir.join("probe.qcow2");
+        let format = crate::disk::info(disk)
+            .map(|i| i.format)
+            .unwrap_or_else(|_| "raw".into());
+        let made = std::process::Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", &format, "-b"])
+            .arg(disk)
+            .arg(&overlay)
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            let _ = fs::set_permissions(
+                &overlay,
+                std::os::unix::fs::PermissionsExt::from_mode(0o666),
+            );
+            devices += &format!(
+                "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/>\
+                 <target dev='vda' bus='virtio'/></disk>",
+                overlay.display()
+            );
+        }
+    }
+    let xml = format!(
+        "<domain type='kvm'><name>{name}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os><features><acpi/><apic/></features>\
+         <on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash><devices>{devices}</devices></domain>"
+    );
+    let cleanup = || {
+        let _ = fs::remove_dir_all(&dir);
+    };
+    if let Err(e) = provider.create_vm(&xml) {
         info!(error = %e, "KVM probe domain did not start: KVM is not usable");
+        cleanup();
         return Ok(false);
     }
     let started = Instant::now();
     let mut ok = true;
     while started.elapsed() < watch {
         match provider.vm_state(&name) {
-            Ok(VmState::Running) => thread::sleep(Duration::from_millis(100)),
+            Ok(VmState::Running) => thread::sleep(Duration::from_millis(200)),
             Ok(state) => {
                 info!(%state, "KVM probe domain left the running state: KVM is not usable");
                 ok = false;
@@ -70,11 +105,14 @@ pub fn probe_kvm(provider: &dyn Provider, watch: Duration) -> Result<bool, Provi
             }
             Err(e) => {
                 let _ = provider.destroy_vm(&name);
+                cleanup();
                 return Err(e);
             }
         }
     }
-    provider.destroy_vm(&name)?;
+    let destroyed = provider.destroy_vm(&name);
+    cleanup();
+    destroyed?;
     Ok(ok)
 }
 
@@ -102,6 +140,7 @@ pub fn resolve(
     provider: &dyn Provider,
     capabilities: &str,
     cache: &Path,
+    probe_disk: Option<&Path>,
 ) -> Result<DomainType, ProviderError> {
     let fixed = match setting {
         DomainTypeSetting::Kvm => Some(DomainType::Kvm),
@@ -122,8 +161,8 @@ pub fn resolve(
             info!(domain_type = t.as_str(), cache = %cache.display(), "domain type from the probe cache");
             return Ok(t);
         }
-        let kvm =
-            capabilities_offer_kvm(capabilities) && probe_kvm(provider, Duration::from_secs(3))?;
+        let kvm = capabilities_offer_kvm(capabilities)
+            && probe_kvm(provider, Duration::from_secs(8), probe_disk)?;
         let t = if kvm {
             DomainType::Kvm
         } else {
@@ -168,13 +207,13 @@ mod tests {
         let lv = Libvirt::connect("test:///default").unwrap();
         let dir = std::env::temp_dir().join(format!("lago-dt-{}", std::process::id()));
         let cache = dir.join("kvm-probe");
-        let fixed = resolve(DomainTypeSetting::Kvm, &lv, "", &cache).unwrap();
+        let fixed = resolve(DomainTypeSetting::Kvm, &lv, "", &cache, None).unwrap();
         assert_eq!(fixed, DomainType::Kvm);
         assert!(!cache.exists());
         // no KVM in these capabilities: qemu, and the answer is cached
         let caps = "<capabilities/>";
         assert_eq!(
-            resolve(DomainTypeSetting::Auto, &lv, caps, &cache).unwrap(),
+            resolve(DomainTypeSetting::Auto, &lv, caps, &cache, None).unwrap(),
             DomainType::Qemu
         );
         let cached = fs::read_to_string(&cache).unwrap();
@@ -182,7 +221,7 @@ mod tests {
         // a cached "kvm" under the same key is believed without probing
         fs::write(&cache, cached.replace(" qemu", " kvm")).unwrap();
         assert_eq!(
-            resolve(DomainTypeSetting::Auto, &lv, caps, &cache).unwrap(),
+            resolve(DomainTypeSetting::Auto, &lv, caps, &cache, None).unwrap(),
             DomainType::Kvm
         );
         // a different host (capabilities) probes again
@@ -191,7 +230,8 @@ mod tests {
                 DomainTypeSetting::Auto,
                 &lv,
                 "<capabilities> </capabilities>",
-                &cache
+                &cache,
+                None
             )
             .unwrap(),
             DomainType::Qemu
