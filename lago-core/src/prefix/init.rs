@@ -41,8 +41,11 @@ pub struct InitOptions {
     pub workdir: PathBuf,
     /// The prefix name (`current` means `default` here, as in Lago).
     pub prefix_name: String,
-    /// The LagoInitFile.
+    /// The LagoInitFile. With [`InitOptions::initfile_text`] it names where
+    /// the text counts as coming from (messages, `$LAGO_INITFILE_PATH`).
     pub initfile: PathBuf,
+    /// The init file's text, when it is not read from `initfile` (YAML or JSON).
+    pub initfile_text: Option<String>,
     /// The template repository (a path or URL to `repo.metadata`); `None`
     /// takes `[init] template_repo_path` from the configuration.
     pub template_repo: Option<String>,
@@ -63,6 +66,7 @@ impl InitOptions {
             workdir: workdir.into(),
             prefix_name: workdir::DEFAULT_PREFIX.to_string(),
             initfile: initfile.into(),
+            initfile_text: None,
             template_repo: None,
             template_store: None,
             set_current: false,
@@ -209,7 +213,10 @@ fn resolve_templates(
 /// Runs `init` as described in the module docs.
 pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     // 1. everything about the input, before anything is written
-    let env = spec::load_file(&opts.initfile)?;
+    let env = match &opts.initfile_text {
+        Some(text) => spec::load_str(text, &opts.initfile)?,
+        None => spec::load_file(&opts.initfile)?,
+    };
     let initfile_dir = env.initfile_dir.to_string_lossy().into_owned();
     let lookup = |name: &str| -> Option<String> {
         if name == spec::INITFILE_PATH_VAR {
