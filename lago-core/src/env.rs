@@ -373,6 +373,99 @@ impl Env {
         Ok(self.ssh_client(vm)?.copy_from(remote, local)?)
     }
 
+    /// Shuts the named VMs (all when empty) down cleanly, or reboots them:
+    /// ACPI through libvirt, falling back to `poweroff`/`reboot` over SSH when
+    /// the guest ignores it; waits at most `timeout` for each VM to go down,
+    /// then stops the nets no running VM uses (not on reboot).
+    pub fn shutdown(&self, vms: &[String], reboot: bool, timeout: Duration) -> Result<()> {
+        let names: Vec<String> = {
+            let state = self.state.read();
+            run::select(&state, vms)?
+                .iter()
+                .map(|v| v.name.clone())
+                .collect()
+        };
+        let provider = self.provider()?;
+        let errors: Vec<Error> = std::thread::scope(|s| {
+            let hs: Vec<_> = names
+                .iter()
+                .map(|vm| {
+                    let provider = provider.clone();
+                    s.spawn(move || self.shutdown_one(provider.as_ref(), vm, reboot, timeout))
+                })
+                .collect();
+            hs.into_iter()
+                .filter_map(|h| match h.join() {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(_) => Some(Error::new(
+                        ErrorKind::Internal,
+                        "a thread shutting down a VM panicked",
+                    )),
+                })
+                .collect()
+        });
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        if !reboot {
+            let state = self.state.read();
+            run::stop(&state, provider.as_ref(), &names)?;
+        }
+        Ok(())
+    }
+
+    fn shutdown_one(
+        &self,
+        provider: &dyn Provider,
+        vm: &str,
+        reboot: bool,
+        timeout: Duration,
+    ) -> Result<()> {
+        let name = self.vm_libvirt_name(vm);
+        if !provider.vm_state(&name)?.is_running() {
+            return Ok(());
+        }
+        let command = if reboot { "reboot" } else { "poweroff" };
+        let acpi = if reboot {
+            provider.reboot_vm(&name)
+        } else {
+            provider.shutdown_vm(&name)
+        };
+        let mut used_ssh = false;
+        if let Err(e) = acpi {
+            info!(vm, error = %e, "ACPI request refused, asking the guest over SSH");
+            self.ssh_client(vm)?
+                .exec_command(command, None, Duration::from_secs(30))
+                .ok();
+            used_ssh = true;
+        }
+        if reboot {
+            return Ok(());
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < timeout {
+            if !provider.vm_state(&name)?.is_running() {
+                info!(vm, took = ?start.elapsed(), "VM shut down");
+                return Ok(());
+            }
+            if !used_ssh && start.elapsed() > timeout / 2 {
+                info!(vm, "no reaction to ACPI, asking the guest over SSH");
+                if let Ok(c) = self.ssh_client(vm) {
+                    c.exec_command(command, None, Duration::from_secs(10)).ok();
+                }
+                used_ssh = true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "VM '{vm}' did not shut down within {timeout:?} (ACPI, then {command} over SSH)"
+            ),
+        ))
+    }
+
     /// Stops everything, releases the leases and removes the prefix (and the
     /// workdir with its last prefix).
     pub fn destroy(self) -> Result<()> {

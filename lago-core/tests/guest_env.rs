@@ -193,6 +193,32 @@ fn three_vms_two_networks() {
             .is_symlink()
     );
 
+    // a clean shutdown (ACPI) of one VM; a reboot of another, which answers again
+    let t0 = Instant::now();
+    env.shutdown(&["vm2".into()], false, Duration::from_secs(120))
+        .unwrap();
+    println!("ACPI shutdown of vm2: {:.2?}", t0.elapsed());
+    assert_eq!(env.vm_state("vm2").unwrap(), VmState::Down);
+    let up_before: f64 = sh(&env, "vm1", "cut -d' ' -f1 /proc/uptime")
+        .stdout_lossy()
+        .trim()
+        .parse()
+        .unwrap();
+    env.shutdown(&["vm1".into()], true, Duration::from_secs(120))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    env.wait_for_ssh("vm1", None).unwrap();
+    let up_after: f64 = sh(&env, "vm1", "cut -d' ' -f1 /proc/uptime")
+        .stdout_lossy()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        up_after < up_before + 3.0,
+        "vm1 did not reboot: uptime {up_before} -> {up_after}"
+    );
+    env.start(&["vm2".into()]).unwrap();
+
     // status sees it up; stop takes it down
     let status = env.status().unwrap();
     assert_eq!(status["Prefix"]["VMs"]["vm0"]["status"], "running");
