@@ -1,0 +1,211 @@
+//! Benchmark of running an environment, as ratios to the raw floor
+//! (tests/bench/floor.py: plain `virsh create` + first SSH of the same
+//! template) measured in the same run. Targets (issue "Core: run the
+//! environment"):
+//! - start of 3 VMs until every VM answers SSH: at most 1.2x the floor for 3;
+//! - init of that environment with NoCloud bootstrap: under 2 s;
+//! - 100 sequential `ssh(['true'])` on one VM: under 2 s;
+//! - copy_to / copy_from of 100 MiB: at least half of plain `scp`.
+//!
+//! Inside the test namespace:
+//!     tests/host/run cargo bench -p lago-core --bench run
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lago_core::config::Config;
+use lago_core::env::Env;
+use lago_core::prefix::init::InitOptions;
+
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn floor_median(guests: u32) -> f64 {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/bench/floor.py"))
+        .args([
+            "--json",
+            "--guests",
+            &guests.to_string(),
+            "--rounds",
+            &ROUNDS.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "floor.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    v["median_s"].as_f64().unwrap()
+}
+
+fn scp(args: &[&str], key: &Path) -> f64 {
+    let t0 = Instant::now();
+    let ok = Command::new("scp")
+        .args([
+            "-q",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-i",
+        ])
+        .arg(key)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    t0.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let root = std::env::temp_dir().join(format!("lago-bench-run-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
+    let mut config = Config::new();
+    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
+    config.set("init", "template_store", format!("{test_root}/store"));
+    config.set(
+        "init",
+        "template_repo_path",
+        format!("{test_root}/repo/repo.metadata"),
+    );
+    let mut text = String::from("domains:\n");
+    for i in 0..3 {
+        text += &format!(
+            "  vm{i}:\n    memory: 256\n    vcpu: 1\n    nics: [{{net: mgmt}}]\n    disks: [{{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}]\n"
+        );
+    }
+    text += "nets:\n  mgmt: {type: nat, management: true, dhcp: {start: 100, end: 254}}\n";
+    let initfile = root.join("LagoInitFile");
+    fs::write(&initfile, text).unwrap();
+
+    eprintln!("measuring the floor (3 guests, {ROUNDS} rounds) ...");
+    let floor3 = floor_median(3);
+
+    // init (NoCloud bootstrap), a fresh workdir each round
+    let mut inits = Vec::new();
+    for r in 0..ROUNDS {
+        let t0 = Instant::now();
+        let env = Env::init(
+            &InitOptions::new(root.join(format!("w{r}")), &initfile),
+            config.clone(),
+        )
+        .unwrap();
+        inits.push(t0.elapsed().as_secs_f64());
+        env.destroy().unwrap();
+    }
+
+    let env = Env::init(&InitOptions::new(root.join("w"), &initfile), config.clone()).unwrap();
+    // the one-time KVM probe (cached per host) is not part of start
+    let dtype = env.domain_type().unwrap().as_str();
+    let mut starts = Vec::new();
+    for _ in 0..ROUNDS {
+        let t0 = Instant::now();
+        env.start(&[]).unwrap();
+        env.wait_for_ssh_all(&[], None).unwrap();
+        starts.push(t0.elapsed().as_secs_f64());
+        env.stop(&[]).unwrap();
+    }
+    env.start(&[]).unwrap();
+    env.wait_for_ssh_all(&[], None).unwrap();
+
+    // 100 sequential ssh(['true']) on one VM
+    let t0 = Instant::now();
+    for _ in 0..100 {
+        let r = env
+            .ssh("vm0", &["true".into()], Duration::from_secs(30))
+            .unwrap();
+        assert_eq!(r.code, 0);
+    }
+    let ssh100 = t0.elapsed().as_secs_f64();
+
+    // 100 MiB each way, ours and scp, best of two
+    let blob = root.join("blob");
+    let data: Vec<u8> = (0..100u32 * 1024 * 1024 / 4)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    fs::write(&blob, &data).unwrap();
+    let ip = env.state().vm("vm0").unwrap().ip().unwrap().to_string();
+    let key = env.paths().ssh_id_rsa();
+    let (mut ours_to, mut ours_from, mut scp_to, mut scp_from) =
+        (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..2 {
+        let t0 = Instant::now();
+        env.copy_to("vm0", &blob, Path::new("/root/blob")).unwrap();
+        ours_to = ours_to.min(t0.elapsed().as_secs_f64());
+        let back = root.join("back");
+        let t0 = Instant::now();
+        env.copy_from("vm0", Path::new("/root/blob"), &back)
+            .unwrap();
+        ours_from = ours_from.min(t0.elapsed().as_secs_f64());
+        assert_eq!(fs::read(&back).unwrap(), data);
+        fs::remove_file(&back).unwrap();
+        scp_to = scp_to.min(scp(
+            &[&blob.to_string_lossy(), &format!("root@{ip}:/root/blob")],
+            &key,
+        ));
+        scp_from = scp_from.min(scp(
+            &[&format!("root@{ip}:/root/blob"), &back.to_string_lossy()],
+            &key,
+        ));
+        fs::remove_file(&back).unwrap();
+    }
+    env.destroy().unwrap();
+    fs::remove_dir_all(&root).unwrap();
+
+    let mib = 100.0;
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let start_m = median(starts);
+    let init_m = median(inits);
+    println!(
+        "run benchmark: 3 tiny VMs, domain type {}, {ROUNDS} rounds (medians)",
+        "from config (auto probes once)"
+    );
+    println!("  floor (virsh create -> first SSH, 3 guests)  {floor3:6.2} s");
+    println!(
+        "  lago start -> all 3 answer SSH              {start_m:6.2} s   ratio {:.2}x floor   target <= 1.2x: {}",
+        start_m / floor3,
+        verdict(start_m / floor3 <= 1.2)
+    );
+    println!(
+        "  init with NoCloud bootstrap                 {init_m:6.2} s   target < 2 s: {}",
+        verdict(init_m < 2.0)
+    );
+    println!(
+        "  100 x ssh(['true']) on one VM               {ssh100:6.2} s   target < 2 s: {}",
+        verdict(ssh100 < 2.0)
+    );
+    let (rt, rf) = (scp_to / ours_to, scp_from / ours_from);
+    println!(
+        "  copy_to 100 MiB   {:6.1} MiB/s vs scp {:6.1} MiB/s   ratio {rt:.2}   target >= 0.5: {}",
+        mib / ours_to,
+        mib / scp_to,
+        verdict(rt >= 0.5)
+    );
+    println!(
+        "  copy_from 100 MiB {:6.1} MiB/s vs scp {:6.1} MiB/s   ratio {rf:.2}   target >= 0.5: {}",
+        mib / ours_from,
+        mib / scp_from,
+        verdict(rf >= 0.5)
+    );
+}
