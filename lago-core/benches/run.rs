@@ -177,10 +177,7 @@ fn main() {
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let start_m = median(starts);
     let init_m = median(inits);
-    println!(
-        "run benchmark: 3 tiny VMs, domain type {}, {ROUNDS} rounds (medians)",
-        "from config (auto probes once)"
-    );
+    println!("run benchmark: 3 tiny VMs, domain type {dtype}, {ROUNDS} rounds (medians)");
     println!("  floor (virsh create -> first SSH, 3 guests)  {floor3:6.2} s");
     println!(
         "  lago start -> all 3 answer SSH              {start_m:6.2} s   ratio {:.2}x floor   target <= 1.2x: {}",
