@@ -262,6 +262,45 @@ fn init_makes_a_lago_prefix() {
 }
 
 #[test]
+fn file_disks_by_url() {
+    let s = Scratch::new("url");
+    let src = s.path("src.raw");
+    fs::write(&src, vec![7u8; 4096]).unwrap();
+    // a one-shot HTTP server on loopback serving the same bytes
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut c, _) = listener.accept().unwrap();
+        let mut req = [0u8; 1024];
+        let _ = c.read(&mut req).unwrap();
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        c.write_all(&[9u8; 4096]).unwrap();
+    });
+    let text = format!(
+        "domains:\n  vm0:\n    bootstrap: false\n    nics: [{{net: n0}}]\n    disks:\n      - {{type: file, name: a, dev: vda, format: raw, url: 'file://{}'}}\n      - {{type: file, name: b, dev: vdb, format: raw, url: 'http://127.0.0.1:{port}/data.raw', path: '$LAGO_INITFILE_PATH/moved.raw'}}\nnets:\n  n0: {{type: nat}}\n",
+        src.display()
+    );
+    let initfile = s.initfile("url.yaml", &text);
+    let done = init(
+        &InitOptions::new(s.path("work/.lago"), &initfile),
+        &s.config(),
+    )
+    .unwrap();
+    server.join().unwrap();
+    let vm0 = spec_of(&done.paths.virt_vm("vm0"));
+    let a = vm0["disks"][0]["path"].as_str().unwrap();
+    assert_eq!(Path::new(a), done.paths.prefixed("src.raw"));
+    assert_eq!(fs::read(a).unwrap(), vec![7u8; 4096]);
+    assert_eq!(
+        vm0["disks"][1]["path"].as_str().unwrap(),
+        s.path("moved.raw").to_string_lossy()
+    );
+    assert_eq!(fs::read(s.path("moved.raw")).unwrap(), vec![9u8; 4096]);
+}
+
+#[test]
 fn bad_input_leaves_nothing() {
     let s = Scratch::new("bad");
     let cases = [

@@ -40,7 +40,17 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
     })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+        // libguestfs ends with generic advice: the lines naming the error first
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("error"))
+            .take(4)
+            .collect();
+        let tail: Vec<&str> = if errors.is_empty() {
+            stderr.lines().rev().take(8).collect()
+        } else {
+            errors.into_iter().rev().collect()
+        };
         return Err(Error::new(
             ErrorKind::Disk,
             format!(

@@ -435,7 +435,25 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                     paths.prefix_path(),
                 )?,
                 DiskType::File => {
-                    let path = spec::expand_vars(disk.path.as_deref().unwrap_or_default(), lookup);
+                    let mut path =
+                        spec::expand_vars(disk.path.as_deref().unwrap_or_default(), lookup);
+                    if let Some(url) = disk.url.as_deref().map(|u| spec::expand_vars(u, lookup)) {
+                        // Lago: fetched into the prefix, then moved to `path` if given
+                        let name = url
+                            .rsplit('/')
+                            .next()
+                            .filter(|n| !n.is_empty())
+                            .unwrap_or("disk");
+                        let fetched = paths.prefixed(name);
+                        HttpClient::new(HttpOptions::default()).download(&url, &fetched)?;
+                        if path.is_empty() {
+                            path = fetched.to_string_lossy().into_owned();
+                        } else {
+                            fs::rename(&fetched, &path).map_err(|e| {
+                                io_error("move the download to", Path::new(&path), e)
+                            })?;
+                        }
+                    }
                     ImagePlan::file(
                         &d.name,
                         &disk.name,

@@ -124,6 +124,42 @@ impl HttpClient {
         })
     }
 
+    /// Downloads `url` (`http(s)://` or `file://`) to `dest` (through a
+    /// temporary file next to it, renamed when complete); returns the size.
+    /// Used for `file` disks given by `url`.
+    pub fn download(&self, url: &str, dest: &std::path::Path) -> Result<u64, TemplateError> {
+        let io = |op: &'static str, path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| TemplateError::Io { op, path, source }
+        };
+        let tmp = dest.with_extension("download");
+        let result = (|| {
+            let size = if let Some(path) = url.strip_prefix("file://") {
+                std::fs::copy(path, &tmp).map_err(io("copy", std::path::Path::new(path)))?
+            } else {
+                let mut body = self.get(url)?;
+                let mut file = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+                let mut buf = vec![0u8; 1 << 20];
+                let mut total = 0u64;
+                loop {
+                    let n = body.read_chunk(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    std::io::Write::write_all(&mut file, &buf[..n]).map_err(io("write", &tmp))?;
+                    total += n as u64;
+                }
+                total
+            };
+            std::fs::rename(&tmp, dest).map_err(io("rename into", dest))?;
+            Ok(size)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// `GET url` into memory, refusing bodies larger than `limit` bytes.
     pub(crate) fn get_bytes(&self, url: &str, limit: usize) -> Result<Vec<u8>, TemplateError> {
         let mut body = self.get(url)?;
