@@ -128,10 +128,17 @@ int main(int argc, char **argv) {
     lago_string_list_free(list);
 
     lago_string_list *started = NULL;
-    REQUIRE_OK(lago_env_start(env, NULL, 0, &started, &err));
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_start(env, NULL, 0, &started, &err));
     CHECK(lago_string_list_len(started) == 2);
     lago_string_list_free(started);
-    REQUIRE_OK(lago_env_wait_for_ssh_all(env, NULL, 0, 0, &err));
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_wait_for_ssh_all(env, NULL, 0, 0, &err));
+    if (check_failures) {
+        /* The guests are unusable: tear down what was made, and stop. */
+        lago_env_destroy(env, NULL);
+        lago_env_free(env);
+        lago_set_log_callback(LAGO_LOG_LEVEL_INFO, NULL, NULL, NULL, NULL);
+        return check_report("guest");
+    }
 
     const char *vms[] = {"vm0", "vm1"};
     for (size_t i = 0; i < 2; i++) {
