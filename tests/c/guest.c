@@ -9,10 +9,14 @@
  * test template repo and store, default /var/lib/lago-tests). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
+#include <unistd.h>
 
 #include "check.h"
 
-static const char INITFILE[] =
+/* The management net's gateway is filled in: a subnet away from the ones
+ * the lease allocator hands out first, so that concurrent test runs with
+ * their own lease directories in the same namespace do not collide. */
+static const char INITFILE_FORMAT[] =
     "domains:\n"
     "  vm0:\n"
     "    memory: 256\n"
@@ -25,7 +29,7 @@ static const char INITFILE[] =
     "    nics: [{net: mgmt}]\n"
     "    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]\n"
     "nets:\n"
-    "  mgmt: {type: nat, management: true, dhcp: {start: 100, end: 254}}\n";
+    "  mgmt: {type: nat, management: true, gw: 192.168.%u.1, dhcp: {start: 100, end: 254}}\n";
 
 #define SSH_TIMEOUT_MS 60000
 
@@ -117,8 +121,10 @@ int main(int argc, char **argv) {
     REQUIRE_OK(lago_init_options_set_template_repo(options, repo, &err));
     REQUIRE_OK(lago_init_options_set_template_store(options, store, &err));
 
+    char initfile[sizeof INITFILE_FORMAT + 16];
+    snprintf(initfile, sizeof initfile, INITFILE_FORMAT, 240u + (unsigned)getpid() % 15u);
     const lago_env *env = NULL;
-    REQUIRE_OK(lago_env_init_from_string(options, config, INITFILE, &env, &err));
+    REQUIRE_OK(lago_env_init_from_string(options, config, initfile, &env, &err));
     lago_init_options_free(options);
     lago_config_free(config); /* the env keeps its own copy */
 
