@@ -43,6 +43,11 @@ typedef enum lago_status {
    */
   LAGO_STATUS_INVALID_ARGUMENT = 102,
   /**
+   * The `lago_env` was destroyed by `lago_env_destroy`: only
+   * `lago_env_free` (and `lago_env_clone`) may still be called on it.
+   */
+  LAGO_STATUS_DESTROYED = 103,
+  /**
    * lago panicked (a bug); the call had no effect that can be relied on.
    */
   LAGO_STATUS_PANIC = 199,
@@ -85,10 +90,79 @@ typedef enum lago_status {
 } lago_status;
 
 /**
+ * The severity of a log message; a larger value is more verbose.
+ */
+typedef enum lago_log_level {
+  /**
+   * Something failed.
+   */
+  LAGO_LOG_LEVEL_ERROR = 1,
+  /**
+   * Something looks wrong but lago goes on.
+   */
+  LAGO_LOG_LEVEL_WARN = 2,
+  /**
+   * Progress of long operations.
+   */
+  LAGO_LOG_LEVEL_INFO = 3,
+  /**
+   * Details for debugging.
+   */
+  LAGO_LOG_LEVEL_DEBUG = 4,
+  /**
+   * Everything.
+   */
+  LAGO_LOG_LEVEL_TRACE = 5,
+} lago_log_level;
+
+/**
+ * A Lago configuration. Opaque; free with `lago_config_free`.
+ */
+typedef struct lago_config lago_config;
+
+/**
+ * An environment. Opaque; release each reference with `lago_env_free`.
+ */
+typedef struct lago_env lago_env;
+
+/**
  * An error reported by lago: a status code and a human-readable message.
  * Opaque; free with `lago_error_free`.
  */
 typedef struct lago_error lago_error;
+
+/**
+ * A command's exit code, standard output and standard error. Opaque; free
+ * with `lago_exec_result_free`.
+ */
+typedef struct lago_exec_result lago_exec_result;
+
+/**
+ * Options of `lago_env_init`. Opaque; free with `lago_init_options_free`.
+ */
+typedef struct lago_init_options lago_init_options;
+
+/**
+ * A list of strings. Opaque; free with `lago_string_list_free`.
+ */
+typedef struct lago_string_list lago_string_list;
+
+/**
+ * A log callback: `userdata` as given to `lago_set_log_callback`, the
+ * message's level, its target (the lago module, e.g. `lago_core::env`) and
+ * the message, both NUL-terminated and valid only during the call.
+ * Called from any thread, possibly from several at once; it must not call
+ * `lago_set_log_callback`.
+ */
+typedef void (*lago_log_fn)(void *userdata,
+                            enum lago_log_level level,
+                            const char *target,
+                            const char *message);
+
+/**
+ * Frees the `userdata` of a log callback once lago no longer uses it.
+ */
+typedef void (*lago_userdata_free_fn)(void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,6 +174,323 @@ extern "C" {
  * older than the header a program was compiled with.
  */
 const char *lago_version(void);
+
+/**
+ * A configuration holding only the built-in defaults (no files, no
+ * environment). Never returns NULL; free with `lago_config_free`.
+ */
+struct lago_config *lago_config_new(void);
+
+/**
+ * Loads Lago's configuration from its usual sources (defaults, config
+ * files, `LAGO__SECTION__KEY` environment variables) into `*config_out`.
+ *
+ * # Safety
+ *
+ * `config_out` must be NULL or writable; `err_out` must be NULL or valid
+ * for writing one pointer.
+ */
+enum lago_status lago_config_load_system(struct lago_config **config_out,
+                                         struct lago_error **err_out);
+
+/**
+ * Sets `key` in `section` (e.g. `"lago"`, `"lease_dir"`) to `value`,
+ * overriding every other source.
+ *
+ * # Safety
+ *
+ * `config` must be NULL or a live `lago_config` not used by another thread
+ * during the call; the strings must be NULL or NUL-terminated; `err_out`
+ * must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_config_set(struct lago_config *config,
+                                 const char *section,
+                                 const char *key,
+                                 const char *value,
+                                 struct lago_error **err_out);
+
+/**
+ * The value of `key` in `section` (`"lago"` when `section` is NULL), as a
+ * caller-owned string in `*value_out` (free with `lago_string_free`).
+ * `LAGO_STATUS_NOT_FOUND` if the key has no value.
+ *
+ * # Safety
+ *
+ * `config` must be NULL or a live `lago_config`; the strings must be NULL
+ * or NUL-terminated; `value_out` must be NULL or writable; `err_out` must be
+ * NULL or valid for writing one pointer.
+ */
+enum lago_status lago_config_get(const struct lago_config *config,
+                                 const char *section,
+                                 const char *key,
+                                 char **value_out,
+                                 struct lago_error **err_out);
+
+/**
+ * Frees `config`. NULL is accepted and ignored. Never fails.
+ *
+ * # Safety
+ *
+ * `config` must be NULL or a `lago_config` from lago, not yet freed and not
+ * used afterwards.
+ */
+void lago_config_free(struct lago_config *config);
+
+/**
+ * Initializes a new environment from the LagoInitFile (YAML or JSON) at
+ * `initfile_path`, as `lago init` does: disks from templates, networks,
+ * bootstrap. With `config` NULL, Lago's system configuration is loaded.
+ *
+ * # Safety
+ *
+ * `options` and `config` must be NULL or live objects from lago;
+ * `initfile_path` must be NULL or NUL-terminated; `env_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_init(const struct lago_init_options *options,
+                               const struct lago_config *config,
+                               const char *initfile_path,
+                               const struct lago_env **env_out,
+                               struct lago_error **err_out);
+
+/**
+ * As `lago_env_init`, from the text of a LagoInitFile (YAML or JSON) held
+ * in memory. Relative paths in it are taken from the current directory.
+ *
+ * # Safety
+ *
+ * As `lago_env_init`, with `initfile_text` NULL or NUL-terminated.
+ */
+enum lago_status lago_env_init_from_string(const struct lago_init_options *options,
+                                           const struct lago_config *config,
+                                           const char *initfile_text,
+                                           const struct lago_env **env_out,
+                                           struct lago_error **err_out);
+
+/**
+ * Opens prefix `prefix_name` (NULL: `current`) of the workdir `workdir`.
+ * With `config` NULL, Lago's system configuration is loaded.
+ *
+ * # Safety
+ *
+ * `config` must be NULL or a live `lago_config`; the strings must be NULL
+ * or NUL-terminated; `env_out` must be NULL or writable; `err_out` must be
+ * NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_load(const struct lago_config *config,
+                               const char *workdir,
+                               const char *prefix_name,
+                               const struct lago_env **env_out,
+                               struct lago_error **err_out);
+
+/**
+ * Stops everything of the environment, releases its leases and removes the
+ * prefix (and the workdir with its last prefix). The handle stays valid
+ * but destroyed, even if this fails: release it with `lago_env_free`.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `err_out` must be NULL or valid
+ * for writing one pointer.
+ */
+enum lago_status lago_env_destroy(const struct lago_env *env, struct lago_error **err_out);
+
+/**
+ * Adds a reference to `env` (e.g. for another thread) and returns it;
+ * NULL if `env` is NULL. Release it with `lago_env_free`.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`.
+ */
+const struct lago_env *lago_env_clone(const struct lago_env *env);
+
+/**
+ * Releases one reference to `env`; the last one closes the environment's
+ * connections (it does not stop or remove anything). NULL is accepted and
+ * ignored. Never fails.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a reference from lago, not yet released and not
+ * used afterwards.
+ */
+void lago_env_free(const struct lago_env *env);
+
+/**
+ * Runs `argv` (`argc` words, each quoted for the guest's shell) in VM `vm`
+ * and waits at most `timeout_ms` milliseconds (> 0). On success
+ * `*result_out` holds the exit code and output, whatever the exit code;
+ * free it with `lago_exec_result_free`. Failing to connect or a timeout is
+ * an error (`LAGO_STATUS_SSH`, `LAGO_STATUS_TIMEOUT`).
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
+ * NUL-terminated; `argv` must be NULL or hold `argc` NUL-terminated
+ * strings; `result_out` must be NULL or writable; `err_out` must be NULL or
+ * valid for writing one pointer.
+ */
+enum lago_status lago_env_ssh(const struct lago_env *env,
+                              const char *vm,
+                              const char *const *argv,
+                              size_t argc,
+                              uint64_t timeout_ms,
+                              struct lago_exec_result **result_out,
+                              struct lago_error **err_out);
+
+/**
+ * Waits until VM `vm` answers SSH, at most `timeout_ms` milliseconds (0:
+ * the VM's boot timeout). Fails at once if the VM is not running.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
+ * NUL-terminated; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_wait_for_ssh(const struct lago_env *env,
+                                       const char *vm,
+                                       uint64_t timeout_ms,
+                                       struct lago_error **err_out);
+
+/**
+ * Waits for the named VMs (all when `n_vm_names` is 0) in parallel, as
+ * `lago_env_wait_for_ssh`.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
+ * `n_vm_names` NUL-terminated strings; `err_out` must be NULL or valid for
+ * writing one pointer.
+ */
+enum lago_status lago_env_wait_for_ssh_all(const struct lago_env *env,
+                                           const char *const *vm_names,
+                                           size_t n_vm_names,
+                                           uint64_t timeout_ms,
+                                           struct lago_error **err_out);
+
+/**
+ * Copies the local file or tree `local_path` to `remote_path` in VM `vm`.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; the strings must be NULL or
+ * NUL-terminated; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_copy_to(const struct lago_env *env,
+                                  const char *vm,
+                                  const char *local_path,
+                                  const char *remote_path,
+                                  struct lago_error **err_out);
+
+/**
+ * Copies the file or tree `remote_path` of VM `vm` to `local_path`.
+ *
+ * # Safety
+ *
+ * As `lago_env_copy_to`.
+ */
+enum lago_status lago_env_copy_from(const struct lago_env *env,
+                                    const char *vm,
+                                    const char *remote_path,
+                                    const char *local_path,
+                                    struct lago_error **err_out);
+
+/**
+ * Starts the `n_vm_names` named VMs (all when `n_vm_names` is 0; then
+ * `vm_names` may be NULL) and the networks they need. If `started_out` is
+ * not NULL, it receives the VMs this call started (free with
+ * `lago_string_list_free`).
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
+ * `n_vm_names` NUL-terminated strings; `started_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_start(const struct lago_env *env,
+                                const char *const *vm_names,
+                                size_t n_vm_names,
+                                struct lago_string_list **started_out,
+                                struct lago_error **err_out);
+
+/**
+ * Stops the named VMs (all when `n_vm_names` is 0) at once, and the
+ * networks no running VM uses any more.
+ *
+ * # Safety
+ *
+ * As `lago_env_start`.
+ */
+enum lago_status lago_env_stop(const struct lago_env *env,
+                               const char *const *vm_names,
+                               size_t n_vm_names,
+                               struct lago_error **err_out);
+
+/**
+ * The names of the environment's VMs, in init-file order.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `names_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_vm_names(const struct lago_env *env,
+                                   struct lago_string_list **names_out,
+                                   struct lago_error **err_out);
+
+/**
+ * The names of the environment's networks, in init-file order.
+ *
+ * # Safety
+ *
+ * As `lago_env_vm_names`.
+ */
+enum lago_status lago_env_net_names(const struct lago_env *env,
+                                    struct lago_string_list **names_out,
+                                    struct lago_error **err_out);
+
+/**
+ * The IPv4 address of VM `vm` on its management network, e.g.
+ * `"192.168.200.101"` (free with `lago_string_free`).
+ * `LAGO_STATUS_NOT_FOUND` for an unknown VM or one without an address.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
+ * NUL-terminated; `ip_out` must be NULL or writable; `err_out` must be NULL
+ * or valid for writing one pointer.
+ */
+enum lago_status lago_env_vm_ip(const struct lago_env *env,
+                                const char *vm,
+                                char **ip_out,
+                                struct lago_error **err_out);
+
+/**
+ * The state of VM `vm` as Lago names it (`"running"`, `"down"`, ...; free
+ * with `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for an unknown VM.
+ *
+ * # Safety
+ *
+ * As `lago_env_vm_ip`, with `state_out`.
+ */
+enum lago_status lago_env_vm_state(const struct lago_env *env,
+                                   const char *vm,
+                                   char **state_out,
+                                   struct lago_error **err_out);
+
+/**
+ * The status `lago status --format json` prints, as a JSON string (free
+ * with `lago_string_free`).
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_status_json(const struct lago_env *env,
+                                      char **json_out,
+                                      struct lago_error **err_out);
 
 /**
  * The status code of `err`.
@@ -133,6 +524,160 @@ const char *lago_error_message(const struct lago_error *err);
  * it must not be used afterwards.
  */
 void lago_error_free(struct lago_error *err);
+
+/**
+ * The exit status of the command (`128 + N` when killed by signal N);
+ * -1 if `result` is NULL.
+ *
+ * # Safety
+ *
+ * `result` must be NULL or a live `lago_exec_result`.
+ */
+int32_t lago_exec_result_code(const struct lago_exec_result *result);
+
+/**
+ * The command's standard output: `*len_out` bytes (may hold NULs),
+ * followed by one NUL byte not counted, so text can be used as a C string.
+ * Borrowed from `result`. NULL (and length 0) if `result` is NULL.
+ *
+ * # Safety
+ *
+ * `result` must be NULL or a live `lago_exec_result`; `len_out` must be
+ * NULL or writable.
+ */
+const uint8_t *lago_exec_result_stdout(const struct lago_exec_result *result, size_t *len_out);
+
+/**
+ * The command's standard error, as `lago_exec_result_stdout`.
+ *
+ * # Safety
+ *
+ * As `lago_exec_result_stdout`.
+ */
+const uint8_t *lago_exec_result_stderr(const struct lago_exec_result *result, size_t *len_out);
+
+/**
+ * Frees `result`. NULL is accepted and ignored. Never fails.
+ *
+ * # Safety
+ *
+ * `result` must be NULL or a result from lago, not yet freed and not used
+ * afterwards.
+ */
+void lago_exec_result_free(struct lago_exec_result *result);
+
+/**
+ * Options to make an environment in the workdir `workdir` (created by
+ * init; it must not hold the prefix yet), with Lago's defaults: prefix
+ * `default`, template repository and store from the configuration
+ * (`[init] template_repo_path`, `[init] template_store`).
+ *
+ * # Safety
+ *
+ * `workdir` must be NULL or NUL-terminated; `options_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_init_options_new(const char *workdir,
+                                       struct lago_init_options **options_out,
+                                       struct lago_error **err_out);
+
+/**
+ * Sets the prefix name (NULL: back to `default`).
+ *
+ * # Safety
+ *
+ * `options` must be NULL or a live `lago_init_options` used by no one else
+ * during the call; `name` must be NULL or NUL-terminated; `err_out` must be
+ * NULL or valid for writing one pointer.
+ */
+enum lago_status lago_init_options_set_prefix_name(struct lago_init_options *options,
+                                                   const char *name,
+                                                   struct lago_error **err_out);
+
+/**
+ * Sets the template repository: a path or URL of a `repo.metadata` (NULL:
+ * back to `[init] template_repo_path` of the configuration).
+ *
+ * # Safety
+ *
+ * As `lago_init_options_set_prefix_name`.
+ */
+enum lago_status lago_init_options_set_template_repo(struct lago_init_options *options,
+                                                     const char *repo,
+                                                     struct lago_error **err_out);
+
+/**
+ * Sets the template store directory (NULL: back to `[init]
+ * template_store` of the configuration).
+ *
+ * # Safety
+ *
+ * As `lago_init_options_set_prefix_name`.
+ */
+enum lago_status lago_init_options_set_template_store(struct lago_init_options *options,
+                                                      const char *store,
+                                                      struct lago_error **err_out);
+
+/**
+ * Frees `options`. NULL is accepted and ignored. Never fails.
+ *
+ * # Safety
+ *
+ * `options` must be NULL or a `lago_init_options` from lago, not yet freed
+ * and not used afterwards.
+ */
+void lago_init_options_free(struct lago_init_options *options);
+
+/**
+ * The number of strings in `list` (0 if `list` is NULL).
+ *
+ * # Safety
+ *
+ * `list` must be NULL or a live `lago_string_list`.
+ */
+size_t lago_string_list_len(const struct lago_string_list *list);
+
+/**
+ * String `index` of `list`, borrowed from the list (valid until
+ * `lago_string_list_free`); NULL if `list` is NULL or `index` is out of
+ * range.
+ *
+ * # Safety
+ *
+ * `list` must be NULL or a live `lago_string_list`.
+ */
+const char *lago_string_list_get(const struct lago_string_list *list, size_t index);
+
+/**
+ * Frees `list`. NULL is accepted and ignored. Never fails.
+ *
+ * # Safety
+ *
+ * `list` must be NULL or a list from lago, not yet freed and not used
+ * afterwards.
+ */
+void lago_string_list_free(struct lago_string_list *list);
+
+/**
+ * Sends lago's log messages at `max_level` (a `LAGO_LOG_LEVEL_*` value) or
+ * more severe to `callback`, replacing any previous callback (whose
+ * `userdata_free` then runs, once no call uses it). A NULL `callback`
+ * turns forwarding off. `userdata_free` (may be NULL) runs when lago drops
+ * `userdata`. The first call installs lago's `tracing` subscriber as the
+ * process's global one; it fails with `LAGO_STATUS_INTERNAL` if another was
+ * installed first.
+ *
+ * # Safety
+ *
+ * `callback` and `userdata_free` must be NULL or functions safe to call
+ * from any thread, concurrently, with `userdata`; `err_out` must be NULL or
+ * valid for writing one pointer.
+ */
+enum lago_status lago_set_log_callback(uint32_t max_level,
+                                       lago_log_fn callback,
+                                       void *userdata,
+                                       lago_userdata_free_fn userdata_free,
+                                       struct lago_error **err_out);
 
 /**
  * Frees a string that lago returned to the caller. NULL is accepted and

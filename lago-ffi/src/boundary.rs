@@ -109,6 +109,77 @@ pub unsafe fn arg_str<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, Ffi
     })
 }
 
+/// Borrows a list of `n` NUL-terminated UTF-8 strings named `name`. A NULL
+/// `items` with `n == 0` is the empty list.
+///
+/// # Errors
+///
+/// `LAGO_STATUS_NULL_ARGUMENT` if `items` is NULL while `n > 0` or an item is
+/// NULL, `LAGO_STATUS_INVALID_UTF8` if an item is not UTF-8.
+///
+/// # Safety
+///
+/// `items` must be NULL or point to `n` pointers, each NULL or a
+/// NUL-terminated string, all valid for the call.
+pub unsafe fn arg_str_list(
+    items: *const *const c_char,
+    n: usize,
+    name: &str,
+) -> Result<Vec<String>, FfiError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if items.is_null() {
+        return Err(null_argument(name));
+    }
+    // SAFETY: `items` is not NULL and the caller guarantees it points to `n`
+    // readable pointers.
+    let items = unsafe { std::slice::from_raw_parts(items, n) };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, &item)| {
+            // SAFETY: the caller guarantees each item is NULL or a valid string.
+            unsafe { arg_str(item, &format!("{name}[{i}]")) }.map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Checks an out-parameter named `name` before any work is done, so that a
+/// NULL is reported without side effects. Write it with [`write_out`].
+///
+/// # Errors
+///
+/// `LAGO_STATUS_NULL_ARGUMENT` if `ptr` is NULL.
+pub fn arg_out<T>(ptr: *mut T, name: &str) -> Result<*mut T, FfiError> {
+    if ptr.is_null() {
+        Err(null_argument(name))
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// Writes `value` to an out-parameter checked by [`arg_out`].
+///
+/// # Safety
+///
+/// `ptr` must be non-NULL and valid for writing one `T`.
+pub unsafe fn write_out<T>(ptr: *mut T, value: T) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { ptr.write(value) };
+}
+
+/// A caller-owned C string (freed with `lago_string_free`) holding `s`.
+///
+/// # Errors
+///
+/// `LAGO_STATUS_INTERNAL` if `s` holds a NUL byte.
+pub fn owned_c_string(s: impl Into<Vec<u8>>) -> Result<*mut c_char, FfiError> {
+    std::ffi::CString::new(s)
+        .map(std::ffi::CString::into_raw)
+        .map_err(|_| FfiError::new(lago_status::Internal, "a result string holds a NUL byte"))
+}
+
 fn null_argument(name: &str) -> FfiError {
     FfiError::new(
         lago_status::NullArgument,

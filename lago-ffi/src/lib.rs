@@ -19,13 +19,52 @@
 #![allow(non_camel_case_types, reason = "C type names: lago_<noun>")]
 
 pub mod boundary;
+mod config;
+mod env;
+mod env_ssh;
+mod env_vm;
 mod error;
+mod exec;
+mod init_options;
+mod list;
+mod log;
+#[cfg(test)]
+mod misuse_tests;
 mod status;
 mod strings;
 
 use std::ffi::{CStr, c_char};
 
+pub use config::{
+    lago_config, lago_config_free, lago_config_get, lago_config_load_system, lago_config_new,
+    lago_config_set,
+};
+pub use env::{
+    lago_env, lago_env_clone, lago_env_destroy, lago_env_free, lago_env_init,
+    lago_env_init_from_string, lago_env_load,
+};
+pub use env_ssh::{
+    lago_env_copy_from, lago_env_copy_to, lago_env_ssh, lago_env_wait_for_ssh,
+    lago_env_wait_for_ssh_all,
+};
+pub use env_vm::{
+    lago_env_net_names, lago_env_start, lago_env_status_json, lago_env_stop, lago_env_vm_ip,
+    lago_env_vm_names, lago_env_vm_state,
+};
 pub use error::{lago_error, lago_error_code, lago_error_free, lago_error_message};
+pub use exec::{
+    lago_exec_result, lago_exec_result_code, lago_exec_result_free, lago_exec_result_stderr,
+    lago_exec_result_stdout,
+};
+pub use init_options::{
+    lago_init_options, lago_init_options_free, lago_init_options_new,
+    lago_init_options_set_prefix_name, lago_init_options_set_template_repo,
+    lago_init_options_set_template_store,
+};
+pub use list::{
+    lago_string_list, lago_string_list_free, lago_string_list_get, lago_string_list_len,
+};
+pub use log::{lago_log_fn, lago_log_level, lago_set_log_callback, lago_userdata_free_fn};
 pub use status::lago_status;
 pub use strings::lago_string_free;
 
@@ -104,6 +143,11 @@ mod header {
             "lago_error_free(",
             "lago_string_free(",
             "LAGO_STATUS_PANIC = 199",
+            "LAGO_STATUS_DESTROYED = 103",
+            "lago_env_destroy(",
+            "lago_env_ssh(",
+            "lago_set_log_callback(",
+            "typedef struct lago_env lago_env;",
         ] {
             assert!(header.contains(name), "include/lago.h lacks {name}");
         }

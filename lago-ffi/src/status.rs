@@ -23,6 +23,9 @@ pub enum lago_status {
     InvalidUtf8 = 101,
     /// An argument had an invalid value.
     InvalidArgument = 102,
+    /// The `lago_env` was destroyed by `lago_env_destroy`: only
+    /// `lago_env_free` (and `lago_env_clone`) may still be called on it.
+    Destroyed = 103,
     /// lago panicked (a bug); the call had no effect that can be relied on.
     Panic = 199,
     /// A LagoInitFile, spec or configuration value is malformed or inconsistent.
@@ -79,6 +82,7 @@ mod tests {
             (lago_status::NullArgument, 100),
             (lago_status::InvalidUtf8, 101),
             (lago_status::InvalidArgument, 102),
+            (lago_status::Destroyed, 103),
             (lago_status::Panic, 199),
             (lago_status::Config, 200),
             (lago_status::NotFound, 201),

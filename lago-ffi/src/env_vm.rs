@@ -1,0 +1,230 @@
+//! Running and inspecting the VMs and networks of a `lago_env`: start,
+//! stop, names, IP, state, status. Thread safety: see `env.rs`.
+
+use std::ffi::c_char;
+
+use lago_core::env::Env;
+use lago_core::{Error, ErrorKind};
+
+use crate::boundary::{arg_out, arg_str, arg_str_list, owned_c_string, write_out};
+use crate::env::{arg_env, lago_env};
+use crate::error::lago_error;
+use crate::ffi_boundary;
+use crate::list::lago_string_list;
+use crate::status::lago_status;
+
+/// Fails with `LAGO_STATUS_NOT_FOUND` when a name is not a VM of `env`,
+/// before anything else (such as connecting to libvirt) happens.
+pub(crate) fn check_vm_names(env: &Env, names: &[String]) -> lago_core::Result<()> {
+    let known = env.vm_names();
+    match names.iter().find(|n| !known.contains(n)) {
+        Some(unknown) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no VM '{unknown}' (VMs: {})", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Starts the `n_vm_names` named VMs (all when `n_vm_names` is 0; then
+/// `vm_names` may be NULL) and the networks they need. If `started_out` is
+/// not NULL, it receives the VMs this call started (free with
+/// `lago_string_list_free`).
+///
+/// # Safety
+///
+/// `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
+/// `n_vm_names` NUL-terminated strings; `started_out` must be NULL or
+/// writable; `err_out` must be NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_start(
+    env: *const lago_env,
+    vm_names: *const *const c_char,
+    n_vm_names: usize,
+    started_out: *mut *mut lago_string_list,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
+        let started = env.with(|e| {
+            check_vm_names(e, &names)?;
+            Ok(e.start(&names)?)
+        })?;
+        if !started_out.is_null() {
+            let list = lago_string_list::into_raw(started)?;
+            // SAFETY: not NULL, and writable by this function's contract.
+            unsafe { write_out(started_out, list) };
+        }
+        Ok(())
+    })
+}
+
+/// Stops the named VMs (all when `n_vm_names` is 0) at once, and the
+/// networks no running VM uses any more.
+///
+/// # Safety
+///
+/// As `lago_env_start`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_stop(
+    env: *const lago_env,
+    vm_names: *const *const c_char,
+    n_vm_names: usize,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
+        env.with(|e| {
+            check_vm_names(e, &names)?;
+            Ok(e.stop(&names)?)
+        })
+    })
+}
+
+/// The names of the environment's VMs, in init-file order.
+///
+/// # Safety
+///
+/// `env` must be NULL or a live `lago_env`; `names_out` must be NULL or
+/// writable; `err_out` must be NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_vm_names(
+    env: *const lago_env,
+    names_out: *mut *mut lago_string_list,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        let out = arg_out(names_out, "names_out")?;
+        let list = lago_string_list::into_raw(env.with(|e| Ok(e.vm_names()))?)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, list) };
+        Ok(())
+    })
+}
+
+/// The names of the environment's networks, in init-file order.
+///
+/// # Safety
+///
+/// As `lago_env_vm_names`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_net_names(
+    env: *const lago_env,
+    names_out: *mut *mut lago_string_list,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        let out = arg_out(names_out, "names_out")?;
+        let list = lago_string_list::into_raw(env.with(|e| Ok(e.net_names()))?)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, list) };
+        Ok(())
+    })
+}
+
+/// The IPv4 address of VM `vm` on its management network, e.g.
+/// `"192.168.200.101"` (free with `lago_string_free`).
+/// `LAGO_STATUS_NOT_FOUND` for an unknown VM or one without an address.
+///
+/// # Safety
+///
+/// `env` must be NULL or a live `lago_env`; `vm` must be NULL or
+/// NUL-terminated; `ip_out` must be NULL or writable; `err_out` must be NULL
+/// or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_vm_ip(
+    env: *const lago_env,
+    vm: *const c_char,
+    ip_out: *mut *mut c_char,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let vm = unsafe { arg_str(vm, "vm") }?;
+        let out = arg_out(ip_out, "ip_out")?;
+        let ip = env.with(|e| {
+            let state = e.state();
+            let spec = state.vm(vm).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("no VM '{vm}' (VMs: {})", e.vm_names().join(", ")),
+                )
+            })?;
+            let ip = spec.ip().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("VM '{vm}' has no address on its management network"),
+                )
+            })?;
+            Ok(ip.to_string())
+        })?;
+        let ip = owned_c_string(ip)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, ip) };
+        Ok(())
+    })
+}
+
+/// The state of VM `vm` as Lago names it (`"running"`, `"down"`, ...; free
+/// with `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for an unknown VM.
+///
+/// # Safety
+///
+/// As `lago_env_vm_ip`, with `state_out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_vm_state(
+    env: *const lago_env,
+    vm: *const c_char,
+    state_out: *mut *mut c_char,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let vm = unsafe { arg_str(vm, "vm") }?;
+        let out = arg_out(state_out, "state_out")?;
+        let state = env.with(|e| Ok(e.vm_state(vm)?.as_str().to_owned()))?;
+        let state = owned_c_string(state)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, state) };
+        Ok(())
+    })
+}
+
+/// The status `lago status --format json` prints, as a JSON string (free
+/// with `lago_string_free`).
+///
+/// # Safety
+///
+/// `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
+/// writable; `err_out` must be NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_status_json(
+    env: *const lago_env,
+    json_out: *mut *mut c_char,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        let out = arg_out(json_out, "json_out")?;
+        let json = env.with(|e| Ok(e.status()?.to_string()))?;
+        let json = owned_c_string(json)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, json) };
+        Ok(())
+    })
+}

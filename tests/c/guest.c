@@ -1,0 +1,203 @@
+/* liblago from C on real guests: a 2-VM environment on the tiny template,
+ * started, reached over SSH (exit codes, stdout, stderr checked), a file
+ * copied in and back, status JSON read, stopped and destroyed; log messages
+ * arrive through the callback. Must run inside the test namespace:
+ *
+ *   tests/host/run tests/c/run guest
+ *
+ * Usage: guest SCRATCH_DIR (an empty directory; LAGO_TEST_ROOT names the
+ * test template repo and store, default /var/lib/lago-tests). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <unistd.h>
+
+#include "check.h"
+
+/* The management net's gateway is filled in: a subnet away from the ones
+ * the lease allocator hands out first, so that concurrent test runs with
+ * their own lease directories in the same namespace do not collide. */
+static const char INITFILE_FORMAT[] =
+    "domains:\n"
+    "  vm0:\n"
+    "    memory: 256\n"
+    "    vcpu: 1\n"
+    "    nics: [{net: mgmt}]\n"
+    "    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]\n"
+    "  vm1:\n"
+    "    memory: 256\n"
+    "    vcpu: 1\n"
+    "    nics: [{net: mgmt}]\n"
+    "    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]\n"
+    "nets:\n"
+    "  mgmt: {type: nat, management: true, gw: 192.168.%u.1, dhcp: {start: 100, end: 254}}\n";
+
+#define SSH_TIMEOUT_MS 60000
+
+struct log_counter {
+    unsigned messages;
+    int freed;
+};
+
+static void on_log(void *userdata, lago_log_level level, const char *target,
+                   const char *message) {
+    struct log_counter *counter = userdata;
+    counter->messages++;
+    if (level <= LAGO_LOG_LEVEL_WARN) {
+        fprintf(stderr, "lago log [%d] %s: %s\n", (int)level, target, message);
+    }
+}
+
+static void on_log_free(void *userdata) { ((struct log_counter *)userdata)->freed = 1; }
+
+static void path_join(char *out, size_t size, const char *dir, const char *name) {
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+/* Runs `sh -c SCRIPT` in VM and checks the exit code, stdout and stderr. */
+static void check_sh(const lago_env *env, const char *vm, const char *script, int want_code,
+                     const char *want_stdout, const char *want_stderr) {
+    const char *argv[] = {"sh", "-c", script};
+    lago_exec_result *result = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_ssh(env, vm, argv, 3, SSH_TIMEOUT_MS, &result, &err));
+    if (result == NULL) {
+        return;
+    }
+    size_t out_len = 0, err_len = 0;
+    const uint8_t *out = lago_exec_result_stdout(result, &out_len);
+    const uint8_t *errb = lago_exec_result_stderr(result, &err_len);
+    CHECK(lago_exec_result_code(result) == want_code);
+    CHECK(out_len == strlen(want_stdout) && memcmp(out, want_stdout, out_len) == 0);
+    CHECK(err_len == strlen(want_stderr) && memcmp(errb, want_stderr, err_len) == 0);
+    CHECK(out[out_len] == '\0'); /* usable as a C string */
+    if (lago_exec_result_code(result) != want_code) {
+        fprintf(stderr, "%s: '%s' exited %d, stdout '%s', stderr '%s'\n", vm, script,
+                lago_exec_result_code(result), (const char *)out, (const char *)errb);
+    }
+    lago_exec_result_free(result);
+}
+
+static int write_file(const char *path, const unsigned char *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        return -1;
+    }
+    size_t n = fwrite(data, 1, len, f);
+    return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+static long read_file(const char *path, unsigned char *data, size_t size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return -1;
+    }
+    size_t n = fread(data, 1, size, f);
+    fclose(f);
+    return (long)n;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *scratch = argv[1];
+    const char *root = getenv("LAGO_TEST_ROOT") ? getenv("LAGO_TEST_ROOT") : "/var/lib/lago-tests";
+    char workdir[512], leases[512], repo[512], store[512], local_in[512], local_out[512];
+    path_join(workdir, sizeof workdir, scratch, "workdir");
+    path_join(leases, sizeof leases, scratch, "leases");
+    path_join(repo, sizeof repo, root, "repo/repo.metadata");
+    path_join(store, sizeof store, root, "store");
+    path_join(local_in, sizeof local_in, scratch, "payload.bin");
+    path_join(local_out, sizeof local_out, scratch, "payload.back");
+
+    struct log_counter counter = {0, 0};
+    REQUIRE_OK(lago_set_log_callback(LAGO_LOG_LEVEL_INFO, on_log, &counter, on_log_free, &err));
+
+    lago_config *config = lago_config_new();
+    REQUIRE_OK(lago_config_set(config, "lago", "lease_dir", leases, &err));
+    REQUIRE_OK(lago_config_set(config, "lago", "domain_type", "auto", &err));
+    lago_init_options *options = NULL;
+    REQUIRE_OK(lago_init_options_new(workdir, &options, &err));
+    REQUIRE_OK(lago_init_options_set_template_repo(options, repo, &err));
+    REQUIRE_OK(lago_init_options_set_template_store(options, store, &err));
+
+    char initfile[sizeof INITFILE_FORMAT + 16];
+    snprintf(initfile, sizeof initfile, INITFILE_FORMAT, 240u + (unsigned)getpid() % 15u);
+    const lago_env *env = NULL;
+    REQUIRE_OK(lago_env_init_from_string(options, config, initfile, &env, &err));
+    lago_init_options_free(options);
+    lago_config_free(config); /* the env keeps its own copy */
+
+    lago_string_list *list = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_net_names(env, &list, &err));
+    CHECK(lago_string_list_len(list) == 1 && strcmp(lago_string_list_get(list, 0), "mgmt") == 0);
+    lago_string_list_free(list);
+
+    lago_string_list *started = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_start(env, NULL, 0, &started, &err));
+    CHECK(lago_string_list_len(started) == 2);
+    lago_string_list_free(started);
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_wait_for_ssh_all(env, NULL, 0, 0, &err));
+    if (check_failures) {
+        /* The guests are unusable: tear down what was made, and stop. */
+        lago_env_destroy(env, NULL);
+        lago_env_free(env);
+        lago_set_log_callback(LAGO_LOG_LEVEL_INFO, NULL, NULL, NULL, NULL);
+        return check_report("guest");
+    }
+
+    const char *vms[] = {"vm0", "vm1"};
+    for (size_t i = 0; i < 2; i++) {
+        char *state = NULL, *ip = NULL;
+        CHECK_STATUS(LAGO_STATUS_OK, lago_env_vm_state(env, vms[i], &state, &err));
+        CHECK(state && strcmp(state, "running") == 0);
+        CHECK_STATUS(LAGO_STATUS_OK, lago_env_vm_ip(env, vms[i], &ip, &err));
+        CHECK(ip && strncmp(ip, "192.168.", 8) == 0);
+        lago_string_free(state);
+        lago_string_free(ip);
+        check_sh(env, vms[i], "true", 0, "", "");
+        check_sh(env, vms[i], "echo hello; echo oops >&2; exit 3", 3, "hello\n", "oops\n");
+    }
+    /* argv words are quoted for the guest's shell. */
+    const char *echo[] = {"echo", "a b", "$HOME", "it's"};
+    lago_exec_result *result = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_ssh(env, "vm1", echo, 4, SSH_TIMEOUT_MS, &result, &err));
+    size_t len = 0;
+    const uint8_t *out = lago_exec_result_stdout(result, &len);
+    CHECK(out && len == strlen("a b $HOME it's\n") && memcmp(out, "a b $HOME it's\n", len) == 0);
+    lago_exec_result_free(result);
+
+    /* A file with every byte value, in and back out. */
+    static unsigned char payload[200000], back[300000];
+    for (size_t i = 0; i < sizeof payload; i++) {
+        payload[i] = (unsigned char)(i * 7 + i / 256);
+    }
+    CHECK(write_file(local_in, payload, sizeof payload) == 0);
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_copy_to(env, "vm0", local_in, "/tmp/payload.bin", &err));
+    check_sh(env, "vm0", "wc -c < /tmp/payload.bin", 0, "200000\n", "");
+    CHECK_STATUS(LAGO_STATUS_OK,
+                 lago_env_copy_from(env, "vm0", "/tmp/payload.bin", local_out, &err));
+    CHECK(read_file(local_out, back, sizeof back) == (long)sizeof payload);
+    CHECK(memcmp(payload, back, sizeof payload) == 0);
+    CHECK(lago_env_copy_from(env, "vm1", "/no/such/file", local_out, NULL) != LAGO_STATUS_OK);
+
+    char *json = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_status_json(env, &json, &err));
+    CHECK(json && strstr(json, "\"running\"") != NULL && strstr(json, "\"vm1\"") != NULL);
+    lago_string_free(json);
+
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_stop(env, NULL, 0, &err));
+    char *state = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_vm_state(env, "vm0", &state, &err));
+    CHECK(state && strcmp(state, "running") != 0);
+    lago_string_free(state);
+
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_destroy(env, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_status_json(env, &json, &err));
+    lago_env_free(env);
+
+    CHECK(counter.messages > 0);
+    CHECK_STATUS(LAGO_STATUS_OK, lago_set_log_callback(LAGO_LOG_LEVEL_INFO, NULL, NULL, NULL, &err));
+    CHECK(counter.freed == 1);
+    return check_report("guest");
+}

@@ -1,0 +1,114 @@
+/* Misuse of liblago from C, without guests: NULL arguments, invalid UTF-8,
+ * unknown names, bad values, calls on a destroyed env. Each must return the
+ * right status with a matching lago_error, write no out-parameter, and
+ * neither crash nor leak (run under ASan and valgrind by tests/c/run).
+ *
+ * Usage: misuse WORKDIR_COPY LEASE_DIR
+ *   WORKDIR_COPY: a scratch copy of lago-core's upstream-workdir fixture. */
+#include "check.h"
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s WORKDIR_COPY LEASE_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *workdir = argv[1];
+    lago_config *config = lago_config_new();
+    CHECK(config != NULL);
+    REQUIRE_OK(lago_config_set(config, "lago", "lease_dir", argv[2], &err));
+    /* No libvirt daemon is reachable there: nothing here needs one. */
+    REQUIRE_OK(lago_config_set(config, "lago", "libvirt_url",
+                               "qemu+unix:///system?socket=/nonexistent/lago", &err));
+
+    /* Config. */
+    char *value = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_config_get(config, NULL, "lease_dir", &value, &err));
+    CHECK(value && strcmp(value, argv[2]) == 0);
+    lago_string_free(value);
+    value = NULL;
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_config_get(config, "init", "no_such", &value, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_config_get(NULL, NULL, "k", &value, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_config_get(config, NULL, "k", NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_INVALID_UTF8, lago_config_set(config, "lago", "k\xff", "v", &err));
+    CHECK(value == NULL);
+
+    /* NULL handles; a NULL err_out is allowed too. */
+    lago_string_list *list = NULL;
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_vm_names(NULL, &list, &err));
+    CHECK(lago_env_stop(NULL, NULL, 0, NULL) == LAGO_STATUS_NULL_ARGUMENT);
+    CHECK(list == NULL);
+    CHECK(lago_string_list_len(NULL) == 0);
+    CHECK(lago_string_list_get(NULL, 0) == NULL);
+    CHECK(lago_exec_result_code(NULL) == -1);
+    CHECK(lago_error_message(NULL) == NULL);
+    lago_env_free(NULL);
+    lago_config_free(NULL);
+    lago_string_free(NULL);
+    lago_string_list_free(NULL);
+    lago_exec_result_free(NULL);
+    lago_error_free(NULL);
+    lago_init_options_free(NULL);
+
+    /* Init errors. */
+    lago_init_options *options = NULL;
+    const lago_env *env = NULL;
+    REQUIRE_OK(lago_init_options_new("/nonexistent-dir/w", &options, &err));
+    CHECK_STATUS(LAGO_STATUS_CONFIG,
+                 lago_env_init_from_string(options, config, "domains: [", &env, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_init(NULL, config, "x", &env, &err));
+    CHECK(env == NULL);
+    lago_init_options_free(options);
+
+    /* Load errors, then a real load. */
+    CHECK_STATUS(LAGO_STATUS_INVALID_UTF8, lago_env_load(config, "/tmp/\xfe", NULL, &env, &err));
+    CHECK(lago_env_load(config, "/nonexistent-dir/w", NULL, &env, NULL) != LAGO_STATUS_OK);
+    CHECK(env == NULL);
+    REQUIRE_OK(lago_env_load(config, workdir, NULL, &env, &err));
+
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_vm_names(env, &list, &err));
+    CHECK(lago_string_list_len(list) == 2);
+    CHECK(strcmp(lago_string_list_get(list, 0), "vm0") == 0);
+    CHECK(lago_string_list_get(list, 2) == NULL);
+    lago_string_list_free(list);
+    list = NULL;
+
+    /* Unknown VM names. */
+    char *ip = NULL;
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_vm_ip(env, "nope", &ip, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_vm_state(env, "nope", &ip, &err));
+    const char *names[] = {"vm0", "nope"};
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_start(env, names, 2, NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_stop(env, names, 2, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_wait_for_ssh(env, "nope", 1000, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_copy_to(env, "nope", "/etc/hostname", "/tmp/x", &err));
+    CHECK(ip == NULL);
+
+    /* Bad lists and values. */
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_start(env, NULL, 1, NULL, &err));
+    const char *with_null[] = {"vm0", NULL};
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_stop(env, with_null, 2, &err));
+    lago_exec_result *result = NULL;
+    const char *cmd[] = {"true"};
+    CHECK_STATUS(LAGO_STATUS_INVALID_ARGUMENT, lago_env_ssh(env, "vm0", cmd, 1, 0, &result, &err));
+    CHECK_STATUS(LAGO_STATUS_INVALID_ARGUMENT, lago_env_ssh(env, "vm0", cmd, 0, 10, &result, &err));
+    CHECK_STATUS(LAGO_STATUS_INVALID_UTF8, lago_env_ssh(env, "vm\xff", cmd, 1, 10, &result, &err));
+    CHECK(result == NULL);
+    CHECK_STATUS(LAGO_STATUS_INVALID_ARGUMENT, lago_set_log_callback(42, NULL, NULL, NULL, &err));
+
+    /* Destroy (no libvirt reachable: it still removes the prefix), then
+     * every call on either reference reports LAGO_STATUS_DESTROYED. */
+    const lago_env *other = lago_env_clone(env);
+    CHECK(other == env);
+    lago_env_destroy(env, NULL);
+    char *json = NULL;
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_status_json(env, &json, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_vm_names(other, &list, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_start(other, NULL, 0, NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_ssh(env, "vm0", cmd, 1, 10, &result, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_destroy(other, &err));
+    CHECK(json == NULL && list == NULL && result == NULL);
+    lago_env_free(other);
+    lago_env_free(env);
+    lago_config_free(config);
+    return check_report("misuse");
+}
