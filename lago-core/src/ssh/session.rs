@@ -349,6 +349,10 @@ impl Drop for Conn {
         let _ = self
             .session
             .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
+        // Back to blocking (bounded by the 300 ms timeout) before ssh2 frees
+        // the session: a non-blocking libssh2_session_free can return EAGAIN
+        // and leave the whole session allocated.
+        self.session.set_blocking(true);
     }
 }
 
