@@ -21,12 +21,15 @@ TEST_ROOT = Path(os.environ.get("LAGO_TEST_ROOT", "/var/lib/lago-tests"))
 NETNS = os.environ.get("LAGO_TEST_NETNS", "lago-test")
 
 
+def _lago_cmd() -> list[str]:
+    exe = shutil.which("lago")
+    return [exe] if exe else [sys.executable, "-m", "lago"]
+
+
 def lago(*args: str, cwd: Path) -> None:
     """Runs one lago command, shown as typed; stops the demo if it fails."""
     print(f"$ lago {shlex.join(args)}", flush=True)
-    exe = shutil.which("lago")
-    cmd = [exe] if exe else [sys.executable, "-m", "lago"]
-    r = subprocess.run([*cmd, *args], cwd=cwd, check=False)
+    r = subprocess.run([*_lago_cmd(), *args], cwd=cwd, check=False)
     if r.returncode != 0:
         raise SystemExit(f"lago {args[0]} failed with exit code {r.returncode}")
 
@@ -43,7 +46,6 @@ def main() -> int:
     work.chmod(0o755)
     shutil.copy(ROOT / "examples" / "tiny" / "LagoInitFile", work / "LagoInitFile")
     print(f"workdir: {work}/.lago\n")
-    initialized = False
     try:
         lago(
             "init",
@@ -52,14 +54,17 @@ def main() -> int:
             "LagoInitFile",
             cwd=work,
         )
-        initialized = True
         lago("start", cwd=work)
         for vm in ("vm0", "vm1"):
             lago("shell", vm, "-c", "echo $(hostname): $(uname -sr), up $(cut -d' ' -f1 /proc/uptime) s", cwd=work)
         lago("status", cwd=work)
     finally:
-        if initialized:
-            lago("destroy", "-y", cwd=work)
+        # Also after a failure (or a closed stdout): never leave guests behind.
+        if (work / ".lago").exists():
+            try:
+                lago("destroy", "-y", cwd=work)
+            except (OSError, SystemExit):
+                subprocess.run([*_lago_cmd(), "destroy", "-y"], cwd=work, check=False)
         shutil.rmtree(work, ignore_errors=True)
     print("\ntorn down")
     return 0
