@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import shlex
-import subprocess
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
+
+#: ``subprocess.PIPE`` (subprocess itself is imported when a command runs).
+PIPE = -1
 
 
 class LagoException(Exception):
@@ -44,8 +45,8 @@ class CommandStatus(_CommandStatusBase):
 def run_command(
     command: Union[Sequence[str], str],
     input_data: Optional[bytes] = None,
-    out_pipe: Any = subprocess.PIPE,
-    err_pipe: Any = subprocess.PIPE,
+    out_pipe: Any = PIPE,
+    err_pipe: Any = PIPE,
     env: Optional[Mapping[str, str]] = None,
     **kwargs: Any,
 ) -> CommandStatus:
@@ -54,6 +55,8 @@ def run_command(
     ``command`` is an argument list (run without a shell) or a string (run
     by ``/bin/sh -c``).
     """
+    import subprocess
+
     shell = isinstance(command, str)
     proc = subprocess.run(
         command,
@@ -70,6 +73,8 @@ def run_command(
 
 def invoke_in_parallel(func: Callable[..., Any], *arg_seqs: Iterable[Any]) -> list[Any]:
     """Calls ``func`` on zipped ``arg_seqs`` in threads; re-raises the first error."""
+    import concurrent.futures
+
     args = list(zip(*arg_seqs))
     if not args:
         return []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 LOGGER = logging.getLogger(__name__)
 
@@ -30,7 +32,9 @@ class NoSuchPluginError(PluginError):
     """No plugin of that name."""
 
 
-def _entry_points(namespace: str) -> list[metadata.EntryPoint]:
+def _entry_points(namespace: str) -> "list[metadata.EntryPoint]":
+    from importlib import metadata  # imported on use: keeps `import lago` fast
+
     eps = metadata.entry_points()
     if hasattr(eps, "select"):
         return list(eps.select(group=namespace))

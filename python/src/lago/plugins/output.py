@@ -7,8 +7,6 @@ import abc
 import json
 from typing import Any
 
-import yaml
-
 from lago.plugins import Plugin
 
 _INDENT = "    "
@@ -75,6 +73,8 @@ class YAMLOutFormatPlugin(OutFormatPlugin):
     """``yaml.safe_dump(obj, default_flow_style=False, allow_unicode=True)``."""
 
     def format(self, info_dict: Any) -> str:
+        import yaml  # only when needed: keeps `lago status` fast
+
         return yaml.safe_dump(info_dict, default_flow_style=False, allow_unicode=True)
 
 
