@@ -111,6 +111,19 @@ def test_logfile_and_inventory(env: sdk.SDK) -> None:
         assert Path(f.name).read_text() == inv
 
 
+def test_workdir_and_script(env: sdk.SDK, tmp_path: Path) -> None:
+    from lago.workdir import Workdir
+
+    wd = Workdir(env._workdir.path)
+    assert wd.prefix_names() == ["default"]
+    prefix = wd.get_prefix("current")
+    assert list(prefix.get_vms()) == ["vm0", "vm1"]
+    script = tmp_path / "s.sh"
+    script.write_text("echo from-script; exit 4\n")
+    res = prefix.get_vms()["vm1"].ssh_script(str(script))
+    assert res.code == 4 and res.out == b"from-script\n"
+
+
 def test_stop(env: sdk.SDK) -> None:
     env.stop()
     assert all(not v.running() for v in env.get_vms().values())

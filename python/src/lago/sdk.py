@@ -12,6 +12,7 @@ from lago import _native
 from lago.config import config as lago_config
 from lago.log_utils import setup_sdk_logging
 from lago.prefix import Prefix
+from lago.workdir import Workdir
 
 #: Prefix methods reachable through the SDK object (Lago's ``@expose``).
 EXPOSED = frozenset(
@@ -55,18 +56,6 @@ class SDKWrapper:
         return sorted(n for n in EXPOSED if hasattr(self._obj, n))
 
 
-class Workdir:
-    """The workdir an SDK object belongs to (minimal ``lago.workdir`` API)."""
-
-    def __init__(self, path: str, prefix: Prefix) -> None:
-        self.path = path
-        self._prefix = prefix
-
-    def destroy(self) -> None:
-        """Destroys the prefix (and the workdir with its last prefix)."""
-        self._prefix.destroy()
-
-
 class SDK:
     """One environment; prefix methods are reachable as attributes."""
 
@@ -84,8 +73,11 @@ class SDK:
         return sorted(set(super().__dir__()) | set(dir(self._pprefix)))
 
     def destroy(self) -> None:
-        """Stops everything and removes the workdir."""
-        self._workdir.destroy()
+        """Stops everything and removes the workdir (every prefix)."""
+        names = [n for n in self._workdir.prefix_names() if n != self._prefix._native.prefix_name]
+        if names:
+            self._workdir.destroy(names)
+        self._prefix.destroy()
 
     def ansible_inventory(self, keys: Optional[Sequence[str]] = None) -> str:
         """The Ansible inventory of the environment (contract §8)."""
@@ -150,8 +142,9 @@ def init(
         skip_build=_as_bool(defaults.get("skip_build", False)),
         config=lago_config.native,
     )
-    prefix = Prefix(native)
-    return SDK(Workdir(workdir, prefix), prefix)
+    wd = Workdir(workdir)
+    prefix = wd.prefix_class(native)
+    return SDK(wd, prefix)
 
 
 
@@ -161,5 +154,6 @@ def load_env(workdir: str, logfile: Optional[str] = None, loglevel: int = loggin
     setup_sdk_logging(logfile, loglevel)
     path = os.path.abspath(workdir)
     native = _native.Env.load(path, "current", config=lago_config.native)
-    prefix = Prefix(native)
-    return SDK(Workdir(path, prefix), prefix)
+    wd = Workdir(path)
+    prefix = wd.prefix_class(native)
+    return SDK(wd, prefix)

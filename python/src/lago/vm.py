@@ -67,6 +67,27 @@ class DefaultVM(VMPlugin):
         code, out, err = self._native.ssh(self.name(), list(command))
         return CommandStatus(code, out, err)
 
+    def interactive_ssh(self, command: Optional[Sequence[str]] = None) -> CommandStatus:
+        """Runs ``command`` (joined into one shell line, as Lago does) and
+        copies its output to this process's stdout/stderr. Without a command
+        (an interactive shell) it is not implemented yet."""
+        import sys
+
+        if not command:
+            raise NotImplementedError("an interactive SSH session is not implemented yet")
+        res = self.ssh(["sh", "-c", " ".join(command)])
+        sys.stdout.buffer.write(res.out)
+        sys.stdout.flush()
+        sys.stderr.buffer.write(res.err)
+        sys.stderr.flush()
+        return res
+
+    def ssh_script(self, path: str, show_output: bool = True) -> CommandStatus:
+        """Copies the local script ``path`` into the VM and runs it with sh."""
+        remote = f"/tmp/lago-script-{os.getpid()}-{os.path.basename(path)}"
+        self.copy_to(path, remote)
+        return self.ssh(["sh", "-c", 'sh "$0"; rc=$?; rm -f "$0"; exit $rc', remote])
+
     def ssh_reachable(self, tries: Optional[int] = None, propagate_fail: bool = True) -> bool:
         """True if the VM answers SSH now."""
         try:
