@@ -3,9 +3,439 @@
 //!
 //! The pure-Python package `lago` (in `python/` at the repository root)
 //! imports from this module and keeps Lago's public module layout; users
-//! import `lago`, not `lago._native`.
+//! import `lago`, not `lago._native`. Structured values (specs, status) cross
+//! the boundary as JSON text, decoded on the Python side.
 
+mod errors;
+mod logbridge;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lago_core::ErrorKind;
+use lago_core::bootstrap::Choice;
+use lago_core::config::{Config as CoreConfig, ConfigLoader};
+use lago_core::env::Env as CoreEnv;
+use lago_core::prefix::init::InitOptions;
+use lago_core::workdir::Workdir;
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::{err, msg};
+
+/// JSON text of a serializable value (never fails for JSON values).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// Lago's configuration: defaults, files, `LAGO_*` environment, overrides.
+#[pyclass(module = "lago._native", name = "Config", from_py_object)]
+#[derive(Clone)]
+struct Config {
+    inner: CoreConfig,
+}
+
+#[pymethods]
+impl Config {
+    /// The configuration from the system's files and the environment.
+    #[staticmethod]
+    fn load() -> PyResult<Self> {
+        let inner = ConfigLoader::from_system().load().map_err(err)?;
+        Ok(Self { inner })
+    }
+
+    /// The built-in defaults only.
+    #[staticmethod]
+    fn defaults() -> Self {
+        Self {
+            inner: CoreConfig::new(),
+        }
+    }
+
+    /// Value of `key` in section `section` (`lago` when None).
+    #[pyo3(signature = (key, section=None))]
+    fn get(&self, key: &str, section: Option<&str>) -> Option<String> {
+        match section {
+            Some(s) => self.inner.get_in(s, key),
+            None => self.inner.get(key),
+        }
+        .map(str::to_string)
+    }
+
+    /// Sets `key` of `section` to `value`.
+    fn set(&mut self, section: &str, key: &str, value: &str) {
+        self.inner.set(section, key, value);
+    }
+
+    /// The (key, value) pairs of section `name`, or None.
+    fn section(&self, name: &str) -> Option<Vec<(String, String)>> {
+        self.inner.section(name).map(|s| {
+            s.values()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+    }
+
+    /// Names of all sections.
+    fn section_names(&self) -> Vec<String> {
+        self.inner
+            .sections()
+            .map(|s| s.name().to_string())
+            .collect()
+    }
+
+    /// The INI text `lago generate-config` prints.
+    fn to_ini(&self, verbose: bool, generated_at: &str) -> String {
+        self.inner.to_ini(verbose, generated_at)
+    }
+}
+
+/// One environment: a prefix of a workdir.
+#[pyclass(module = "lago._native", name = "Env", frozen)]
+struct Env {
+    /// None once destroyed.
+    inner: RwLock<Option<Arc<CoreEnv>>>,
+}
+
+impl Env {
+    fn new(env: CoreEnv) -> Self {
+        Self {
+            inner: RwLock::new(Some(Arc::new(env))),
+        }
+    }
+
+    /// The core env, or an error if it was destroyed.
+    fn get(&self) -> PyResult<Arc<CoreEnv>> {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|g| g.clone())
+            .ok_or_else(|| msg(ErrorKind::InvalidInput, "this environment was destroyed"))
+    }
+
+    /// Runs `f` on the core env without the GIL, then forwards its logs.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&CoreEnv) -> lago_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        let env = self.get()?;
+        let out = py.detach(|| f(&env));
+        logbridge::flush(py);
+        out.map_err(|e| errors::to_py(&e))
+    }
+}
+
+/// Parses a bootstrap choice (`auto`, `nocloud`, `sysprep`, `skip`).
+fn choice(s: &str) -> PyResult<Choice> {
+    Ok(match s {
+        "auto" => Choice::Auto,
+        "nocloud" => Choice::NoCloud,
+        "sysprep" => Choice::Sysprep,
+        "skip" => Choice::Skip,
+        _ => {
+            return Err(msg(
+                ErrorKind::InvalidInput,
+                format!("unknown bootstrap choice {s:?} (auto, nocloud, sysprep, skip)"),
+            ));
+        }
+    })
+}
+
+#[pymethods]
+impl Env {
+    /// Initializes a new prefix from an init file and opens it.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments, reason = "mirrors InitOptions")]
+    #[pyo3(signature = (workdir, initfile, *, prefix_name="default", initfile_text=None,
+        template_repo=None, template_store=None, set_current=false, bootstrap="auto",
+        skip_build=false, config=None))]
+    fn init(
+        py: Python<'_>,
+        workdir: PathBuf,
+        initfile: PathBuf,
+        prefix_name: &str,
+        initfile_text: Option<String>,
+        template_repo: Option<String>,
+        template_store: Option<PathBuf>,
+        set_current: bool,
+        bootstrap: &str,
+        skip_build: bool,
+        config: Option<Config>,
+    ) -> PyResult<Self> {
+        let mut opts = InitOptions::new(workdir, initfile);
+        opts.prefix_name = prefix_name.to_string();
+        opts.initfile_text = initfile_text;
+        opts.template_repo = template_repo;
+        opts.template_store = template_store;
+        opts.set_current = set_current;
+        opts.bootstrap = choice(bootstrap)?;
+        opts.skip_build = skip_build;
+        let config = match config {
+            Some(c) => c.inner,
+            None => Config::load()?.inner,
+        };
+        let out = py.detach(|| CoreEnv::init(&opts, config));
+        logbridge::flush(py);
+        out.map(Self::new).map_err(|e| errors::to_py(&e))
+    }
+
+    /// Opens prefix `prefix` (`current` allowed) of the workdir `workdir`.
+    #[staticmethod]
+    #[pyo3(signature = (workdir, prefix="current", config=None))]
+    fn load(
+        py: Python<'_>,
+        workdir: PathBuf,
+        prefix: &str,
+        config: Option<Config>,
+    ) -> PyResult<Self> {
+        let config = match config {
+            Some(c) => c.inner,
+            None => Config::load()?.inner,
+        };
+        let out = py.detach(|| CoreEnv::load(&workdir, prefix, config));
+        logbridge::flush(py);
+        out.map(Self::new).map_err(|e| errors::to_py(&e))
+    }
+
+    /// The workdir's path.
+    #[getter]
+    fn workdir(&self) -> PyResult<PathBuf> {
+        Ok(self.get()?.workdir().to_path_buf())
+    }
+
+    /// The prefix's name.
+    #[getter]
+    fn prefix_name(&self) -> PyResult<String> {
+        Ok(self.get()?.prefix_name().to_string())
+    }
+
+    /// The prefix's path.
+    #[getter]
+    fn prefix_path(&self) -> PyResult<PathBuf> {
+        Ok(self.get()?.paths().prefix_path().to_path_buf())
+    }
+
+    /// The prefix's UUID.
+    #[getter]
+    fn uuid(&self) -> PyResult<String> {
+        Ok(self.get()?.uuid())
+    }
+
+    /// True once `destroy` has run.
+    #[getter]
+    fn destroyed(&self) -> bool {
+        self.inner.read().map(|g| g.is_none()).unwrap_or(true)
+    }
+
+    /// VM names in init-file order.
+    fn vm_names(&self) -> PyResult<Vec<String>> {
+        Ok(self.get()?.vm_names())
+    }
+
+    /// Network names in init-file order.
+    fn net_names(&self) -> PyResult<Vec<String>> {
+        Ok(self.get()?.net_names())
+    }
+
+    /// JSON list of the VMs: name, spec, ip, mgmt_net, distro,
+    /// root_password, metadata, nics, snapshots.
+    fn vms_json(&self) -> PyResult<String> {
+        let state = self.get()?.state();
+        let vms: Vec<serde_json::Value> = state
+            .vms
+            .iter()
+            .map(|vm| {
+                let nics: Vec<serde_json::Value> = vm
+                    .nics()
+                    .iter()
+                    .map(|n| serde_json::json!({"net": n.net, "ip": n.ip.map(|i| i.to_string())}))
+                    .collect();
+                serde_json::json!({
+                    "name": vm.name,
+                    "spec": vm.spec,
+                    "ip": vm.ip().map(|i| i.to_string()),
+                    "mgmt_net": vm.mgmt_net(),
+                    "distro": vm.distro(),
+                    "root_password": vm.root_password(),
+                    "metadata": vm.metadata(),
+                    "nics": nics,
+                    "snapshots": vm.snapshot_names(),
+                })
+            })
+            .collect();
+        Ok(json(&vms))
+    }
+
+    /// JSON list of the networks: name, spec, gw, is_management, kind.
+    fn nets_json(&self) -> PyResult<String> {
+        let state = self.get()?.state();
+        let nets: Vec<serde_json::Value> = state
+            .nets
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "name": n.name,
+                    "spec": n.spec,
+                    "gw": n.gw().map(|i| i.to_string()),
+                    "is_management": n.is_management(),
+                    "kind": n.kind(),
+                })
+            })
+            .collect();
+        Ok(json(&nets))
+    }
+
+    /// Re-reads the prefix's state from disk.
+    fn reload(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |e| e.reload())
+    }
+
+    /// Starts networks then VMs (all when `vms` is empty); returns the VMs started.
+    #[pyo3(signature = (vms=Vec::new()))]
+    fn start(&self, py: Python<'_>, vms: Vec<String>) -> PyResult<Vec<String>> {
+        self.run(py, |e| e.start(&vms))
+    }
+
+    /// Stops VMs then unused networks (all when `vms` is empty).
+    #[pyo3(signature = (vms=Vec::new()))]
+    fn stop(&self, py: Python<'_>, vms: Vec<String>) -> PyResult<()> {
+        self.run(py, |e| e.stop(&vms))
+    }
+
+    /// Lago's state string of VM `vm` (`running`, `down`, …).
+    fn vm_state(&self, py: Python<'_>, vm: String) -> PyResult<String> {
+        self.run(py, |e| e.vm_state(&vm).map(|s| s.as_str().to_string()))
+    }
+
+    /// The libvirt domain name of VM `vm`.
+    fn vm_libvirt_name(&self, vm: &str) -> PyResult<String> {
+        Ok(self.get()?.vm_libvirt_name(vm))
+    }
+
+    /// JSON of the `lago status` information (contract §1.3).
+    fn status_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.run(py, |e| e.status().map(|v| json(&v)))
+    }
+
+    /// Runs `argv` in VM `vm`; returns (code, stdout, stderr).
+    #[pyo3(signature = (vm, argv, timeout=600.0))]
+    fn ssh<'py>(
+        &self,
+        py: Python<'py>,
+        vm: String,
+        argv: Vec<String>,
+        timeout: f64,
+    ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let r = self.run(py, |e| e.ssh(&vm, &argv, t))?;
+        Ok((
+            r.code,
+            PyBytes::new(py, &r.stdout),
+            PyBytes::new(py, &r.stderr),
+        ))
+    }
+
+    /// Waits until VM `vm` answers SSH; returns the seconds waited.
+    #[pyo3(signature = (vm, timeout=None))]
+    fn wait_for_ssh(&self, py: Python<'_>, vm: String, timeout: Option<f64>) -> PyResult<f64> {
+        let t = timeout.map(|s| Duration::from_secs_f64(s.max(0.0)));
+        self.run(py, |e| e.wait_for_ssh(&vm, t).map(|d| d.as_secs_f64()))
+    }
+
+    /// Copies a local file or tree into VM `vm`.
+    fn copy_to(&self, py: Python<'_>, vm: String, local: PathBuf, remote: PathBuf) -> PyResult<()> {
+        self.run(py, |e| e.copy_to(&vm, &local, &remote).map(|_| ()))
+    }
+
+    /// Copies a file or tree out of VM `vm`.
+    fn copy_from(
+        &self,
+        py: Python<'_>,
+        vm: String,
+        remote: PathBuf,
+        local: PathBuf,
+    ) -> PyResult<()> {
+        self.run(py, |e| e.copy_from(&vm, &remote, &local).map(|_| ()))
+    }
+
+    /// Path of the prefix's SSH private key.
+    fn ssh_id_rsa(&self) -> PyResult<PathBuf> {
+        Ok(self.get()?.paths().ssh_id_rsa())
+    }
+
+    /// Path of the prefix's log directory.
+    fn logs_dir(&self) -> PyResult<PathBuf> {
+        Ok(self.get()?.paths().logs())
+    }
+
+    /// Stops everything and removes the prefix (and the workdir with its
+    /// last prefix). The object is unusable afterwards.
+    fn destroy(&self, py: Python<'_>) -> PyResult<()> {
+        let env = {
+            let mut g = self
+                .inner
+                .write()
+                .map_err(|_| msg(ErrorKind::Internal, "environment lock poisoned"))?;
+            g.take()
+                .ok_or_else(|| msg(ErrorKind::InvalidInput, "this environment was destroyed"))?
+        };
+        let env = match Arc::try_unwrap(env) {
+            Ok(env) => env,
+            Err(env) => {
+                if let Ok(mut g) = self.inner.write() {
+                    *g = Some(env);
+                }
+                return Err(msg(
+                    ErrorKind::InvalidInput,
+                    "the environment is in use by another call",
+                ));
+            }
+        };
+        let out = py.detach(move || env.destroy());
+        logbridge::flush(py);
+        out.map_err(|e| errors::to_py(&e))
+    }
+}
+
+/// Names of the prefixes of the workdir at `workdir`.
+#[pyfunction]
+fn prefix_names(workdir: PathBuf) -> PyResult<Vec<String>> {
+    Workdir::load(workdir)
+        .and_then(|w| w.prefix_names())
+        .map_err(err)
+}
+
+/// The prefix `current` points to in the workdir at `workdir`.
+#[pyfunction]
+fn current_prefix(workdir: PathBuf) -> PyResult<String> {
+    Workdir::load(workdir)
+        .and_then(|w| w.current())
+        .map_err(err)
+}
+
+/// Points `current` of the workdir at `workdir` to prefix `name`.
+#[pyfunction]
+fn set_current(workdir: PathBuf, name: &str) -> PyResult<()> {
+    Workdir::load(workdir)
+        .and_then(|w| w.set_current(name))
+        .map_err(err)
+}
+
+/// The workdir for `cwd`: `cwd` itself, else `.lago` in it or a parent.
+#[pyfunction]
+fn resolve_workdir(cwd: PathBuf) -> PyResult<PathBuf> {
+    Workdir::resolve(&cwd)
+        .map(|w| w.path().to_path_buf())
+        .map_err(err)
+}
+
+/// Forwards queued core log records to Python's `logging` now.
+#[pyfunction]
+fn flush_logs(py: Python<'_>) {
+    logbridge::flush(py);
+}
 
 /// The native half of the `lago` package.
 ///
@@ -13,8 +443,19 @@ use pyo3::prelude::*;
 /// core is `Send + Sync`, so it is safe under free-threaded CPython.
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::{
+        Config, Env, current_prefix, flush_logs, prefix_names, resolve_workdir, set_current,
+    };
+
     /// The version of lago, equal to the Cargo workspace version.
     #[allow(non_upper_case_globals, reason = "Python's dunder name")]
     #[pymodule_export]
     const __version__: &str = lago_core::VERSION;
+
+    #[pymodule_init]
+    fn init(_m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        super::logbridge::install();
+        Ok(())
+    }
 }

@@ -1,0 +1,1 @@
+"""Providers (Lago's layout); the engine behind them is lago-core."""

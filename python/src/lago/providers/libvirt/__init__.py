@@ -1,0 +1,1 @@
+"""libvirt provider names (Lago's layout); libvirt runs in lago-core."""

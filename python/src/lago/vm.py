@@ -1,0 +1,150 @@
+"""The default VM type ``lago.vm.DefaultVM`` (entry point ``lago.plugins.vm:
+default``): every operation runs in lago-core through ``lago._native``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Optional, Sequence
+
+from lago._exc import LagoNotFoundError, LagoSSHError
+from lago.plugins.vm import (
+    ExtractPathNoPathError,
+    LagoCopyFilesFromVMError,
+    LagoCopyFilesToVMError,
+    LagoVMNotRunningError,
+    VMPlugin,
+)
+from lago.utils import CommandStatus
+
+LOGGER = logging.getLogger(__name__)
+
+
+class DefaultVM(VMPlugin):
+    """A VM run by lago-core (libvirt + SSH)."""
+
+    @property
+    def _native(self) -> Any:
+        return self.virt_env._native
+
+    def state(self) -> str:
+        """Lago's state string: ``running``, ``down``, ``shut off``, …"""
+        return str(self._native.vm_state(self.name()))
+
+    def running(self) -> bool:
+        """True if the VM is running."""
+        return self.state() == "running"
+
+    def start(self) -> None:
+        """Starts this VM (and its networks)."""
+        self._native.start([self.name()])
+
+    def stop(self) -> None:
+        """Stops (destroys) this VM."""
+        self._native.stop([self.name()])
+
+    def _check_running(self) -> None:
+        if not self.running():
+            raise LagoVMNotRunningError(self.name())
+
+    def ssh(
+        self,
+        command: Sequence[str],
+        data: Optional[bytes] = None,
+        show_output: bool = True,
+        propagate_fail: bool = True,
+        tries: Optional[int] = None,
+    ) -> CommandStatus:
+        """Runs ``command`` (an argument list) in the VM over SSH.
+
+        Returns a CommandStatus (truthy on failure). ``data`` (stdin) is not
+        supported yet.
+        """
+        if data is not None:
+            raise NotImplementedError("ssh(data=...) is not implemented yet")
+        if isinstance(command, str):
+            command = [command]
+        code, out, err = self._native.ssh(self.name(), list(command))
+        return CommandStatus(code, out, err)
+
+    def interactive_ssh(self, command: Optional[Sequence[str]] = None) -> CommandStatus:
+        """Runs ``command`` (joined into one shell line, as Lago does) and
+        copies its output to this process's stdout/stderr. Without a command
+        (an interactive shell) it is not implemented yet."""
+        import sys
+
+        if not command:
+            raise NotImplementedError("an interactive SSH session is not implemented yet")
+        res = self.ssh(["sh", "-c", " ".join(command)])
+        sys.stdout.buffer.write(res.out)
+        sys.stdout.flush()
+        sys.stderr.buffer.write(res.err)
+        sys.stderr.flush()
+        return res
+
+    def ssh_script(self, path: str, show_output: bool = True) -> CommandStatus:
+        """Copies the local script ``path`` into the VM and runs it with sh."""
+        remote = f"/tmp/lago-script-{os.getpid()}-{os.path.basename(path)}"
+        self.copy_to(path, remote)
+        return self.ssh(["sh", "-c", 'sh "$0"; rc=$?; rm -f "$0"; exit $rc', remote])
+
+    def ssh_reachable(self, tries: Optional[int] = None, propagate_fail: bool = True) -> bool:
+        """True if the VM answers SSH now."""
+        try:
+            return not self.ssh(["true"])
+        except LagoSSHError:
+            return False
+
+    def wait_for_ssh(self) -> bool:
+        """Waits until the VM answers SSH (timeout from configuration)."""
+        self._native.wait_for_ssh(self.name())
+        return True
+
+    def copy_to(self, local_path: str, remote_path: str, recursive: bool = True) -> None:
+        """Copies a local file or tree into the VM."""
+        try:
+            self._native.copy_to(self.name(), os.fspath(local_path), os.fspath(remote_path))
+        except (LagoSSHError, LagoNotFoundError) as exc:
+            raise LagoCopyFilesToVMError(local_path, str(exc)) from exc
+
+    def copy_from(
+        self,
+        remote_path: str,
+        local_path: str,
+        recursive: bool = True,
+        propagate_fail: bool = True,
+    ) -> None:
+        """Copies a file or tree out of the VM.
+
+        A missing remote path raises ExtractPathNoPathError.
+        """
+        try:
+            self._native.copy_from(self.name(), os.fspath(remote_path), os.fspath(local_path))
+        except LagoNotFoundError as exc:
+            if propagate_fail:
+                raise ExtractPathNoPathError(str(exc)) from exc
+        except LagoSSHError as exc:
+            if "No such file" in str(exc):
+                if propagate_fail:
+                    raise ExtractPathNoPathError(str(exc)) from exc
+                return
+            if propagate_fail:
+                raise LagoCopyFilesFromVMError(remote_path, local_path, str(exc)) from exc
+
+    def extract_paths(self, paths: Sequence[Any], ignore_nopath: bool = False) -> None:
+        """Copies each ``(remote, local)`` pair out of the VM."""
+        self._check_running()
+        for remote, local in paths:
+            try:
+                self.copy_from(remote, local)
+            except ExtractPathNoPathError:
+                if not ignore_nopath:
+                    raise
+
+    def collect_artifacts(self, host_path: str, ignore_nopath: bool) -> None:
+        """Copies ``_artifact_paths()`` to ``host_path/<path with / → _>``."""
+        os.makedirs(host_path, exist_ok=True)
+        self.extract_paths(
+            [(p, os.path.join(host_path, p.replace("/", "_"))) for p in self._artifact_paths()],
+            ignore_nopath=ignore_nopath,
+        )

@@ -1,0 +1,90 @@
+"""Real-guest tests: they run only inside the test network namespace
+(``tests/host/run python3 -m pytest python/tests_guest``) and FAIL outside
+it, so that guest traffic never touches the host's own network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+NETNS = os.environ.get("LAGO_TEST_NETNS", "lago-test")
+TEST_ROOT = Path(os.environ.get("LAGO_TEST_ROOT", "/var/lib/lago-tests"))
+
+TWO_VMS = """\
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: mgmt}, {net: data}]
+    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+    artifacts: [/etc/hostname, /nonexistent]
+  vm1:
+    memory: 256
+    vcpu: 1
+    nics: [{net: mgmt}]
+    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+nets:
+  mgmt:
+    type: nat
+    management: true
+  data:
+    type: nat
+    gw: 192.168.234.254
+"""
+
+
+def in_namespace() -> bool:
+    out = subprocess.run(
+        ["ip", "netns", "identify", str(os.getpid())], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip() == NETNS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_namespace() -> None:
+    if not in_namespace():
+        pytest.fail(
+            f"real-guest tests must run inside network namespace {NETNS}: "
+            "tests/host/run python3 -m pytest python/tests_guest"
+        )
+
+
+@pytest.fixture(scope="session")
+def lago_env(scratch_root: Path) -> dict[str, str]:
+    """Environment variables pointing lago at the tiny template and a
+    private lease folder (set in this process too, before config loads)."""
+    leases = scratch_root / "leases"
+    leases.mkdir()
+    env = {
+        "LAGO_LEASE_DIR": str(leases),
+        "LAGO__INIT__TEMPLATE_STORE": str(TEST_ROOT / "store"),
+        "LAGO__INIT__TEMPLATE_REPO_PATH": str(TEST_ROOT / "repo" / "repo.metadata"),
+    }
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def scratch_root() -> Iterator[Path]:
+    """A scratch folder qemu (user libvirt-qemu) can reach: pytest's own
+    tmp_path lives under a 0700 folder."""
+    root = Path(tempfile.mkdtemp(prefix="lago-py-tests-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch(scratch_root: Path, request: pytest.FixtureRequest) -> Path:
+    """A fresh reachable folder for one test."""
+    path = scratch_root / request.node.name
+    path.mkdir()
+    return path
