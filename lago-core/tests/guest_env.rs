@@ -6,7 +6,9 @@
 //!
 //!     tests/host/run cargo test -p lago-core --test guest_env -- --ignored
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)] // test code
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // test code
+
+mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -21,19 +23,6 @@ use lago_core::prefix::init::InitOptions;
 use lago_core::provider::VmState;
 
 const T: Duration = Duration::from_secs(60);
-
-fn require_namespace() {
-    let ns = std::env::var("LAGO_TEST_NETNS").unwrap_or("lago-test".into());
-    let out = Command::new("ip")
-        .args(["netns", "identify", &std::process::id().to_string()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        ns,
-        "run inside the test namespace: tests/host/run cargo test -p lago-core --test guest_env -- --ignored"
-    );
-}
 
 fn scratch(tag: &str) -> (PathBuf, Config) {
     let root = std::env::temp_dir().join(format!("lago-guest-env-{tag}-{}", std::process::id()));
@@ -94,7 +83,7 @@ fn tree(root: &Path) {
 #[test]
 #[ignore = "real guests: tests/host/run cargo test -p lago-core --test guest_env -- --ignored"]
 fn three_vms_two_networks() {
-    require_namespace();
+    support::guest::require_namespace();
     let (root, config) = scratch("three");
     let initfile = root.join("LagoInitFile");
     fs::write(&initfile, THREE_VMS).unwrap();
@@ -251,7 +240,7 @@ fn three_vms_two_networks() {
 #[test]
 #[ignore = "real guests: tests/host/run cargo test -p lago-core --test guest_env -- --ignored"]
 fn sysprep_bootstrap() {
-    require_namespace();
+    support::guest::require_namespace();
     let (root, config) = scratch("sysprep");
     let initfile = root.join("LagoInitFile");
     fs::write(

@@ -7,13 +7,14 @@
 //! namespace:
 //!     tests/host/run cargo test -p lago-core --test guest_run -- --ignored
 
-#![allow(clippy::unwrap_used, clippy::print_stdout)] // test code
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // test code
+
+mod support;
 
 use std::fs;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lago_core::config::Config;
@@ -27,19 +28,6 @@ use lago_core::provider::VmState;
 use lago_core::provider::libvirt::Libvirt;
 use lago_core::workdir::Workdir;
 use lago_core::xml::{DomainType, parse_prefix_tag};
-
-fn require_namespace() {
-    let ns = std::env::var("LAGO_TEST_NETNS").unwrap_or("lago-test".into());
-    let out = Command::new("ip")
-        .args(["netns", "identify", &std::process::id().to_string()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        ns,
-        "run inside the test namespace: tests/host/run cargo test -p lago-core --test guest_run -- --ignored"
-    );
-}
 
 fn banner(ip: Ipv4Addr, deadline: Instant) -> Duration {
     let start = Instant::now();
@@ -80,7 +68,7 @@ nets:
 #[test]
 #[ignore = "real guests: tests/host/run cargo test -p lago-core --test guest_run -- --ignored"]
 fn init_start_stop_destroy_on_real_guests() {
-    require_namespace();
+    support::guest::require_namespace();
     let root: PathBuf = std::env::temp_dir().join(format!("lago-guest-run-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();

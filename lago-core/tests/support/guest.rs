@@ -51,7 +51,7 @@ pub fn require_namespace() {
         "these tests boot real guests and must run inside the test network namespace \
          {ns:?} (this process is in {current:?}): start the test host once with \
          `sudo tests/host/up`, then run \
-         `tests/host/run cargo test -p lago-core --test guest_ssh -- --ignored`"
+         `tests/host/run cargo test -p lago-core --test <guest_ssh|guest_run|guest_env> -- --ignored`"
     );
     assert!(
         image().exists(),
