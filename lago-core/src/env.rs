@@ -25,6 +25,7 @@ use crate::prefix::render;
 use crate::prefix::run;
 use crate::prefix::state::PrefixState;
 use crate::prefix::status::status_info;
+use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
 use crate::provider::{Provider, VmState};
@@ -165,7 +166,7 @@ impl Env {
             return Ok(b);
         }
         let uri = self.config.get("libvirt_url").unwrap_or(DEFAULT_URI);
-        let lv = Libvirt::connect(uri)?;
+        let lv = Libvirt::connect_with(uri, &Credentials::from_config(&self.config))?;
         let capabilities = lv.capabilities()?;
         let _ = self.backend.set(Backend {
             provider: Arc::new(lv),

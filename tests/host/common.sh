@@ -14,6 +14,7 @@ LAGO_TEST_PACKAGES=(
     busybox-static dropbear-bin openssh-sftp-server openssh-client
     syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod faketime
     python3 pkg-config gcc g++ valgrind libxml2-utils libssl-dev zlib1g-dev xz-utils
+    sasl2-bin libsasl2-modules
 )
 
 host_log() { printf 'test-host: %s\n' "$*" >&2; }

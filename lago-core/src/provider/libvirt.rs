@@ -5,6 +5,7 @@ use virt::connect::Connect;
 use virt::domain::DomainState;
 use virt::error::ErrorNumber;
 
+use super::auth::{self, Credentials};
 use super::{Provider, ProviderError, VmState};
 
 /// The default connection URI (config `libvirt_url`).
@@ -49,13 +50,31 @@ impl Libvirt {
     /// printing every error to stderr is switched off: errors come back as
     /// values and are logged by the caller.
     pub fn connect(uri: &str) -> Result<Self, ProviderError> {
+        Self::connect_with(uri, &Credentials::default())
+    }
+
+    /// Connects to `uri`, answering libvirt's questions (user name,
+    /// password) with `creds` when the connection asks for them.
+    pub fn connect_with(uri: &str, creds: &Credentials) -> Result<Self, ProviderError> {
         virt::error::clear_error_callback();
-        let conn = Connect::open(Some(uri)).map_err(|e| ProviderError {
+        let opened = if creds.is_empty() {
+            Connect::open(Some(uri))
+        } else {
+            auth::with_credentials(creds, |a| Connect::open_auth(Some(uri), a, 0))
+        };
+        let conn = opened.map_err(|e| ProviderError {
             op: "connect to",
             object: uri.to_string(),
             message: format!(
-                "{} (is libvirtd running and may this user use it?)",
-                e.message()
+                "{} ({})",
+                e.message(),
+                if creds.is_empty() {
+                    "is libvirtd running and may this user use it? If it asks for \
+                     credentials, set libvirt_username and libvirt_password"
+                } else {
+                    "is libvirtd running, and are libvirt_username and \
+                     libvirt_password right?"
+                }
             ),
         })?;
         Ok(Self {

@@ -5,6 +5,7 @@
 //! "down" means "does not exist". Stopping something that does not exist
 //! and starting something that runs already are no-ops, not errors.
 
+pub mod auth;
 pub mod domain_type;
 pub mod libvirt;
 

@@ -177,9 +177,13 @@ fn write_nat(out: &mut XmlOut, nat: &NatNetwork) {
     out.empty("port", &[("start", "1024"), ("end", "65535")]);
     out.end("nat");
     out.end("forward");
+    // STP off: a bridge lago creates has no other bridge to loop with, and
+    // with STP on Linux keeps every new port listening and learning for
+    // twice its minimum forward delay (2 s each) before it forwards — the
+    // guest's first DHCP requests are dropped and its boot waits for them.
     out.empty(
         "bridge",
-        &[("name", &nat.bridge_name), ("stp", "on"), ("delay", "0")],
+        &[("name", &nat.bridge_name), ("stp", "off"), ("delay", "0")],
     );
     if let Some(mtu) = nat.mtu.filter(|&mtu| mtu != DEFAULT_MTU) {
         out.empty("mtu", &[("size", &mtu.to_string())]);
