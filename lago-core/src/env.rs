@@ -21,6 +21,7 @@ use crate::paths::Paths;
 use crate::prefix::destroy;
 use crate::prefix::init::{InitOptions, init};
 use crate::prefix::naming;
+use crate::prefix::orphans::{self, Orphan};
 use crate::prefix::render;
 use crate::prefix::run;
 use crate::prefix::state::PrefixState;
@@ -215,12 +216,33 @@ impl Env {
 
     /// Starts the named VMs (all when empty) and the nets they need.
     /// Returns the VMs this call started.
+    ///
+    /// Orphans — running objects lago made for a prefix that no longer
+    /// exists, which would hold the subnet this env may have leased again —
+    /// are stopped first (see [`crate::prefix::orphans`]).
     pub fn start(&self, vms: &[String]) -> Result<Vec<String>> {
         let t = self.domain_type()?;
         let backend = self.backend()?;
+        self.clean_orphans_quietly(backend.provider.as_ref());
         let vendor = render::host_cpu_vendor(&backend.capabilities);
         let state = self.state.read();
         run::start(&state, backend.provider.as_ref(), t, vendor.as_deref(), vms)
+    }
+
+    /// Stops every orphan on this env's libvirt connection (objects lago
+    /// made for prefixes that no longer exist) and returns them.
+    pub fn clean_orphans(&self) -> Result<Vec<Orphan>> {
+        orphans::clean(self.backend()?.provider.as_ref())
+    }
+
+    fn clean_orphans_quietly(&self, provider: &dyn Provider) {
+        match orphans::clean(provider) {
+            Ok(gone) if !gone.is_empty() => {
+                info!(count = gone.len(), "stopped orphans of deleted prefixes");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look for orphans"),
+        }
     }
 
     /// Stops the named VMs (all when empty) at once, and the nets no

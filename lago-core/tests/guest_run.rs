@@ -1,7 +1,8 @@
 //! Real guests: init a two-VM environment on the tiny template, start it
 //! through libvirt, see every guest answer on port 22 with an SSH banner,
 //! stop and start again, destroy, and find nothing left: no domain, network,
-//! lease or file.
+//! lease or file. And a workdir deleted while its env runs: the next env
+//! that leases the same subnet starts, the orphans are stopped.
 //!
 //! Needs the test host (tests/host/up) and must run inside its network
 //! namespace:
@@ -167,5 +168,64 @@ fn init_start_stop_destroy_on_real_guests() {
             .iter()
             .all(|n| !n.starts_with(&state.uuid[..4]))
     );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+const ONE_VM: &str = "\
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: net}]
+    disks:
+      - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
+nets:
+  net: {type: nat, dhcp: {start: 100, end: 254}}
+";
+
+#[test]
+#[ignore = "real guests: tests/host/run cargo test -p lago-core --test guest_run -- --ignored"]
+fn a_deleted_workdir_leaves_orphans_the_next_start_stops() {
+    use lago_core::env::Env;
+    support::guest::require_namespace();
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("lago-guest-orphans-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
+    let mut config = Config::new();
+    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
+    config.set("lago", "domain_type", "qemu");
+    config.set("init", "template_store", format!("{test_root}/store"));
+    config.set(
+        "init",
+        "template_repo_path",
+        format!("{test_root}/repo/repo.metadata"),
+    );
+    let initfile = root.join("LagoInitFile");
+    fs::write(&initfile, ONE_VM).unwrap();
+
+    // an env runs, then the user deletes its workdir (rm -rf .lago)
+    let first = Env::init(&InitOptions::new(root.join("a"), &initfile), config.clone()).unwrap();
+    first.start(&[]).unwrap();
+    let old_vm = first.vm_libvirt_name("vm0");
+    let old_net = naming::network_name(&first.uuid(), "net");
+    let old_ip = first.state().vm("vm0").unwrap().ip().unwrap();
+    fs::remove_dir_all(root.join("a")).unwrap();
+    drop(first);
+    let lv = Libvirt::connect("qemu:///system").unwrap();
+    assert!(lv.vm_state(&old_vm).unwrap().is_running());
+
+    // the next env gets the same subnet (the stale lease is reclaimed) and
+    // starts: the orphans holding it are stopped first
+    let second = Env::init(&InitOptions::new(root.join("b"), &initfile), config).unwrap();
+    let ip = second.state().vm("vm0").unwrap().ip().unwrap();
+    assert_eq!(ip, old_ip, "the stale lease should be reclaimed");
+    second.start(&[]).unwrap();
+    assert_eq!(lv.vm_state(&old_vm).unwrap(), VmState::Down);
+    assert!(!lv.network_active(&old_net).unwrap());
+    banner(ip, Instant::now() + Duration::from_secs(120));
+    assert!(second.clean_orphans().unwrap().is_empty());
+    second.destroy().unwrap();
     fs::remove_dir_all(&root).unwrap();
 }

@@ -14,6 +14,7 @@ pub mod destroy;
 pub mod init;
 pub mod layout;
 pub mod naming;
+pub mod orphans;
 pub mod render;
 pub mod run;
 pub mod state;
