@@ -143,7 +143,10 @@ typedef struct lago_exec_result lago_exec_result;
 typedef struct lago_init_options lago_init_options;
 
 /**
- * A network of an environment. Opaque; free with `lago_net_free`.
+ * A network of an environment. Opaque; free with `lago_net_free`. Keeps
+ * its env open. Immutable: usable from any number of threads at once;
+ * after `lago_env_destroy` of its env its calls return
+ * `LAGO_STATUS_DESTROYED`.
  */
 typedef struct lago_net lago_net;
 
@@ -153,7 +156,9 @@ typedef struct lago_net lago_net;
 typedef struct lago_string_list lago_string_list;
 
 /**
- * A VM of an environment. Opaque; free with `lago_vm_free`.
+ * A VM of an environment. Opaque; free with `lago_vm_free`. Keeps its env
+ * open. Immutable: usable from any number of threads at once; after
+ * `lago_env_destroy` of its env its calls return `LAGO_STATUS_DESTROYED`.
  */
 typedef struct lago_vm lago_vm;
 
@@ -509,7 +514,8 @@ enum lago_status lago_env_status_json(const struct lago_env *env,
  * ignores it. Waits at most `timeout_ms` milliseconds (0: 5 minutes) for
  * each VM to go down, all VMs in parallel, then stops the networks no
  * running VM uses (not on reboot). A VM that is not running is skipped.
- * `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout.
+ * `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout. Blocking;
+ * thread safety: as any `lago_env` call.
  *
  * # Safety
  *
@@ -529,6 +535,7 @@ enum lago_status lago_env_shutdown(const struct lago_env *env,
  * each spec as the prefix stores it (`virt/vm-<name>`, `virt/net-<name>`:
  * disks, NICs with their IPs, memory, metadata; type, gateway, DHCP range,
  * address mapping). Read from memory: needs no libvirt connection.
+ * Thread safety: as any `lago_env` call.
  *
  * # Safety
  *
@@ -728,7 +735,7 @@ enum lago_status lago_set_log_callback(uint32_t max_level,
 /**
  * Gets network `name` of `env` as a handle (free with `lago_net_free`).
  * `LAGO_STATUS_NOT_FOUND` if the env has no such network. The handle keeps
- * the env open.
+ * the env open. Thread safety: as any `lago_env` call.
  *
  * # Safety
  *
@@ -743,6 +750,7 @@ enum lago_status lago_env_get_net(const struct lago_env *env,
 
 /**
  * The network's name in the init file (free with `lago_string_free`).
+ * Thread safety: any thread, concurrently with any other call on `net`.
  *
  * # Safety
  *
@@ -756,7 +764,8 @@ enum lago_status lago_net_name(const struct lago_net *net,
 /**
  * The network's gateway address, e.g. `"192.168.200.1"` (free with
  * `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for a network without one
- * (a bridge network).
+ * (a bridge network). Thread safety: any thread, concurrently with any
+ * other call on `net`.
  *
  * # Safety
  *
@@ -768,7 +777,8 @@ enum lago_status lago_net_gateway(const struct lago_net *net,
 
 /**
  * Whether the network is a management network (`management: true` in the
- * init file): `*is_management_out` receives it.
+ * init file): `*is_management_out` receives it. Thread safety: any
+ * thread, concurrently with any other call on `net`.
  *
  * # Safety
  *
@@ -782,7 +792,8 @@ enum lago_status lago_net_is_management(const struct lago_net *net,
 
 /**
  * Frees `net` (and its reference to the env). NULL is accepted and
- * ignored. Never fails.
+ * ignored. Never fails. From any thread, once no other call on `net`
+ * runs.
  *
  * # Safety
  *
@@ -805,7 +816,7 @@ void lago_string_free(char *s);
 /**
  * Gets VM `name` of `env` as a handle (free with `lago_vm_free`).
  * `LAGO_STATUS_NOT_FOUND` if the env has no such VM. The handle keeps the
- * env open.
+ * env open. Thread safety: as any `lago_env` call.
  *
  * # Safety
  *
@@ -819,7 +830,8 @@ enum lago_status lago_env_get_vm(const struct lago_env *env,
                                  struct lago_error **err_out);
 
 /**
- * The VM's name (free with `lago_string_free`).
+ * The VM's name (free with `lago_string_free`). Thread safety: any
+ * thread, concurrently with any other call on `vm`.
  *
  * # Safety
  *
@@ -833,7 +845,8 @@ enum lago_status lago_vm_name(const struct lago_vm *vm,
 /**
  * The VM's IPv4 address on its management network, e.g.
  * `"192.168.200.101"` (free with `lago_string_free`), as
- * `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none.
+ * `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none. Thread
+ * safety: any thread, concurrently with any other call on `vm`.
  *
  * # Safety
  *
@@ -843,7 +856,8 @@ enum lago_status lago_vm_ip(const struct lago_vm *vm, char **ip_out, struct lago
 
 /**
  * The VM's state as Lago names it (`"running"`, `"down"`, ...; free with
- * `lago_string_free`), as `lago_env_vm_state`: asks libvirt.
+ * `lago_string_free`), as `lago_env_vm_state`: asks libvirt. Thread
+ * safety: any thread, concurrently with any other call on `vm`.
  *
  * # Safety
  *
@@ -855,7 +869,7 @@ enum lago_status lago_vm_state(const struct lago_vm *vm,
 
 /**
  * Frees `vm` (and its reference to the env). NULL is accepted and
- * ignored. Never fails.
+ * ignored. Never fails. From any thread, once no other call on `vm` runs.
  *
  * # Safety
  *

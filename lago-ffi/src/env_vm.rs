@@ -246,7 +246,8 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
 /// ignores it. Waits at most `timeout_ms` milliseconds (0: 5 minutes) for
 /// each VM to go down, all VMs in parallel, then stops the networks no
 /// running VM uses (not on reboot). A VM that is not running is skipped.
-/// `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout.
+/// `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout. Blocking;
+/// thread safety: as any `lago_env` call.
 ///
 /// # Safety
 ///
@@ -283,6 +284,7 @@ pub unsafe extern "C" fn lago_env_shutdown(
 /// each spec as the prefix stores it (`virt/vm-<name>`, `virt/net-<name>`:
 /// disks, NICs with their IPs, memory, metadata; type, gateway, DHCP range,
 /// address mapping). Read from memory: needs no libvirt connection.
+/// Thread safety: as any `lago_env` call.
 ///
 /// # Safety
 ///

@@ -22,7 +22,10 @@ use crate::ffi_boundary;
 use crate::status::lago_status;
 use crate::vm::write_string;
 
-/// A network of an environment. Opaque; free with `lago_net_free`.
+/// A network of an environment. Opaque; free with `lago_net_free`. Keeps
+/// its env open. Immutable: usable from any number of threads at once;
+/// after `lago_env_destroy` of its env its calls return
+/// `LAGO_STATUS_DESTROYED`.
 pub struct lago_net {
     env: Arc<lago_env>,
     name: String,
@@ -61,7 +64,7 @@ unsafe fn arg_net<'a>(net: *const lago_net) -> Result<&'a lago_net, FfiError> {
 
 /// Gets network `name` of `env` as a handle (free with `lago_net_free`).
 /// `LAGO_STATUS_NOT_FOUND` if the env has no such network. The handle keeps
-/// the env open.
+/// the env open. Thread safety: as any `lago_env` call.
 ///
 /// # Safety
 ///
@@ -94,6 +97,7 @@ pub unsafe extern "C" fn lago_env_get_net(
 }
 
 /// The network's name in the init file (free with `lago_string_free`).
+/// Thread safety: any thread, concurrently with any other call on `net`.
 ///
 /// # Safety
 ///
@@ -117,7 +121,8 @@ pub unsafe extern "C" fn lago_net_name(
 
 /// The network's gateway address, e.g. `"192.168.200.1"` (free with
 /// `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for a network without one
-/// (a bridge network).
+/// (a bridge network). Thread safety: any thread, concurrently with any
+/// other call on `net`.
 ///
 /// # Safety
 ///
@@ -147,7 +152,8 @@ pub unsafe extern "C" fn lago_net_gateway(
 }
 
 /// Whether the network is a management network (`management: true` in the
-/// init file): `*is_management_out` receives it.
+/// init file): `*is_management_out` receives it. Thread safety: any
+/// thread, concurrently with any other call on `net`.
 ///
 /// # Safety
 ///
@@ -172,7 +178,8 @@ pub unsafe extern "C" fn lago_net_is_management(
 }
 
 /// Frees `net` (and its reference to the env). NULL is accepted and
-/// ignored. Never fails.
+/// ignored. Never fails. From any thread, once no other call on `net`
+/// runs.
 ///
 /// # Safety
 ///

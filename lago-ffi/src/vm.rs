@@ -19,7 +19,9 @@ use crate::error::lago_error;
 use crate::ffi_boundary;
 use crate::status::lago_status;
 
-/// A VM of an environment. Opaque; free with `lago_vm_free`.
+/// A VM of an environment. Opaque; free with `lago_vm_free`. Keeps its env
+/// open. Immutable: usable from any number of threads at once; after
+/// `lago_env_destroy` of its env its calls return `LAGO_STATUS_DESTROYED`.
 pub struct lago_vm {
     env: Arc<lago_env>,
     name: String,
@@ -49,7 +51,7 @@ pub(crate) unsafe fn write_string(out: *mut *mut c_char, text: String) -> Result
 
 /// Gets VM `name` of `env` as a handle (free with `lago_vm_free`).
 /// `LAGO_STATUS_NOT_FOUND` if the env has no such VM. The handle keeps the
-/// env open.
+/// env open. Thread safety: as any `lago_env` call.
 ///
 /// # Safety
 ///
@@ -81,7 +83,8 @@ pub unsafe extern "C" fn lago_env_get_vm(
     })
 }
 
-/// The VM's name (free with `lago_string_free`).
+/// The VM's name (free with `lago_string_free`). Thread safety: any
+/// thread, concurrently with any other call on `vm`.
 ///
 /// # Safety
 ///
@@ -105,7 +108,8 @@ pub unsafe extern "C" fn lago_vm_name(
 
 /// The VM's IPv4 address on its management network, e.g.
 /// `"192.168.200.101"` (free with `lago_string_free`), as
-/// `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none.
+/// `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none. Thread
+/// safety: any thread, concurrently with any other call on `vm`.
 ///
 /// # Safety
 ///
@@ -127,7 +131,8 @@ pub unsafe extern "C" fn lago_vm_ip(
 }
 
 /// The VM's state as Lago names it (`"running"`, `"down"`, ...; free with
-/// `lago_string_free`), as `lago_env_vm_state`: asks libvirt.
+/// `lago_string_free`), as `lago_env_vm_state`: asks libvirt. Thread
+/// safety: any thread, concurrently with any other call on `vm`.
 ///
 /// # Safety
 ///
@@ -151,7 +156,7 @@ pub unsafe extern "C" fn lago_vm_state(
 }
 
 /// Frees `vm` (and its reference to the env). NULL is accepted and
-/// ignored. Never fails.
+/// ignored. Never fails. From any thread, once no other call on `vm` runs.
 ///
 /// # Safety
 ///
