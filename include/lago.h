@@ -143,9 +143,24 @@ typedef struct lago_exec_result lago_exec_result;
 typedef struct lago_init_options lago_init_options;
 
 /**
+ * A network of an environment. Opaque; free with `lago_net_free`. Keeps
+ * its env open. Immutable: usable from any number of threads at once;
+ * after `lago_env_destroy` of its env its calls return
+ * `LAGO_STATUS_DESTROYED`.
+ */
+typedef struct lago_net lago_net;
+
+/**
  * A list of strings. Opaque; free with `lago_string_list_free`.
  */
 typedef struct lago_string_list lago_string_list;
+
+/**
+ * A VM of an environment. Opaque; free with `lago_vm_free`. Keeps its env
+ * open. Immutable: usable from any number of threads at once; after
+ * `lago_env_destroy` of its env its calls return `LAGO_STATUS_DESTROYED`.
+ */
+typedef struct lago_vm lago_vm;
 
 /**
  * A log callback: `userdata` as given to `lago_set_log_callback`, the
@@ -493,6 +508,44 @@ enum lago_status lago_env_status_json(const struct lago_env *env,
                                       struct lago_error **err_out);
 
 /**
+ * Shuts the named VMs (all when `n_vm_names` is 0) down cleanly, or with
+ * `reboot` reboots them, as `lago shutdown [-r]` does: an ACPI request
+ * through libvirt, then `poweroff` (or `reboot`) over SSH if the guest
+ * ignores it. Waits at most `timeout_ms` milliseconds (0: 5 minutes) for
+ * each VM to go down, all VMs in parallel, then stops the networks no
+ * running VM uses (not on reboot). A VM that is not running is skipped.
+ * `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout. Blocking;
+ * thread safety: as any `lago_env` call.
+ *
+ * # Safety
+ *
+ * As `lago_env_stop`.
+ */
+enum lago_status lago_env_shutdown(const struct lago_env *env,
+                                   const char *const *vm_names,
+                                   size_t n_vm_names,
+                                   bool reboot,
+                                   uint64_t timeout_ms,
+                                   struct lago_error **err_out);
+
+/**
+ * The persisted spec of the environment as JSON (free with
+ * `lago_string_free`): `{"uuid": ..., "vms": {<name>: <spec>, ...},
+ * "nets": {<name>: <spec>, ...}}`, VMs and networks in init-file order,
+ * each spec as the prefix stores it (`virt/vm-<name>`, `virt/net-<name>`:
+ * disks, NICs with their IPs, memory, metadata; type, gateway, DHCP range,
+ * address mapping). Read from memory: needs no libvirt connection.
+ * Thread safety: as any `lago_env` call.
+ *
+ * # Safety
+ *
+ * As `lago_env_status_json`.
+ */
+enum lago_status lago_env_spec_json(const struct lago_env *env,
+                                    char **json_out,
+                                    struct lago_error **err_out);
+
+/**
  * The status code of `err`.
  *
  * Returns `LAGO_STATUS_NULL_ARGUMENT` if `err` is NULL.
@@ -680,6 +733,76 @@ enum lago_status lago_set_log_callback(uint32_t max_level,
                                        struct lago_error **err_out);
 
 /**
+ * Gets network `name` of `env` as a handle (free with `lago_net_free`).
+ * `LAGO_STATUS_NOT_FOUND` if the env has no such network. The handle keeps
+ * the env open. Thread safety: as any `lago_env` call.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `name` must be NULL or
+ * NUL-terminated; `net_out` must be NULL or writable; `err_out` must be
+ * NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_get_net(const struct lago_env *env,
+                                  const char *name,
+                                  struct lago_net **net_out,
+                                  struct lago_error **err_out);
+
+/**
+ * The network's name in the init file (free with `lago_string_free`).
+ * Thread safety: any thread, concurrently with any other call on `net`.
+ *
+ * # Safety
+ *
+ * `net` must be NULL or a live `lago_net`; `name_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_net_name(const struct lago_net *net,
+                               char **name_out,
+                               struct lago_error **err_out);
+
+/**
+ * The network's gateway address, e.g. `"192.168.200.1"` (free with
+ * `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for a network without one
+ * (a bridge network). Thread safety: any thread, concurrently with any
+ * other call on `net`.
+ *
+ * # Safety
+ *
+ * As `lago_net_name`, with `gateway_out`.
+ */
+enum lago_status lago_net_gateway(const struct lago_net *net,
+                                  char **gateway_out,
+                                  struct lago_error **err_out);
+
+/**
+ * Whether the network is a management network (`management: true` in the
+ * init file): `*is_management_out` receives it. Thread safety: any
+ * thread, concurrently with any other call on `net`.
+ *
+ * # Safety
+ *
+ * `net` must be NULL or a live `lago_net`; `is_management_out` must be
+ * NULL or writable; `err_out` must be NULL or valid for writing one
+ * pointer.
+ */
+enum lago_status lago_net_is_management(const struct lago_net *net,
+                                        bool *is_management_out,
+                                        struct lago_error **err_out);
+
+/**
+ * Frees `net` (and its reference to the env). NULL is accepted and
+ * ignored. Never fails. From any thread, once no other call on `net`
+ * runs.
+ *
+ * # Safety
+ *
+ * `net` must be NULL or a `lago_net` from lago, not yet freed and not used
+ * afterwards.
+ */
+void lago_net_free(struct lago_net *net);
+
+/**
  * Frees a string that lago returned to the caller. NULL is accepted and
  * ignored. Never fails.
  *
@@ -689,6 +812,71 @@ enum lago_status lago_set_log_callback(uint32_t max_level,
  * freed; it must not be used afterwards.
  */
 void lago_string_free(char *s);
+
+/**
+ * Gets VM `name` of `env` as a handle (free with `lago_vm_free`).
+ * `LAGO_STATUS_NOT_FOUND` if the env has no such VM. The handle keeps the
+ * env open. Thread safety: as any `lago_env` call.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `name` must be NULL or
+ * NUL-terminated; `vm_out` must be NULL or writable; `err_out` must be NULL
+ * or valid for writing one pointer.
+ */
+enum lago_status lago_env_get_vm(const struct lago_env *env,
+                                 const char *name,
+                                 struct lago_vm **vm_out,
+                                 struct lago_error **err_out);
+
+/**
+ * The VM's name (free with `lago_string_free`). Thread safety: any
+ * thread, concurrently with any other call on `vm`.
+ *
+ * # Safety
+ *
+ * `vm` must be NULL or a live `lago_vm`; `name_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_vm_name(const struct lago_vm *vm,
+                              char **name_out,
+                              struct lago_error **err_out);
+
+/**
+ * The VM's IPv4 address on its management network, e.g.
+ * `"192.168.200.101"` (free with `lago_string_free`), as
+ * `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none. Thread
+ * safety: any thread, concurrently with any other call on `vm`.
+ *
+ * # Safety
+ *
+ * As `lago_vm_name`, with `ip_out`.
+ */
+enum lago_status lago_vm_ip(const struct lago_vm *vm, char **ip_out, struct lago_error **err_out);
+
+/**
+ * The VM's state as Lago names it (`"running"`, `"down"`, ...; free with
+ * `lago_string_free`), as `lago_env_vm_state`: asks libvirt. Thread
+ * safety: any thread, concurrently with any other call on `vm`.
+ *
+ * # Safety
+ *
+ * As `lago_vm_name`, with `state_out`.
+ */
+enum lago_status lago_vm_state(const struct lago_vm *vm,
+                               char **state_out,
+                               struct lago_error **err_out);
+
+/**
+ * Frees `vm` (and its reference to the env). NULL is accepted and
+ * ignored. Never fails. From any thread, once no other call on `vm` runs.
+ *
+ * # Safety
+ *
+ * `vm` must be NULL or a `lago_vm` from lago, not yet freed and not used
+ * afterwards.
+ */
+void lago_vm_free(struct lago_vm *vm);
 
 #ifdef __cplusplus
 }  // extern "C"

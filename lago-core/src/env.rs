@@ -492,6 +492,9 @@ impl Env {
     /// Stops everything, releases the leases and removes the prefix (and the
     /// workdir with its last prefix).
     pub fn destroy(self) -> Result<()> {
+        // SSH connections go first, while their guests may still answer
+        // the goodbye (a dead guest costs a bounded wait per connection).
+        self.ssh.lock().clear();
         let provider = self.backend().ok().map(|b| b.provider.clone());
         destroy::destroy(
             &self.workdir,

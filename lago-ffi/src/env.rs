@@ -57,6 +57,22 @@ pub(crate) unsafe fn arg_env<'a>(env: *const lago_env) -> Result<&'a lago_env, F
     unsafe { arg_ref(env, "env") }
 }
 
+/// A new counted reference to the env behind `env`, for a handle that must
+/// keep it alive (`lago_vm`, `lago_net`).
+///
+/// # Safety
+///
+/// `env` must be a live `lago_env` reference handed out by lago (made by
+/// `Arc::into_raw`).
+pub(crate) unsafe fn counted_ref(env: *const lago_env) -> Arc<lago_env> {
+    // SAFETY: forwarded from this function's contract: `env` comes from
+    // `Arc::into_raw` and holds a reference, so the count is at least 1.
+    unsafe {
+        Arc::increment_strong_count(env);
+        Arc::from_raw(env)
+    }
+}
+
 /// The configuration to use: a copy of `config`, or the system's when NULL.
 ///
 /// # Safety

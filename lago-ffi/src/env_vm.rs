@@ -1,12 +1,16 @@
 //! Running and inspecting the VMs and networks of a `lago_env`: start,
-//! stop, names, IP, state, status. Thread safety: see `env.rs`.
+//! stop, shutdown, names, IP, state, status, spec. Thread safety: see
+//! `env.rs`.
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use lago_core::env::Env;
 use lago_core::{Error, ErrorKind};
 
-use crate::boundary::{arg_out, arg_str, arg_str_list, owned_c_string, write_out};
+use serde_json::{Map, Value};
+
+use crate::boundary::{FfiError, arg_out, arg_str, arg_str_list, owned_c_string, write_out};
 use crate::env::{arg_env, lago_env};
 use crate::error::lago_error;
 use crate::ffi_boundary;
@@ -24,6 +28,24 @@ pub(crate) fn check_vm_names(env: &Env, names: &[String]) -> lago_core::Result<(
         )),
         None => Ok(()),
     }
+}
+
+/// The management-network IPv4 address of VM `vm`, as text.
+pub(crate) fn vm_ip(env: &Env, vm: &str) -> Result<String, FfiError> {
+    let state = env.state();
+    let spec = state.vm(vm).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("no VM '{vm}' (VMs: {})", env.vm_names().join(", ")),
+        )
+    })?;
+    let ip = spec.ip().ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("VM '{vm}' has no address on its management network"),
+        )
+    })?;
+    Ok(ip.to_string())
 }
 
 /// Starts the `n_vm_names` named VMs (all when `n_vm_names` is 0; then
@@ -154,22 +176,7 @@ pub unsafe extern "C" fn lago_env_vm_ip(
         // SAFETY: forwarded from this function's contract.
         let vm = unsafe { arg_str(vm, "vm") }?;
         let out = arg_out(ip_out, "ip_out")?;
-        let ip = env.with(|e| {
-            let state = e.state();
-            let spec = state.vm(vm).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("no VM '{vm}' (VMs: {})", e.vm_names().join(", ")),
-                )
-            })?;
-            let ip = spec.ip().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("VM '{vm}' has no address on its management network"),
-                )
-            })?;
-            Ok(ip.to_string())
-        })?;
+        let ip = env.with(|e| vm_ip(e, vm))?;
         let ip = owned_c_string(ip)?;
         // SAFETY: `out` is non-NULL and writable by this function's contract.
         unsafe { write_out(out, ip) };
@@ -227,4 +234,91 @@ pub unsafe extern "C" fn lago_env_status_json(
         unsafe { write_out(out, json) };
         Ok(())
     })
+}
+
+/// How long `lago_env_shutdown` waits for each VM when given 0: Lago's
+/// `shutdown` waits at most 5 minutes.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Shuts the named VMs (all when `n_vm_names` is 0) down cleanly, or with
+/// `reboot` reboots them, as `lago shutdown [-r]` does: an ACPI request
+/// through libvirt, then `poweroff` (or `reboot`) over SSH if the guest
+/// ignores it. Waits at most `timeout_ms` milliseconds (0: 5 minutes) for
+/// each VM to go down, all VMs in parallel, then stops the networks no
+/// running VM uses (not on reboot). A VM that is not running is skipped.
+/// `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout. Blocking;
+/// thread safety: as any `lago_env` call.
+///
+/// # Safety
+///
+/// As `lago_env_stop`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_shutdown(
+    env: *const lago_env,
+    vm_names: *const *const c_char,
+    n_vm_names: usize,
+    reboot: bool,
+    timeout_ms: u64,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
+        let timeout = if timeout_ms == 0 {
+            DEFAULT_SHUTDOWN_TIMEOUT
+        } else {
+            Duration::from_millis(timeout_ms)
+        };
+        env.with(|e| {
+            check_vm_names(e, &names)?;
+            Ok(e.shutdown(&names, reboot, timeout)?)
+        })
+    })
+}
+
+/// The persisted spec of the environment as JSON (free with
+/// `lago_string_free`): `{"uuid": ..., "vms": {<name>: <spec>, ...},
+/// "nets": {<name>: <spec>, ...}}`, VMs and networks in init-file order,
+/// each spec as the prefix stores it (`virt/vm-<name>`, `virt/net-<name>`:
+/// disks, NICs with their IPs, memory, metadata; type, gateway, DHCP range,
+/// address mapping). Read from memory: needs no libvirt connection.
+/// Thread safety: as any `lago_env` call.
+///
+/// # Safety
+///
+/// As `lago_env_status_json`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_spec_json(
+    env: *const lago_env,
+    json_out: *mut *mut c_char,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        let out = arg_out(json_out, "json_out")?;
+        let json = env.with(|e| Ok(spec_json(e)))?;
+        let json = owned_c_string(json)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, json) };
+        Ok(())
+    })
+}
+
+/// The text `lago_env_spec_json` returns.
+fn spec_json(env: &Env) -> String {
+    let state = env.state();
+    let vms: Map<String, Value> = state
+        .vms
+        .iter()
+        .map(|vm| (vm.name.clone(), Value::Object(vm.spec.clone())))
+        .collect();
+    let nets: Map<String, Value> = state
+        .nets
+        .iter()
+        .map(|net| (net.name.clone(), Value::Object(net.spec.clone())))
+        .collect();
+    serde_json::json!({"uuid": state.uuid, "vms": vms, "nets": nets}).to_string()
 }

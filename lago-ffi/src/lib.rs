@@ -30,8 +30,10 @@ mod list;
 mod log;
 #[cfg(test)]
 mod misuse_tests;
+mod net;
 mod status;
 mod strings;
+mod vm;
 
 use std::ffi::{CStr, c_char};
 
@@ -48,8 +50,8 @@ pub use env_ssh::{
     lago_env_wait_for_ssh_all,
 };
 pub use env_vm::{
-    lago_env_net_names, lago_env_start, lago_env_status_json, lago_env_stop, lago_env_vm_ip,
-    lago_env_vm_names, lago_env_vm_state,
+    lago_env_net_names, lago_env_shutdown, lago_env_spec_json, lago_env_start,
+    lago_env_status_json, lago_env_stop, lago_env_vm_ip, lago_env_vm_names, lago_env_vm_state,
 };
 pub use error::{lago_error, lago_error_code, lago_error_free, lago_error_message};
 pub use exec::{
@@ -65,8 +67,13 @@ pub use list::{
     lago_string_list, lago_string_list_free, lago_string_list_get, lago_string_list_len,
 };
 pub use log::{lago_log_fn, lago_log_level, lago_set_log_callback, lago_userdata_free_fn};
+pub use net::{
+    lago_env_get_net, lago_net, lago_net_free, lago_net_gateway, lago_net_is_management,
+    lago_net_name,
+};
 pub use status::lago_status;
 pub use strings::lago_string_free;
+pub use vm::{lago_env_get_vm, lago_vm, lago_vm_free, lago_vm_ip, lago_vm_name, lago_vm_state};
 
 /// The version of the lago library, e.g. `"0.1.0"`: a static string, never
 /// freed. Compare with `LAGO_VERSION_MAJOR/MINOR/PATCH` to detect a library
@@ -148,6 +155,12 @@ mod header {
             "lago_env_ssh(",
             "lago_set_log_callback(",
             "typedef struct lago_env lago_env;",
+            "lago_env_shutdown(",
+            "lago_env_spec_json(",
+            "lago_env_get_vm(",
+            "lago_env_get_net(",
+            "typedef struct lago_vm lago_vm;",
+            "typedef struct lago_net lago_net;",
         ] {
             assert!(header.contains(name), "include/lago.h lacks {name}");
         }

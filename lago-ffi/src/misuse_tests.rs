@@ -1,5 +1,6 @@
 //! Misuse of the C API, through the exported functions as C calls them:
-//! NULL arguments, invalid UTF-8, unknown VM names, calls after destroy.
+//! NULL arguments, invalid UTF-8, unknown VM and net names, calls after
+//! destroy, VM and net handles.
 //! No guests: the env is a copy of the upstream-workdir fixture of
 //! lago-core, with a libvirt URL that cannot connect.
 
@@ -186,6 +187,9 @@ fn null_handles_everywhere() {
     let mut list: *mut lago_string_list = ptr::null_mut();
     let mut s: *mut c_char = ptr::null_mut();
     let mut result: *mut lago_exec_result = ptr::null_mut();
+    let mut vm: *mut lago_vm = ptr::null_mut();
+    let mut net: *mut lago_net = ptr::null_mut();
+    let mut flag = false;
     // SAFETY: NULL handles are allowed arguments; out-pointers are writable.
     unsafe {
         for (status, msg) in [
@@ -194,6 +198,10 @@ fn null_handles_everywhere() {
             call(|e| lago_env_stop(ptr::null(), ptr::null(), 0, e)),
             call(|e| lago_env_status_json(ptr::null(), &mut s, e)),
             call(|e| lago_env_destroy(ptr::null(), e)),
+            call(|e| lago_env_spec_json(ptr::null(), &mut s, e)),
+            call(|e| lago_env_shutdown(ptr::null(), ptr::null(), 0, false, 0, e)),
+            call(|e| lago_env_get_vm(ptr::null(), c"vm0".as_ptr(), &mut vm, e)),
+            call(|e| lago_env_get_net(ptr::null(), c"n0".as_ptr(), &mut net, e)),
             call(|e| {
                 lago_env_ssh(
                     ptr::null(),
@@ -212,9 +220,32 @@ fn null_handles_everywhere() {
             );
         }
         assert!(
-            list.is_null() && s.is_null() && result.is_null(),
+            list.is_null() && s.is_null() && result.is_null() && vm.is_null() && net.is_null(),
             "out-params untouched"
         );
+        for (status, msg) in [
+            call(|e| lago_vm_name(ptr::null(), &mut s, e)),
+            call(|e| lago_vm_ip(ptr::null(), &mut s, e)),
+            call(|e| lago_vm_state(ptr::null(), &mut s, e)),
+        ] {
+            assert_eq!(
+                (status, msg.as_str()),
+                (lago_status::NullArgument, "argument `vm` must not be NULL")
+            );
+        }
+        for (status, msg) in [
+            call(|e| lago_net_name(ptr::null(), &mut s, e)),
+            call(|e| lago_net_gateway(ptr::null(), &mut s, e)),
+            call(|e| lago_net_is_management(ptr::null(), &mut flag, e)),
+        ] {
+            assert_eq!(
+                (status, msg.as_str()),
+                (lago_status::NullArgument, "argument `net` must not be NULL")
+            );
+        }
+        assert!(s.is_null() && !flag);
+        lago_vm_free(ptr::null_mut());
+        lago_net_free(ptr::null_mut());
         assert_eq!(lago_string_list_len(ptr::null()), 0);
         assert!(lago_string_list_get(ptr::null(), 0).is_null());
         assert_eq!(lago_exec_result_code(ptr::null()), -1);
@@ -234,6 +265,8 @@ fn env_on_fixture_then_destroyed() {
     let (_dir, workdir, config) = scratch_env();
     let env = load(config, &workdir);
     let mut list: *mut lago_string_list = ptr::null_mut();
+    let mut vm: *mut lago_vm = ptr::null_mut();
+    let mut net: *mut lago_net = ptr::null_mut();
     let mut s: *mut c_char = ptr::null_mut();
     // SAFETY: `env` and `config` are live until freed at the end; the
     // strings are C strings; out-parameters are writable.
@@ -320,6 +353,10 @@ fn env_on_fixture_then_destroyed() {
             call(|e| lago_env_vm_names(other, &mut list, e)),
             call(|e| lago_env_vm_ip(env, c"vm0".as_ptr(), &mut s, e)),
             call(|e| lago_env_status_json(env, &mut s, e)),
+            call(|e| lago_env_spec_json(other, &mut s, e)),
+            call(|e| lago_env_shutdown(env, ptr::null(), 0, false, 0, e)),
+            call(|e| lago_env_get_vm(other, c"vm0".as_ptr(), &mut vm, e)),
+            call(|e| lago_env_get_net(env, c"n0".as_ptr(), &mut net, e)),
             call(|e| lago_env_start(env, ptr::null(), 0, ptr::null_mut(), e)),
             call(|e| lago_env_ssh(other, c"vm0".as_ptr(), argv.as_ptr(), 1, 10, &mut result, e)),
         ] {
@@ -335,6 +372,7 @@ fn env_on_fixture_then_destroyed() {
             )
         );
         assert!(list.is_null() && s.is_null() && result.is_null());
+        assert!(vm.is_null() && net.is_null());
         lago_env_free(other);
         lago_env_free(env);
         lago_config_free(config);
@@ -392,4 +430,187 @@ fn log_level_is_checked() {
     // SAFETY: a NULL callback and NULL user data are allowed.
     let (status, _) = call(|e| unsafe { lago_set_log_callback(9, None, ptr::null_mut(), None, e) });
     assert_eq!(status, lago_status::InvalidArgument);
+}
+
+#[test]
+fn vm_and_net_handles_then_destroyed() {
+    let (_dir, workdir, config) = scratch_env();
+    let env = load(config, &workdir);
+    let mut vm: *mut lago_vm = ptr::null_mut();
+    let mut net: *mut lago_net = ptr::null_mut();
+    let mut s: *mut c_char = ptr::null_mut();
+    let mut flag: bool;
+    // SAFETY: `env`, `config` and the handles are live until freed at the
+    // end; the strings are C strings; out-parameters are writable.
+    unsafe {
+        // Lookups: unknown names, NULL and invalid UTF-8 names, NULL outs.
+        let (status, msg) = call(|e| lago_env_get_vm(env, c"nope".as_ptr(), &mut vm, e));
+        assert_eq!(status, lago_status::NotFound);
+        assert_eq!(msg, "no VM 'nope' (VMs: vm0, vm1)");
+        let (status, msg) = call(|e| lago_env_get_net(env, c"nope".as_ptr(), &mut net, e));
+        assert_eq!(status, lago_status::NotFound);
+        assert_eq!(msg, "no network 'nope' (networks: n0, n1)");
+        // A VM name is not a net name and the other way round.
+        assert_eq!(
+            call(|e| lago_env_get_net(env, c"vm0".as_ptr(), &mut net, e)).0,
+            lago_status::NotFound
+        );
+        assert_eq!(
+            call(|e| lago_env_get_vm(env, c"n0".as_ptr(), &mut vm, e)).0,
+            lago_status::NotFound
+        );
+        let (status, msg) = call(|e| lago_env_get_vm(env, ptr::null(), &mut vm, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `name` must not be NULL"
+            )
+        );
+        let (status, _) = call(|e| lago_env_get_net(env, c"n\xff0".as_ptr(), &mut net, e));
+        assert_eq!(status, lago_status::InvalidUtf8);
+        let (status, msg) = call(|e| lago_env_get_vm(env, c"vm0".as_ptr(), ptr::null_mut(), e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `vm_out` must not be NULL"
+            )
+        );
+        let (status, msg) = call(|e| lago_env_get_net(env, c"n0".as_ptr(), ptr::null_mut(), e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `net_out` must not be NULL"
+            )
+        );
+        assert!(vm.is_null() && net.is_null(), "out-params untouched");
+
+        // Handles on the fixture: name, IP, gateway, management flag.
+        assert_eq!(
+            call(|e| lago_env_get_vm(env, c"vm1".as_ptr(), &mut vm, e)).0,
+            lago_status::Ok
+        );
+        assert_eq!(call(|e| lago_vm_name(vm, &mut s, e)).0, lago_status::Ok);
+        assert_eq!(take_string(s), "vm1");
+        assert_eq!(call(|e| lago_vm_ip(vm, &mut s, e)).0, lago_status::Ok);
+        assert_eq!(take_string(s), "192.168.201.3");
+        s = ptr::null_mut();
+        let (status, msg) = call(|e| lago_vm_ip(vm, ptr::null_mut(), e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `ip_out` must not be NULL"
+            )
+        );
+        // The state needs libvirt, which this config cannot reach.
+        let (status, msg) = call(|e| lago_vm_state(vm, &mut s, e));
+        assert_eq!(status, lago_status::Libvirt, "{msg}");
+        assert!(s.is_null());
+        for (name, gw, management) in [
+            (c"n0", "192.168.201.1", true),
+            (c"n1", "192.168.202.1", false),
+        ] {
+            assert_eq!(
+                call(|e| lago_env_get_net(env, name.as_ptr(), &mut net, e)).0,
+                lago_status::Ok
+            );
+            assert_eq!(call(|e| lago_net_name(net, &mut s, e)).0, lago_status::Ok);
+            assert_eq!(take_string(s), name.to_str().unwrap());
+            assert_eq!(
+                call(|e| lago_net_gateway(net, &mut s, e)).0,
+                lago_status::Ok
+            );
+            assert_eq!(take_string(s), gw);
+            s = ptr::null_mut();
+            flag = !management;
+            assert_eq!(
+                call(|e| lago_net_is_management(net, &mut flag, e)).0,
+                lago_status::Ok
+            );
+            assert_eq!(flag, management);
+            let (status, msg) = call(|e| lago_net_is_management(net, ptr::null_mut(), e));
+            assert_eq!(
+                (status, msg.as_str()),
+                (
+                    lago_status::NullArgument,
+                    "argument `is_management_out` must not be NULL"
+                )
+            );
+            if management {
+                lago_net_free(net);
+            }
+        }
+
+        // Spec JSON: both VMs and both nets, with their persisted specs.
+        assert_eq!(
+            call(|e| lago_env_spec_json(env, &mut s, e)).0,
+            lago_status::Ok
+        );
+        let spec: serde_json::Value = serde_json::from_str(&take_string(s)).unwrap();
+        s = ptr::null_mut();
+        let names =
+            |key: &str| -> Vec<String> { spec[key].as_object().unwrap().keys().cloned().collect() };
+        assert_eq!(names("vms"), ["vm0", "vm1"]);
+        assert_eq!(names("nets"), ["n0", "n1"]);
+        assert_eq!(spec["vms"]["vm0"]["memory"], 2048);
+        assert_eq!(spec["nets"]["n1"]["gw"], "192.168.202.1");
+        assert!(
+            spec["uuid"].as_str().is_some_and(|u| u.len() == 32),
+            "{spec}"
+        );
+        assert_eq!(
+            call(|e| lago_env_spec_json(env, ptr::null_mut(), e)).0,
+            lago_status::NullArgument
+        );
+
+        // Shutdown: unknown names are found before libvirt is asked.
+        let names = [c"vm0".as_ptr(), c"nope".as_ptr()];
+        let (status, msg) = call(|e| lago_env_shutdown(env, names.as_ptr(), 2, false, 1000, e));
+        assert_eq!(status, lago_status::NotFound);
+        assert!(msg.contains("nope"), "{msg}");
+        let names = [c"vm0".as_ptr(), ptr::null()];
+        let (status, msg) = call(|e| lago_env_shutdown(env, names.as_ptr(), 2, true, 0, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `vm_names[1]` must not be NULL"
+            )
+        );
+        let names = [c"vm\xff".as_ptr()];
+        let (status, _) = call(|e| lago_env_shutdown(env, names.as_ptr(), 1, false, 0, e));
+        assert_eq!(status, lago_status::InvalidUtf8);
+        let (status, msg) = call(|e| lago_env_shutdown(env, ptr::null(), 0, false, 1000, e));
+        assert_eq!(status, lago_status::Libvirt, "{msg}");
+
+        // The handles keep the env alive past lago_env_free, and report
+        // LAGO_STATUS_DESTROYED once it is destroyed through any reference.
+        let other = lago_env_clone(env);
+        lago_env_free(env);
+        assert_eq!(call(|e| lago_vm_ip(vm, &mut s, e)).0, lago_status::Ok);
+        assert_eq!(take_string(s), "192.168.201.3");
+        s = ptr::null_mut();
+        let _ = call(|e| lago_env_destroy(other, e));
+        lago_env_free(other);
+        flag = true;
+        for (status, msg) in [
+            call(|e| lago_vm_name(vm, &mut s, e)),
+            call(|e| lago_vm_ip(vm, &mut s, e)),
+            call(|e| lago_vm_state(vm, &mut s, e)),
+            call(|e| lago_net_name(net, &mut s, e)),
+            call(|e| lago_net_gateway(net, &mut s, e)),
+            call(|e| lago_net_is_management(net, &mut flag, e)),
+        ] {
+            assert_eq!(status, lago_status::Destroyed, "{msg}");
+            assert!(msg.contains("destroyed"), "{msg}");
+        }
+        assert!(s.is_null());
+        assert!(flag, "out-param untouched after destroy");
+        lago_vm_free(vm);
+        lago_net_free(net);
+        lago_config_free(config);
+    }
 }

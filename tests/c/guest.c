@@ -1,7 +1,8 @@
 /* liblago from C on real guests: a 2-VM environment on the tiny template,
  * started, reached over SSH (exit codes, stdout, stderr checked), a file
- * copied in and back, status JSON read, stopped and destroyed; log messages
- * arrive through the callback. Must run inside the test namespace:
+ * copied in and back, status and spec JSON read, VM and net handles checked
+ * against the status, one VM shut down through ACPI, the rest stopped, all
+ * destroyed; log messages arrive through the callback. Must run inside the test namespace:
  *
  *   tests/host/run tests/c/run guest
  *
@@ -9,6 +10,7 @@
  * test template repo and store, default /var/lib/lago-tests). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -76,6 +78,95 @@ static void check_sh(const lago_env *env, const char *vm, const char *script, in
     lago_exec_result_free(result);
 }
 
+/* The value of member KEY of the JSON object text OBJ when that value is an
+ * object: a copy of its text (free it), NULL when there is no such member or
+ * the text is not balanced. Enough for lago's compact serde_json output,
+ * where the first `"KEY":` inside OBJ is the member we want. */
+static char *json_object_member(const char *obj, const char *key) {
+    if (obj == NULL) {
+        return NULL;
+    }
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\":{", key);
+    const char *start = strstr(obj, pattern);
+    if (start == NULL) {
+        return NULL;
+    }
+    start += strlen(pattern) - 1;
+    int depth = 0, in_string = 0;
+    for (const char *p = start; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) {
+                p++;
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+        } else if (*p == '"') {
+            in_string = 1;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && --depth == 0) {
+            size_t len = (size_t)(p - start) + 1;
+            char *copy = malloc(len + 1);
+            if (copy) {
+                memcpy(copy, start, len);
+                copy[len] = '\0';
+            }
+            return copy;
+        }
+    }
+    return NULL;
+}
+
+/* Whether OBJ holds `"KEY":"VALUE"`. */
+static int json_has_string(const char *obj, const char *key, const char *value) {
+    char pattern[256];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"%s\"", key, value);
+    return obj != NULL && value != NULL && strstr(obj, pattern) != NULL;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Checks the handle of VM NAME against its entry in the status JSON and
+ * the spec JSON; returns the handle (free it). */
+static lago_vm *check_vm_handle(const lago_env *env, const char *name, const char *status_json,
+                                const char *spec_json) {
+    lago_vm *vm = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_get_vm(env, name, &vm, &err));
+    if (vm == NULL) {
+        return NULL;
+    }
+    char *got_name = NULL, *ip = NULL, *state = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_name(vm, &got_name, &err));
+    CHECK(got_name && strcmp(got_name, name) == 0);
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_ip(vm, &ip, &err));
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_state(vm, &state, &err));
+    CHECK(state && strcmp(state, "running") == 0);
+    char *vms = json_object_member(status_json, "VMs");
+    char *entry = json_object_member(vms, name);
+    CHECK(entry != NULL);
+    CHECK(json_has_string(entry, "status", state));
+    CHECK(json_has_string(entry, "ip", ip)); /* its one NIC, on mgmt */
+    char *spec_vms = json_object_member(spec_json, "vms");
+    char *spec = json_object_member(spec_vms, name);
+    CHECK(spec != NULL && json_has_string(spec, "ip", ip));
+    if (entry && !json_has_string(entry, "ip", ip)) {
+        fprintf(stderr, "%s: handle says ip %s, status says %s\n", name, ip, entry);
+    }
+    free(spec);
+    free(spec_vms);
+    free(entry);
+    free(vms);
+    lago_string_free(got_name);
+    lago_string_free(ip);
+    lago_string_free(state);
+    return vm;
+}
+
 static int write_file(const char *path, const unsigned char *data, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f) {
@@ -121,8 +212,10 @@ int main(int argc, char **argv) {
     REQUIRE_OK(lago_init_options_set_template_repo(options, repo, &err));
     REQUIRE_OK(lago_init_options_set_template_store(options, store, &err));
 
-    char initfile[sizeof INITFILE_FORMAT + 16];
-    snprintf(initfile, sizeof initfile, INITFILE_FORMAT, 240u + (unsigned)getpid() % 15u);
+    char initfile[sizeof INITFILE_FORMAT + 16], gateway[32];
+    unsigned subnet = 240u + (unsigned)getpid() % 15u;
+    snprintf(initfile, sizeof initfile, INITFILE_FORMAT, subnet);
+    snprintf(gateway, sizeof gateway, "192.168.%u.1", subnet);
     const lago_env *env = NULL;
     REQUIRE_OK(lago_env_init_from_string(options, config, initfile, &env, &err));
     lago_init_options_free(options);
@@ -184,17 +277,87 @@ int main(int argc, char **argv) {
     char *json = NULL;
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_status_json(env, &json, &err));
     CHECK(json && strstr(json, "\"running\"") != NULL && strstr(json, "\"vm1\"") != NULL);
+
+    /* The spec names both VMs and the net, as the init file did. */
+    char *spec = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_spec_json(env, &spec, &err));
+    char *spec_vms = json_object_member(spec, "vms");
+    char *spec_vm0 = json_object_member(spec_vms, "vm0");
+    char *spec_vm1 = json_object_member(spec_vms, "vm1");
+    char *spec_nets = json_object_member(spec, "nets");
+    char *spec_mgmt = json_object_member(spec_nets, "mgmt");
+    CHECK(spec_vm0 && strstr(spec_vm0, "\"memory\":256"));
+    CHECK(spec_vm1 && strstr(spec_vm1, "\"template_name\":\"tiny\""));
+    CHECK(spec_mgmt && json_has_string(spec_mgmt, "gw", gateway));
+    free(spec_vms);
+    free(spec_vm0);
+    free(spec_vm1);
+    free(spec_nets);
+    free(spec_mgmt);
+
+    /* VM and net handles say what the status says. */
+    lago_vm *vm0 = check_vm_handle(env, "vm0", json, spec);
+    lago_vm *vm1 = check_vm_handle(env, "vm1", json, spec);
+    lago_net *net = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_get_net(env, "mgmt", &net, &err));
+    char *text = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_net_name(net, &text, &err));
+    CHECK(text && strcmp(text, "mgmt") == 0);
+    lago_string_free(text);
+    text = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_net_gateway(net, &text, &err));
+    CHECK(text && strcmp(text, gateway) == 0);
+    char *nets = json_object_member(json, "Networks");
+    char *mgmt = json_object_member(nets, "mgmt");
+    CHECK(json_has_string(mgmt, "gateway", text));
+    CHECK(json_has_string(mgmt, "status", "up"));
+    CHECK(mgmt && strstr(mgmt, "\"management\":true"));
+    bool management = false;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_net_is_management(net, &management, &err));
+    CHECK(management);
+    lago_string_free(text);
+    free(mgmt);
+    free(nets);
+    lago_string_free(spec);
     lago_string_free(json);
 
-    CHECK_STATUS(LAGO_STATUS_OK, lago_env_stop(env, NULL, 0, &err));
+    /* A clean shutdown of vm1 through ACPI (the tiny guest powers off on
+     * it; lago falls back to `poweroff` over SSH only after half the
+     * timeout): vm1 goes down, vm0 and its net stay up. */
+    const char *vm1_only[] = {"vm1"};
+    double t0 = now_s();
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_shutdown(env, vm1_only, 1, false, 240000, &err));
+    double took = now_s() - t0;
+    printf("guest: ACPI shutdown of vm1 took %.1f s\n", took);
+    CHECK(took < 120.0);
     char *state = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_state(vm1, &state, &err));
+    CHECK(state && strcmp(state, "down") == 0);
+    lago_string_free(state);
+    state = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_state(vm0, &state, &err));
+    CHECK(state && strcmp(state, "running") == 0);
+    lago_string_free(state);
+    check_sh(env, "vm0", "echo still up", 0, "still up\n", "");
+
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_stop(env, NULL, 0, &err));
+    state = NULL;
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_vm_state(env, "vm0", &state, &err));
     CHECK(state && strcmp(state, "running") != 0);
     lago_string_free(state);
 
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_destroy(env, &err));
+    json = NULL;
     CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_status_json(env, &json, &err));
     lago_env_free(env);
+    /* The handles outlived the env reference and report the destroy. */
+    state = NULL;
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_vm_state(vm0, &state, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_net_gateway(net, &state, &err));
+    CHECK(state == NULL && json == NULL);
+    lago_vm_free(vm0);
+    lago_vm_free(vm1);
+    lago_net_free(net);
 
     CHECK(counter.messages > 0);
     CHECK_STATUS(LAGO_STATUS_OK, lago_set_log_callback(LAGO_LOG_LEVEL_INFO, NULL, NULL, NULL, &err));

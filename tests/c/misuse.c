@@ -1,7 +1,8 @@
 /* Misuse of liblago from C, without guests: NULL arguments, invalid UTF-8,
- * unknown names, bad values, calls on a destroyed env. Each must return the
- * right status with a matching lago_error, write no out-parameter, and
- * neither crash nor leak (run under ASan and valgrind by tests/c/run).
+ * unknown names, bad values, calls on a destroyed env and on VM and net
+ * handles that outlive it. Each must return the right status with a
+ * matching lago_error, write no out-parameter, and neither crash nor leak
+ * (run under ASan and valgrind by tests/c/run).
  *
  * Usage: misuse WORKDIR_COPY LEASE_DIR
  *   WORKDIR_COPY: a scratch copy of lago-core's upstream-workdir fixture. */
@@ -48,6 +49,23 @@ int main(int argc, char **argv) {
     lago_exec_result_free(NULL);
     lago_error_free(NULL);
     lago_init_options_free(NULL);
+    lago_vm_free(NULL);
+    lago_net_free(NULL);
+    lago_vm *vm = NULL;
+    lago_net *net = NULL;
+    char *text = NULL;
+    bool flag = false;
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_get_vm(NULL, "vm0", &vm, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_get_net(NULL, "n0", &net, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_spec_json(NULL, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_shutdown(NULL, NULL, 0, false, 0, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_vm_name(NULL, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_vm_ip(NULL, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_vm_state(NULL, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_net_name(NULL, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_net_gateway(NULL, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_net_is_management(NULL, &flag, &err));
+    CHECK(vm == NULL && net == NULL && text == NULL && !flag);
 
     /* Init errors. */
     lago_init_options *options = NULL;
@@ -95,6 +113,49 @@ int main(int argc, char **argv) {
     CHECK(result == NULL);
     CHECK_STATUS(LAGO_STATUS_INVALID_ARGUMENT, lago_set_log_callback(42, NULL, NULL, NULL, &err));
 
+    /* VM and net handles: unknown, NULL and non-UTF-8 names, NULL outs. */
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_get_vm(env, "nope", &vm, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_get_vm(env, "n0", &vm, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_get_net(env, "vm0", &net, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_get_vm(env, NULL, &vm, &err));
+    CHECK_STATUS(LAGO_STATUS_INVALID_UTF8, lago_env_get_net(env, "n\xff", &net, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_get_vm(env, "vm0", NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_get_net(env, "n0", NULL, &err));
+    CHECK(vm == NULL && net == NULL);
+    REQUIRE_OK(lago_env_get_vm(env, "vm1", &vm, &err));
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_name(vm, &text, &err));
+    CHECK(text && strcmp(text, "vm1") == 0);
+    lago_string_free(text);
+    text = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_vm_ip(vm, &text, &err));
+    CHECK(text && strcmp(text, "192.168.201.3") == 0);
+    lago_string_free(text);
+    text = NULL;
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_vm_ip(vm, NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_LIBVIRT, lago_vm_state(vm, &text, &err)); /* unreachable */
+    REQUIRE_OK(lago_env_get_net(env, "n1", &net, &err));
+    CHECK_STATUS(LAGO_STATUS_OK, lago_net_gateway(net, &text, &err));
+    CHECK(text && strcmp(text, "192.168.202.1") == 0);
+    lago_string_free(text);
+    text = NULL;
+    flag = true;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_net_is_management(net, &flag, &err));
+    CHECK(!flag);
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_net_is_management(net, NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_net_name(net, NULL, &err));
+
+    /* Spec JSON; shutdown with bad names fails before libvirt is asked. */
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_spec_json(env, &text, &err));
+    CHECK(text && strstr(text, "\"vm0\":{") && strstr(text, "\"n1\":{"));
+    lago_string_free(text);
+    text = NULL;
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_spec_json(env, NULL, &err));
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND, lago_env_shutdown(env, names, 2, false, 1000, &err));
+    CHECK_STATUS(LAGO_STATUS_NULL_ARGUMENT, lago_env_shutdown(env, with_null, 2, true, 0, &err));
+    const char *bad_utf8[] = {"vm\xff"};
+    CHECK_STATUS(LAGO_STATUS_INVALID_UTF8, lago_env_shutdown(env, bad_utf8, 1, false, 0, &err));
+    CHECK_STATUS(LAGO_STATUS_LIBVIRT, lago_env_shutdown(env, NULL, 0, false, 1000, &err));
+
     /* Destroy (no libvirt reachable: it still removes the prefix), then
      * every call on either reference reports LAGO_STATUS_DESTROYED. */
     const lago_env *other = lago_env_clone(env);
@@ -107,8 +168,26 @@ int main(int argc, char **argv) {
     CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_ssh(env, "vm0", cmd, 1, 10, &result, &err));
     CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_destroy(other, &err));
     CHECK(json == NULL && list == NULL && result == NULL);
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_spec_json(env, &json, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_shutdown(other, NULL, 0, false, 0, &err));
+    lago_vm *vm2 = NULL;
+    lago_net *net2 = NULL;
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_get_vm(env, "vm0", &vm2, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_env_get_net(other, "n0", &net2, &err));
+    CHECK(json == NULL && vm2 == NULL && net2 == NULL);
     lago_env_free(other);
     lago_env_free(env);
+    /* The handles outlive every env reference; they report the destroy. */
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_vm_name(vm, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_vm_ip(vm, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_vm_state(vm, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_net_name(net, &text, &err));
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_net_gateway(net, &text, &err));
+    flag = true;
+    CHECK_STATUS(LAGO_STATUS_DESTROYED, lago_net_is_management(net, &flag, &err));
+    CHECK(text == NULL && flag);
+    lago_vm_free(vm);
+    lago_net_free(net);
     lago_config_free(config);
     return check_report("misuse");
 }

@@ -44,6 +44,14 @@ int main(int argc, char **argv) {
         rc = fail("run", err);
         err = NULL;
     } else {
+        lago_vm *vm = NULL;
+        char *ip = NULL;
+        if (lago_env_get_vm(env, argv[3], &vm, NULL) == LAGO_STATUS_OK &&
+            lago_vm_ip(vm, &ip, NULL) == LAGO_STATUS_OK) {
+            printf("%s is at %s\n", argv[3], ip);
+        }
+        lago_string_free(ip);
+        lago_vm_free(vm);
         size_t len = 0;
         const uint8_t *out = lago_exec_result_stdout(result, &len);
         printf("%s exited %d: %.*s", argv[3], lago_exec_result_code(result), (int)len,

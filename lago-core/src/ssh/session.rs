@@ -340,8 +340,17 @@ fn prefer_recorded_host_keys(session: &Session, known: &KnownHosts, name: &str) 
 
 impl Drop for Conn {
     /// Closes the SFTP channel (waiting at most 300 ms for the server,
-    /// which a dead connection never answers) and says goodbye without
-    /// waiting.
+    /// which a dead connection never answers), says goodbye without
+    /// waiting, then shuts the socket down so that libssh2 frees the
+    /// session without waiting for the server at all.
+    ///
+    /// libssh2 frees a session only once every channel on it is closed, and
+    /// closing a channel waits for the server's close message. When the
+    /// guest is gone (stopped or destroyed before the env is dropped, the
+    /// usual order) that message never comes: `libssh2_session_free` timed
+    /// out and left the session, its channels, its SFTP state and its key
+    /// exchange state allocated, one leak per connection. On a shut-down
+    /// socket every read fails at once, so each channel is freed locally.
     fn drop(&mut self) {
         self.session.set_timeout(300);
         drop(self.sftp.take());
@@ -349,8 +358,12 @@ impl Drop for Conn {
         let _ = self
             .session
             .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
-        // Back to blocking (bounded by the 300 ms timeout) before ssh2 frees
-        // the session: a non-blocking libssh2_session_free can return EAGAIN
+        // Data already queued (the goodbye) is still sent before the FIN.
+        if let Err(e) = self.sock.shutdown(std::net::Shutdown::Both) {
+            debug!(error = %e, "ssh socket shutdown failed");
+        }
+        // Blocking (bounded by the 300 ms timeout) before ssh2 frees the
+        // session: a non-blocking libssh2_session_free can return EAGAIN
         // and leave the whole session allocated.
         self.session.set_blocking(true);
     }
