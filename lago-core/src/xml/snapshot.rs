@@ -98,12 +98,11 @@ pub fn parse_live_domain(xml: &str) -> LiveDomain {
                         live.disk_targets.push(dev);
                     }
                 }
-                ["domain", "devices", "channel"] => {
+                ["domain", "devices", "channel"]
                     if attr(&e, "name").as_deref() == Some(GUEST_AGENT_CHANNEL)
-                        && attr(&e, "state").as_deref() == Some("connected")
-                    {
-                        live.agent_connected = true;
-                    }
+                        && attr(&e, "state").as_deref() == Some("connected") =>
+                {
+                    live.agent_connected = true;
                 }
                 _ => {}
             }
