@@ -318,10 +318,12 @@ fn take_one(
                 .snapshot_disks(&step.domain, &doc, false)
                 .map_err(Error::from);
         }
-        if done.is_err() {
-            remove_overlays(&step.disks, step.disks.len());
+        match &done {
+            Ok(()) => {
+                info!(vm = %step.vm, quiesce_tried = facts.agent_connected, "live snapshot taken")
+            }
+            Err(_) => remove_overlays(&step.disks, step.disks.len()),
         }
-        info!(vm = %step.vm, quiesced = facts.agent_connected, "live snapshot");
         done
     })();
     VmOutcome {
