@@ -12,50 +12,16 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lago_core::config::Config;
+use common::{ROUNDS, floor_median, median, verdict};
 use lago_core::env::Env;
 use lago_core::prefix::init::InitOptions;
-
-const ROUNDS: usize = 3;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn floor_median(guests: u32) -> f64 {
-    let out = Command::new("python3")
-        .arg(repo_root().join("tests/bench/floor.py"))
-        .args([
-            "--json",
-            "--guests",
-            &guests.to_string(),
-            "--rounds",
-            &ROUNDS.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "floor.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    v["median_s"].as_f64().unwrap()
-}
 
 fn scp(args: &[&str], key: &Path) -> f64 {
     let t0 = Instant::now();
@@ -77,27 +43,8 @@ fn scp(args: &[&str], key: &Path) -> f64 {
 }
 
 fn main() {
-    let root = std::env::temp_dir().join(format!("lago-bench-run-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(&root).unwrap();
-    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
-    let mut config = Config::new();
-    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
-    config.set("init", "template_store", format!("{test_root}/store"));
-    config.set(
-        "init",
-        "template_repo_path",
-        format!("{test_root}/repo/repo.metadata"),
-    );
-    let mut text = String::from("domains:\n");
-    for i in 0..3 {
-        text += &format!(
-            "  vm{i}:\n    memory: 256\n    vcpu: 1\n    nics: [{{net: mgmt}}]\n    disks: [{{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}]\n"
-        );
-    }
-    text += "nets:\n  mgmt: {type: nat, management: true, dhcp: {start: 100, end: 254}}\n";
-    let initfile = root.join("LagoInitFile");
-    fs::write(&initfile, text).unwrap();
+    let (root, config) = common::scratch("run");
+    let initfile = common::tiny_initfile(&root, 3);
 
     eprintln!("measuring the floor (3 guests, {ROUNDS} rounds) ...");
     let floor3 = floor_median(3);
@@ -174,7 +121,6 @@ fn main() {
     fs::remove_dir_all(&root).unwrap();
 
     let mib = 100.0;
-    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     let start_m = median(starts);
     let init_m = median(inits);
     println!("run benchmark: 3 tiny VMs, domain type {dtype}, {ROUNDS} rounds (medians)");

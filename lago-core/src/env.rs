@@ -20,10 +20,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::paths::Paths;
 use crate::prefix::destroy;
 use crate::prefix::init::{InitOptions, init};
+use crate::prefix::layout;
 use crate::prefix::naming;
 use crate::prefix::orphans::{self, Orphan};
 use crate::prefix::render;
 use crate::prefix::run;
+use crate::prefix::snapshot;
 use crate::prefix::state::PrefixState;
 use crate::prefix::status::status_info;
 use crate::provider::auth::Credentials;
@@ -487,6 +489,152 @@ impl Env {
                 "VM '{vm}' did not shut down within {timeout:?} (ACPI, then {command} over SSH)"
             ),
         ))
+    }
+
+    /// Takes snapshot `name` of the named VMs (all when empty), in parallel
+    /// (see [`crate::prefix::snapshot`]): running VMs live (disk-only, after
+    /// a `sync` in the guest), stopped VMs by new overlays. A name a VM has
+    /// already is an error and nothing changes; a VM that fails keeps
+    /// nothing of the snapshot and the error names it.
+    pub fn snapshot(&self, name: &str, vms: &[String]) -> Result<()> {
+        let state = self.state();
+        let steps = snapshot::plan(&state, vms, name)?;
+        let provider = self.provider()?;
+        let sync = |vm: &str| -> Result<()> {
+            let r = self
+                .ssh_client(vm)?
+                .exec(&["sync"], snapshot::SYNC_TIMEOUT)?;
+            if r.code == 0 {
+                Ok(())
+            } else {
+                Err(Error::new(
+                    ErrorKind::Ssh,
+                    format!("`sync` in VM '{vm}' exited with {}", r.code),
+                ))
+            }
+        };
+        let outcomes = snapshot::take(provider.as_ref(), &steps, name, &sync);
+        let failed = outcomes.iter().any(|o| o.result.is_err());
+        // record what holds: everything, or (after a failure) the live
+        // snapshots, whose VMs run on the new overlays now
+        let mut kept = Vec::new();
+        {
+            let mut st = self.state.write();
+            for (o, step) in outcomes.iter().zip(&steps) {
+                if o.result.is_err() || (failed && !o.live) {
+                    continue;
+                }
+                if let Some(vm) = st.vms.iter_mut().find(|v| v.name == step.vm) {
+                    snapshot::record(&mut vm.spec, step, name);
+                    layout::write_json(&self.paths.virt_vm(&vm.name), &vm.spec)
+                        .map_err(Error::from)?;
+                    kept.push(vm.name.clone());
+                }
+            }
+        }
+        let Some(bad) = outcomes.iter().find(|o| o.result.is_err()) else {
+            info!(snapshot = name, vms = kept.len(), "snapshot taken");
+            return Ok(());
+        };
+        let e = bad
+            .result
+            .as_ref()
+            .err()
+            .map(Error::full_message)
+            .unwrap_or_default();
+        let others = outcomes.iter().filter(|o| o.result.is_err()).count() - 1;
+        let kept_note = if kept.is_empty() {
+            "nothing was changed".to_string()
+        } else {
+            format!(
+                "VMs {} were running and run on their new overlays now, so they keep \
+                 snapshot '{name}'; nothing else was changed",
+                kept.join(", ")
+            )
+        };
+        let more = if others > 0 {
+            format!(" (and {others} other VMs failed too)")
+        } else {
+            String::new()
+        };
+        Err(Error::new(
+            bad.result
+                .as_ref()
+                .err()
+                .map_or(ErrorKind::Internal, Error::kind),
+            format!(
+                "snapshot '{name}' of VM '{}' failed{more}: {e}; {kept_note}",
+                bad.vm
+            ),
+        ))
+    }
+
+    /// Reverts the named VMs (all when empty) to snapshot `name`: the
+    /// running ones are stopped, every disk gets a fresh overlay on the
+    /// snapshot's file, and the VMs that were running are started again
+    /// and waited for until they answer SSH (each bounded by
+    /// [`Env::boot_timeout`]). A VM without that snapshot is an error naming
+    /// the snapshots it has, and nothing is touched.
+    pub fn revert(&self, name: &str, vms: &[String]) -> Result<()> {
+        let plan = {
+            let state = self.state.read();
+            snapshot::plan_revert(&state, vms, name)?
+        };
+        let provider = self.provider()?;
+        let mut was_running = Vec::new();
+        for (vm, _) in &plan {
+            if provider.vm_state(&self.vm_libvirt_name(vm))?.is_running() {
+                was_running.push(vm.clone());
+            }
+        }
+        let errors: Vec<Error> = std::thread::scope(|s| {
+            let hs: Vec<_> = plan
+                .iter()
+                .map(|(vm, disks)| {
+                    let provider = provider.clone();
+                    let domain = self.vm_libvirt_name(vm);
+                    s.spawn(move || -> Result<()> {
+                        provider.destroy_vm(&domain)?;
+                        snapshot::revert_disks(disks).map_err(|e| {
+                            Error::new(
+                                e.kind(),
+                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
+                            )
+                        })
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .filter_map(|h| match h.join() {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(_) => Some(Error::new(
+                        ErrorKind::Internal,
+                        "a thread reverting a VM panicked",
+                    )),
+                })
+                .collect()
+        });
+        {
+            let mut ssh = self.ssh.lock();
+            for (vm, _) in &plan {
+                ssh.remove(vm);
+            }
+        }
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        info!(snapshot = name, vms = plan.len(), "disks reverted");
+        if !was_running.is_empty() {
+            self.start(&was_running)?;
+            self.wait_for_ssh_all(&was_running, None)?;
+        }
+        Ok(())
+    }
+
+    /// `{vm: {snapshot: [disk dicts]}}`, as `lago snapshot --list` prints it.
+    pub fn snapshots(&self) -> Value {
+        snapshot::list(&self.state.read())
     }
 
     /// Stops everything, releases the leases and removes the prefix (and the

@@ -614,3 +614,79 @@ fn vm_and_net_handles_then_destroyed() {
         lago_config_free(config);
     }
 }
+
+#[test]
+fn snapshot_misuse() {
+    let (_dir, workdir, config) = scratch_env();
+    let env = load(config, &workdir);
+    let mut s: *mut c_char = ptr::null_mut();
+    // SAFETY: `env` and `config` are live until freed at the end; the
+    // strings are C strings; out-parameters are writable.
+    unsafe {
+        assert_eq!(
+            call(|e| lago_env_snapshots_json(env, &mut s, e)).0,
+            lago_status::Ok
+        );
+        // the fixture (an upstream Lago workdir) has one snapshot of vm1
+        assert_eq!(
+            take_string(s),
+            r#"{"vm0":{},"vm1":{"snap1":[{"path":"$LAGO_PREFIX_PATH/images/vm1_root.qcow2.snap1","format":"qcow2","dev":"vda"}]}}"#
+        );
+        s = ptr::null_mut();
+        let (status, msg) = call(|e| lago_env_snapshots_json(env, ptr::null_mut(), e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `json_out` must not be NULL"
+            )
+        );
+        let (status, msg) = call(|e| lago_env_snapshot(env, ptr::null(), ptr::null(), 0, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `name` must not be NULL"
+            )
+        );
+        let (status, _) = call(|e| lago_env_revert(env, c"s\xff".as_ptr(), ptr::null(), 0, e));
+        assert_eq!(status, lago_status::InvalidUtf8);
+        // checked before libvirt is needed (it is unreachable here)
+        let (status, msg) = call(|e| lago_env_snapshot(env, c"a/b".as_ptr(), ptr::null(), 0, e));
+        assert_eq!(status, lago_status::InvalidArgument, "{msg}");
+        assert!(msg.contains("invalid snapshot name 'a/b'"), "{msg}");
+        let names = [c"nope".as_ptr()];
+        let (status, msg) = call(|e| lago_env_snapshot(env, c"s1".as_ptr(), names.as_ptr(), 1, e));
+        assert_eq!(status, lago_status::NotFound, "{msg}");
+        assert!(msg.contains("no VM 'nope'"), "{msg}");
+        let (status, msg) = call(|e| lago_env_revert(env, c"s1".as_ptr(), ptr::null(), 0, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NotFound,
+                "no snapshot 's1' for VM 'vm0' (its snapshots: none)"
+            )
+        );
+        let names = [c"vm1".as_ptr()];
+        let (status, msg) = call(|e| lago_env_revert(env, c"s1".as_ptr(), names.as_ptr(), 1, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NotFound,
+                "no snapshot 's1' for VM 'vm1' (its snapshots: snap1)"
+            )
+        );
+
+        let _ = call(|e| lago_env_destroy(env, e));
+        for (status, msg) in [
+            call(|e| lago_env_snapshot(env, c"s1".as_ptr(), ptr::null(), 0, e)),
+            call(|e| lago_env_revert(env, c"s1".as_ptr(), ptr::null(), 0, e)),
+            call(|e| lago_env_snapshots_json(env, &mut s, e)),
+        ] {
+            assert_eq!(status, lago_status::Destroyed, "{msg}");
+        }
+        assert!(s.is_null(), "out-param untouched on failure");
+        lago_env_free(env);
+        lago_config_free(config);
+    }
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ from lago.cmd import NOT_IMPLEMENTED, create_parser, main
 
 VERBS = [
     "init", "start", "stop", "status", "list", "set-current", "destroy", "copy-to-vm",
-    "copy-from-vm", "collect", "ansible_hosts", "generate-config", *NOT_IMPLEMENTED,
+    "copy-from-vm", "collect", "ansible_hosts", "generate-config", "snapshot", "revert",
+    *NOT_IMPLEMENTED,
 ]
 
 
@@ -68,6 +70,30 @@ def test_user_error_exit_2_no_traceback(tmp_path: Path) -> None:
     assert "Unable to find workdir" in r.stderr and "Traceback" not in r.stderr
     r = lago_cli("init", "nope", cwd=tmp_path)
     assert r.returncode == 2 and "Unable to find init file" in r.stderr
+
+
+FIXTURE = Path(__file__).resolve().parents[2] / "lago-core/tests/fixtures/upstream-workdir"
+
+
+def test_snapshot_list_and_user_errors(tmp_path: Path) -> None:
+    import shutil
+
+    workdir = tmp_path / "w"
+    shutil.copytree(FIXTURE, workdir, symlinks=True)
+    r = lago_cli("-w", str(workdir), "-f", "json", "snapshot", "--list", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {
+        "vm0": {},
+        "vm1": {"snap1": [{"path": "$LAGO_PREFIX_PATH/images/vm1_root.qcow2.snap1", "format": "qcow2", "dev": "vda"}]},
+    }
+    assert r.stdout.startswith('{\n    "vm0": {},')  # json.dumps(sort_keys=True, indent=4)
+    r = lago_cli("-w", str(workdir), "snapshot", cwd=tmp_path)
+    assert r.returncode == 2 and "No snapshot name provided" in r.stderr and "Traceback" not in r.stderr
+    r = lago_cli("-w", str(workdir), "revert", "nope", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "no snapshot 'nope' for VM 'vm0' (its snapshots: none)" in r.stderr
+    r = lago_cli("-w", str(workdir), "revert", cwd=tmp_path)
+    assert r.returncode == 2 and "usage:" in r.stderr
 
 
 @pytest.mark.parametrize("verb", sorted(NOT_IMPLEMENTED))

@@ -304,6 +304,24 @@ impl Env {
         self.run(py, |e| e.stop(&vms))
     }
 
+    /// Takes snapshot `name` of the VMs (all when `vms` is empty).
+    #[pyo3(signature = (name, vms=Vec::new()))]
+    fn snapshot(&self, py: Python<'_>, name: String, vms: Vec<String>) -> PyResult<()> {
+        self.run(py, |e| e.snapshot(&name, &vms))
+    }
+
+    /// Reverts the VMs (all when `vms` is empty) to snapshot `name`; the
+    /// ones that ran run again and answer SSH.
+    #[pyo3(signature = (name, vms=Vec::new()))]
+    fn revert(&self, py: Python<'_>, name: String, vms: Vec<String>) -> PyResult<()> {
+        self.run(py, |e| e.revert(&name, &vms))
+    }
+
+    /// JSON of `{vm: {snapshot: [disk dicts]}}` (`lago snapshot --list`).
+    fn snapshots_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.run(py, |e| Ok(json(&e.snapshots())))
+    }
+
     /// Lago's state string of VM `vm` (`running`, `down`, …).
     fn vm_state(&self, py: Python<'_>, vm: String) -> PyResult<String> {
         self.run(py, |e| e.vm_state(&vm).map(|s| s.as_str().to_string()))

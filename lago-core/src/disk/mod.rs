@@ -36,7 +36,8 @@ pub use plan::{
     ImageAction, ImagePlan, PREFIX_PATH_VAR, expand_prefix_path, image_file_name, stored_image_path,
 };
 pub use qemu_img::{
-    IMAGE_MODE, QemuImgInfo, convert, create_empty, create_overlay, info, parse_size, rebase,
+    IMAGE_MODE, QemuImgInfo, convert, create_empty, create_overlay, create_overlay_unopened, info,
+    parse_size, rebase,
 };
 
 use crate::error::{Error, ErrorKind};

@@ -159,6 +159,39 @@ pub fn create_overlay(
     set_image_mode(&dest)
 }
 
+/// Creates a qcow2 overlay `dest` of `size` bytes on top of `backing`
+/// without opening `backing` (`qemu-img create -u`): for a backing file a
+/// running VM holds locked, whose size the caller read with [`info`]
+/// (`--force-share`). Then `chmod 0666 dest`. Errors as [`create_overlay`].
+pub fn create_overlay_unopened(
+    backing: &Path,
+    backing_format: ImageFormat,
+    dest: &Path,
+    size: u64,
+) -> Result<(), DiskError> {
+    let backing = absolute(backing)?;
+    require_exists(&backing, "backing file")?;
+    let dest = absolute(dest)?;
+    require_absent(&dest)?;
+    let args: Vec<OsString> = vec![
+        "create".into(),
+        "-q".into(),
+        "-f".into(),
+        "qcow2".into(),
+        "-o".into(),
+        "lazy_refcounts=on".into(),
+        "-u".into(),
+        "-F".into(),
+        backing_format.qemu_format().into(),
+        "-b".into(),
+        backing.into_os_string(),
+        dest.clone().into_os_string(),
+        size.to_string().into(),
+    ];
+    run_creating(&args, &dest)?;
+    set_image_mode(&dest)
+}
+
 /// Creates an empty image of `size` (see [`parse_size`]) at `dest`. qcow2
 /// images get `-o preallocation=metadata` (as Lago); `iso` is not a format
 /// one can create empty. The file is made mode 0666.

@@ -8,7 +8,8 @@
 //! - [`layout`]: the skeleton of a new prefix (uuid, SSH keys, metadata,
 //!   folders) and atomic writes of the files inside it;
 //! - [`state`]: the persisted specs read back and written again;
-//! - [`status`]: the status information `lago status` renders.
+//! - [`status`]: the status information `lago status` renders;
+//! - [`snapshot`]: env-wide snapshots and reverts of the VMs' disks.
 
 pub mod destroy;
 pub mod init;
@@ -17,5 +18,6 @@ pub mod naming;
 pub mod orphans;
 pub mod render;
 pub mod run;
+pub mod snapshot;
 pub mod state;
 pub mod status;

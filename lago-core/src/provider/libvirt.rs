@@ -222,6 +222,23 @@ impl Provider for Libvirt {
             .map_err(fail("list networks of", &self.uri))?;
         Ok(nets.iter().filter_map(|n| n.name().ok()).collect())
     }
+
+    fn snapshot_disks(&self, name: &str, xml: &str, quiesce: bool) -> Result<(), ProviderError> {
+        let dom = self
+            .conn
+            .lookup_domain_by_name(name)
+            .map_err(fail("look up domain", name))?;
+        let mut flags = virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+            | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+            | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT
+            | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+        if quiesce {
+            flags |= virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE;
+        }
+        dom.create_snapshot_xml(xml, flags)
+            .map(drop)
+            .map_err(fail("snapshot domain", name))
+    }
 }
 
 #[cfg(test)]

@@ -112,4 +112,18 @@ pub trait Provider: Send + Sync {
     fn list_vms(&self) -> Result<Vec<String>, ProviderError>;
     /// Names of every active network.
     fn list_networks(&self) -> Result<Vec<String>, ProviderError>;
+    /// Takes a disk-only external snapshot of running VM `name` from the
+    /// `<domainsnapshot>` document `xml`, onto overlay files that exist
+    /// already (`REUSE_EXT`), all disks or none (`ATOMIC`), without
+    /// snapshot metadata kept by the provider; with `quiesce`, the guest
+    /// agent freezes the guest's file systems meanwhile. The default refuses:
+    /// a provider without live snapshots.
+    fn snapshot_disks(&self, name: &str, xml: &str, quiesce: bool) -> Result<(), ProviderError> {
+        let _ = (xml, quiesce);
+        Err(ProviderError {
+            op: "snapshot domain",
+            object: name.to_string(),
+            message: "this provider cannot snapshot running VMs".into(),
+        })
+    }
 }

@@ -33,6 +33,7 @@
 mod cpu;
 mod domain;
 mod network;
+mod snapshot;
 mod tag;
 mod writer;
 mod xmltodict;
@@ -42,5 +43,8 @@ pub use domain::{Disk, DiskBus, DiskFormat, DomainType, DomainXml, Nic, domain_x
 pub use network::{
     DEFAULT_MTU, Dhcp, DhcpHost, DhcpRange, ManagementDns, NatNetwork, NetworkKind, NetworkXml,
     lago_ipv6_addr, lago_ipv6_prefix, network_xml,
+};
+pub use snapshot::{
+    GUEST_AGENT_CHANNEL, LiveDomain, SnapshotDisk, parse_live_domain, snapshot_xml,
 };
 pub use tag::{LAGO_XMLNS, LAGO_XMLNS_PREFIX, PrefixTag, parse_prefix_tag};

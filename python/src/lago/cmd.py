@@ -27,8 +27,6 @@ NOT_IMPLEMENTED = {
     "shutdown": "Shut down VMs (ACPI/ssh)",
     "cleanup": "Stop the prefix and mark it uninitialized",
     "console": "Open a serial console to a VM",
-    "snapshot": "Snapshot the VMs",
-    "revert": "Revert the VMs to a snapshot",
     "export": "Export the VMs' disks",
     "deploy": "Run the deploy scripts",
 }
@@ -137,6 +135,22 @@ def do_stop(args: argparse.Namespace) -> int:
 def do_status(args: argparse.Namespace) -> int:
     info = json.loads(_env(args).status_json())
     print(args.out_format.format(info))
+    return 0
+
+
+def do_snapshot(args: argparse.Namespace) -> int:
+    env = _env(args)
+    if args.list:
+        print(args.out_format.format(json.loads(env.snapshots_json())))
+    elif args.snapshot_name:
+        env.snapshot(args.snapshot_name, [])
+    else:
+        raise LagoUserException("No snapshot name provided")
+    return 0
+
+
+def do_revert(args: argparse.Namespace) -> int:
+    _env(args).revert(args.snapshot_name, [])
     return 0
 
 
@@ -295,6 +309,11 @@ def create_parser(
         p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs (default: all)")
 
     verb("status", do_status, "Show the status of the environment")
+    p = verb("snapshot", do_snapshot, "Snapshot the VMs' disks (running or stopped)")
+    p.add_argument("snapshot_name", nargs="?", metavar="SNAPSHOT_NAME", help="Name of the new snapshot")
+    p.add_argument("-l", "--list", action="store_true", help="List the snapshots of every VM")
+    p = verb("revert", do_revert, "Revert the VMs to a snapshot")
+    p.add_argument("snapshot_name", metavar="SNAPSHOT_NAME", help="Snapshot to revert to")
     p = verb("list", do_list, "List the prefixes of a workdir")
     p.add_argument("workdir", nargs="?", metavar="WORKDIR_PATH", help="Workdir (default: found from the current folder)")
     p = verb("set-current", do_set_current, "Point 'current' to a prefix")

@@ -76,6 +76,25 @@ class Prefix:
         for name, vm in self.get_vms().items():
             vm.collect_artifacts(os.path.join(output_dir, name), ignore_nopath)
 
+    # Snapshots: not SDK-exposed (contract §2.2), as in Lago.
+
+    def create_snapshots(self, name: str) -> None:
+        """Takes snapshot ``name`` of every VM (running ones live, stopped
+        ones too); a name a VM has already is an error and changes nothing."""
+        self._native.snapshot(name, [])
+        self._virt_env = None  # the VMs' disk paths changed
+
+    def revert_snapshots(self, name: str) -> None:
+        """Reverts every VM to snapshot ``name``; the VMs that ran run again
+        and answer SSH."""
+        self._native.revert(name, [])
+        self._virt_env = None
+
+    def get_snapshots(self) -> dict[str, Any]:
+        """``{vm: {snapshot: [disk dicts]}}``, as ``lago snapshot --list``
+        prints it."""
+        return json.loads(self._native.snapshots_json())  # type: ignore[no-any-return]
+
     def destroy(self) -> None:
         """Stops everything and removes the prefix."""
         self._native.destroy()

@@ -43,6 +43,15 @@ class DefaultVM(VMPlugin):
         """Stops (destroys) this VM."""
         self._native.stop([self.name()])
 
+    def create_snapshot(self, name: str) -> None:
+        """Takes snapshot ``name`` of this VM's disks (running or not)."""
+        self._native.snapshot(name, [self.name()])
+
+    def revert_snapshot(self, name: str) -> None:
+        """Reverts this VM's disks to snapshot ``name``; if it ran, it runs
+        again and answers SSH."""
+        self._native.revert(name, [self.name()])
+
     def _check_running(self) -> None:
         if not self.running():
             raise LagoVMNotRunningError(self.name())

@@ -1,0 +1,89 @@
+//! What the real-guest benchmarks share: the raw floor measured in the same
+//! run (tests/bench/floor.py), medians, a scratch config on the test
+//! template and the 3-VM init file, and the verdict wording.
+
+#![allow(dead_code)] // each benchmark uses part of it
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lago_core::config::Config;
+
+/// Rounds of every measurement.
+pub const ROUNDS: usize = 3;
+
+/// The median of `v` (not empty).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The floor for `guests` guests: median seconds from `virsh create` to the
+/// first SSH command in every guest, over [`ROUNDS`] rounds.
+pub fn floor_median(guests: u32) -> f64 {
+    let out = Command::new("python3")
+        .arg(repo_root().join("tests/bench/floor.py"))
+        .args([
+            "--json",
+            "--guests",
+            &guests.to_string(),
+            "--rounds",
+            &ROUNDS.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "floor.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    v["median_s"].as_f64().unwrap()
+}
+
+/// A fresh scratch folder `lago-bench-<tag>-<pid>` and a config using the
+/// test template repository and store, with leases kept inside it.
+pub fn scratch(tag: &str) -> (PathBuf, Config) {
+    let root = std::env::temp_dir().join(format!("lago-bench-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
+    let mut config = Config::new();
+    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
+    config.set("init", "template_store", format!("{test_root}/store"));
+    config.set(
+        "init",
+        "template_repo_path",
+        format!("{test_root}/repo/repo.metadata"),
+    );
+    (root, config)
+}
+
+/// An init file of `n` tiny VMs (256 MiB, 1 vcpu) on one management net,
+/// written to `<root>/LagoInitFile`.
+pub fn tiny_initfile(root: &Path, n: usize) -> PathBuf {
+    let mut text = String::from("domains:\n");
+    for i in 0..n {
+        text += &format!(
+            "  vm{i}:\n    memory: 256\n    vcpu: 1\n    nics: [{{net: mgmt}}]\n    disks: [{{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}]\n"
+        );
+    }
+    text += "nets:\n  mgmt: {type: nat, management: true, dhcp: {start: 100, end: 254}}\n";
+    let initfile = root.join("LagoInitFile");
+    fs::write(&initfile, text).unwrap();
+    initfile
+}
+
+/// `met` or `NOT met`.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}

@@ -1,0 +1,88 @@
+//! Benchmark of env-wide snapshots and reverts on a running 3-VM tiny
+//! environment, with the raw floor (tests/bench/floor.py) measured in the
+//! same run. Targets (issue 7):
+//! - `Env::snapshot` of all 3 running VMs: under 3 s;
+//! - `Env::revert` until every VM answers SSH again, as a ratio to the floor
+//!   for 3 guests (a revert is a power cut, new overlays and a boot).
+//!
+//! Inside the test namespace:
+//!     tests/host/run cargo bench -p lago-core --bench snapshot
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::{ROUNDS, floor_median, median, verdict};
+use lago_core::env::Env;
+use lago_core::prefix::init::InitOptions;
+
+fn main() {
+    let (root, config) = common::scratch("snapshot");
+    let initfile = common::tiny_initfile(&root, 3);
+
+    eprintln!("measuring the floor (3 guests, {ROUNDS} rounds) ...");
+    let floor3 = floor_median(3);
+
+    let env = Env::init(&InitOptions::new(root.join("w"), &initfile), config).unwrap();
+    let dtype = env.domain_type().unwrap().as_str();
+    env.start(&[]).unwrap();
+    env.wait_for_ssh_all(&[], None).unwrap();
+
+    let mut snaps = Vec::new();
+    let mut reverts = Vec::new();
+    for r in 0..ROUNDS {
+        let name = format!("s{r}");
+        let t0 = Instant::now();
+        env.snapshot(&name, &[]).unwrap();
+        snaps.push(t0.elapsed().as_secs_f64());
+        for vm in env.vm_names() {
+            let w = env
+                .ssh(
+                    &vm,
+                    &[
+                        "sh".into(),
+                        "-c".into(),
+                        "echo x > /root/after && sync".into(),
+                    ],
+                    Duration::from_secs(30),
+                )
+                .unwrap();
+            assert_eq!(w.code, 0);
+        }
+        let t0 = Instant::now();
+        env.revert(&name, &[]).unwrap();
+        reverts.push(t0.elapsed().as_secs_f64());
+        for vm in env.vm_names() {
+            let c = env
+                .ssh(
+                    &vm,
+                    &["test".into(), "-e".into(), "/root/after".into()],
+                    Duration::from_secs(30),
+                )
+                .unwrap();
+            assert_eq!(
+                c.code, 1,
+                "{vm}: a file written after the snapshot survived the revert"
+            );
+        }
+    }
+    env.destroy().unwrap();
+    fs::remove_dir_all(&root).unwrap();
+
+    let (snap_m, revert_m) = (median(snaps), median(reverts));
+    println!(
+        "snapshot benchmark: 3 running tiny VMs, domain type {dtype}, {ROUNDS} rounds (medians)"
+    );
+    println!("  floor (virsh create -> first SSH, 3 guests)  {floor3:6.2} s");
+    println!(
+        "  env-wide snapshot of 3 running VMs          {snap_m:6.2} s   target < 3 s: {}",
+        verdict(snap_m < 3.0)
+    );
+    println!(
+        "  revert -> all 3 answer SSH again            {revert_m:6.2} s   ratio {:.2}x floor",
+        revert_m / floor3
+    );
+}

@@ -1,0 +1,616 @@
+//! Env-wide snapshots and reverts, persisted in Lago's format (contract §9).
+//!
+//! A snapshot `s` of a VM gives each of its disks a new qcow2 overlay
+//! (`images/<vm>_<disk>.<s>.qcow2`) on top of the file the disk used so far,
+//! which from then on is only ever read. In `virt/vm-<name>` the disk's
+//! `path` becomes the overlay, its `format` `qcow2`, and `snapshots[s]` keeps
+//! the disk dicts as they were (their `path` is the now-backing file). A
+//! revert to `s` replaces each disk's current overlay with an empty one on
+//! that backing file: what was written after the snapshot is gone.
+//!
+//! Running VMs get a disk-only external libvirt snapshot onto overlays lago
+//! made beforehand (`REUSE_EXT`, `ATOMIC`, no libvirt metadata), after a
+//! `sync` in the guest, and quiesced through the guest agent only when its
+//! channel is connected (else, or if quiescing fails, crash-consistent).
+//! Stopped VMs (which Lago refused) simply get the overlays. ISO disks are
+//! left out: they are read-only.
+//!
+//! Everything is checked before anything is made (names, existing
+//! snapshots, free overlay names); a VM whose snapshot fails keeps nothing
+//! of it, and the overlays of stopped VMs are removed again when another VM
+//! failed. A running VM that was snapshotted runs on its new overlays from
+//! then on, so its spec records the snapshot even when another VM failed
+//! (the error says so).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use crate::disk::{self, ImageFormat};
+use crate::error::{Error, ErrorKind, Result};
+use crate::paths::Paths;
+use crate::prefix::naming;
+use crate::prefix::run;
+use crate::prefix::state::{PrefixState, VmState as VmSpec};
+use crate::provider::Provider;
+use crate::xml::{self, SnapshotDisk};
+
+/// Characters a snapshot name may hold (it becomes part of file names).
+const NAME_CHARS: &str = "letters, digits, '.', '_' and '-', not starting with '.' or '-'";
+
+/// Checks a snapshot name: non-empty, at most 64 of [`NAME_CHARS`].
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("invalid snapshot name '{name}': use 1 to 64 {NAME_CHARS}"),
+        ))
+    }
+}
+
+/// One disk of a planned snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskStep {
+    /// Index in the VM's `disks`.
+    pub index: usize,
+    /// Target device.
+    pub dev: String,
+    /// The file the disk uses now (becomes the backing file).
+    pub current: PathBuf,
+    /// Its format.
+    pub format: ImageFormat,
+    /// The new overlay (absolute) and its stored form.
+    pub overlay: PathBuf,
+    /// `$LAGO_PREFIX_PATH/images/<file>`.
+    pub overlay_stored: String,
+}
+
+/// One VM of a planned snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmStep {
+    /// The VM's name.
+    pub vm: String,
+    /// Its libvirt name.
+    pub domain: String,
+    /// The disks that get an overlay (ISO disks do not).
+    pub disks: Vec<DiskStep>,
+}
+
+/// The snapshots of `vm`, for messages: `s1, s2` or `none`.
+fn names_of(vm: &VmSpec) -> String {
+    let names = vm.snapshot_names();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Plans snapshot `name` of the chosen VMs (all when empty): fails, before
+/// anything is made, on a bad name, a VM that has a snapshot of that name
+/// already, a disk file that is missing or an overlay name that is taken.
+pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmStep>> {
+    validate_name(name)?;
+    let vms = run::select(state, names)?;
+    let mut steps = Vec::new();
+    for vm in vms {
+        if vm.snapshot_names().iter().any(|n| n == name) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "VM '{}' has a snapshot '{name}' already (its snapshots: {}); \
+                     choose another name",
+                    vm.name,
+                    names_of(vm)
+                ),
+            ));
+        }
+        let raw = vm.spec.get("disks").and_then(Value::as_array);
+        let mut disks = Vec::new();
+        for (index, d) in vm.disks().into_iter().enumerate() {
+            let format: ImageFormat = d.format.parse().map_err(|e: disk::DiskError| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("VM '{}' disk {} ({}): {e}", vm.name, index, d.dev),
+                )
+            })?;
+            if format == ImageFormat::Iso {
+                continue;
+            }
+            let current = state.paths.expand(&d.path);
+            if !current.exists() {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "VM '{}': its disk {} ({}) does not exist",
+                        vm.name,
+                        d.dev,
+                        current.display()
+                    ),
+                ));
+            }
+            let disk_name = raw
+                .and_then(|r| r.get(index))
+                .and_then(|v| v.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    if d.dev.is_empty() {
+                        format!("disk{index}")
+                    } else {
+                        d.dev.clone()
+                    }
+                });
+            let file = format!("{}_{}.{name}.qcow2", vm.name, disk_name);
+            let overlay = state.paths.images().join(&file);
+            if fs::symlink_metadata(&overlay).is_ok() {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "VM '{}': the overlay for snapshot '{name}' exists already: {} \
+                         (left by something else; remove it or choose another name)",
+                        vm.name,
+                        overlay.display()
+                    ),
+                ));
+            }
+            disks.push(DiskStep {
+                index,
+                dev: d.dev,
+                current,
+                format,
+                overlay,
+                overlay_stored: Paths::stored_image(&file),
+            });
+        }
+        steps.push(VmStep {
+            vm: vm.name.clone(),
+            domain: naming::domain_name(&state.uuid, &vm.name),
+            disks,
+        });
+    }
+    Ok(steps)
+}
+
+/// Records snapshot `name` in a VM's spec: `snapshots[name]` = the disk
+/// dicts as they were, and each snapshotted disk's `path`/`format` = its
+/// overlay / `qcow2`.
+pub fn record(spec: &mut Map<String, Value>, step: &VmStep, name: &str) {
+    let before = spec
+        .get("disks")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if let Some(Value::Array(disks)) = spec.get_mut("disks") {
+        for d in &step.disks {
+            if let Some(Value::Object(disk)) = disks.get_mut(d.index) {
+                disk.insert("path".into(), Value::String(d.overlay_stored.clone()));
+                disk.insert("format".into(), Value::String("qcow2".into()));
+            }
+        }
+    }
+    let snaps = spec
+        .entry("snapshots")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !snaps.is_object() {
+        *snaps = Value::Object(Map::new());
+    }
+    if let Value::Object(s) = snaps {
+        s.insert(name.to_string(), before);
+    }
+}
+
+fn remove_overlays(disks: &[DiskStep], upto: usize) {
+    for d in disks.iter().take(upto) {
+        if let Err(e) = fs::remove_file(&d.overlay)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(path = %d.overlay.display(), error = %e, "cannot remove an overlay of a failed snapshot");
+        }
+    }
+}
+
+/// Makes the overlays of one VM (removing them again on failure). `live`:
+/// the VM runs, so its images are not opened (qemu holds them locked).
+fn make_overlays(step: &VmStep, live: bool) -> Result<()> {
+    for (i, d) in step.disks.iter().enumerate() {
+        let made = if live {
+            disk::info(&d.current).and_then(|inf| {
+                disk::create_overlay_unopened(&d.current, d.format, &d.overlay, inf.virtual_size)
+            })
+        } else {
+            disk::create_overlay(&d.current, d.format, &d.overlay)
+        };
+        if let Err(e) = made {
+            remove_overlays(&step.disks, i);
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// How a VM's snapshot went.
+#[derive(Debug)]
+pub struct VmOutcome {
+    /// The VM.
+    pub vm: String,
+    /// Whether it ran (snapshot taken live).
+    pub live: bool,
+    /// The result.
+    pub result: Result<()>,
+}
+
+/// Takes the snapshot of one VM: overlays, then (running) the libvirt
+/// snapshot onto them. `sync` asks the guest to flush its buffers.
+fn take_one(
+    provider: &dyn Provider,
+    step: &VmStep,
+    name: &str,
+    sync: &(dyn Fn(&str) -> Result<()> + Sync),
+) -> VmOutcome {
+    let live = match provider.vm_state(&step.domain) {
+        Ok(s) => s.is_running(),
+        Err(e) => {
+            return VmOutcome {
+                vm: step.vm.clone(),
+                live: false,
+                result: Err(e.into()),
+            };
+        }
+    };
+    let result = (|| {
+        if !live {
+            return make_overlays(step, false);
+        }
+        if let Err(e) = sync(&step.vm) {
+            warn!(vm = %step.vm, error = %e, "cannot sync the guest's file systems; the snapshot is crash-consistent");
+        }
+        let live_xml = provider.vm_xml(&step.domain)?.unwrap_or_default();
+        let facts = xml::parse_live_domain(&live_xml);
+        let disks: Vec<SnapshotDisk> = facts
+            .disk_targets
+            .iter()
+            .map(|dev| SnapshotDisk {
+                dev: dev.clone(),
+                overlay: step
+                    .disks
+                    .iter()
+                    .find(|d| &d.dev == dev)
+                    .map(|d| d.overlay.to_string_lossy().into_owned()),
+            })
+            .collect();
+        if let Some(missing) = step
+            .disks
+            .iter()
+            .find(|d| !facts.disk_targets.contains(&d.dev))
+        {
+            return Err(Error::new(
+                ErrorKind::Libvirt,
+                format!(
+                    "the running domain {} has no disk {} (was it started from another spec?)",
+                    step.domain, missing.dev
+                ),
+            ));
+        }
+        make_overlays(step, true)?;
+        let doc = xml::snapshot_xml(name, &disks);
+        let mut done = Err(Error::new(ErrorKind::Internal, "no snapshot attempted"));
+        if facts.agent_connected {
+            done = provider
+                .snapshot_disks(&step.domain, &doc, true)
+                .map_err(Error::from);
+            if let Err(e) = &done {
+                warn!(vm = %step.vm, error = %e, "quiesced snapshot failed; taking it without quiescing");
+            }
+        }
+        if done.is_err() {
+            done = provider
+                .snapshot_disks(&step.domain, &doc, false)
+                .map_err(Error::from);
+        }
+        match &done {
+            Ok(()) => {
+                info!(vm = %step.vm, quiesce_tried = facts.agent_connected, "live snapshot taken")
+            }
+            Err(_) => remove_overlays(&step.disks, step.disks.len()),
+        }
+        done
+    })();
+    VmOutcome {
+        vm: step.vm.clone(),
+        live,
+        result,
+    }
+}
+
+/// Takes the planned snapshot of every VM in parallel. Returns every VM's
+/// outcome; on any failure the overlays of stopped VMs are removed again,
+/// so only successful live snapshots remain to be recorded.
+pub fn take(
+    provider: &dyn Provider,
+    steps: &[VmStep],
+    name: &str,
+    sync: &(dyn Fn(&str) -> Result<()> + Sync),
+) -> Vec<VmOutcome> {
+    let outcomes: Vec<VmOutcome> = std::thread::scope(|s| {
+        let hs: Vec<_> = steps
+            .iter()
+            .map(|step| (step, s.spawn(move || take_one(provider, step, name, sync))))
+            .collect();
+        hs.into_iter()
+            .map(|(step, h)| {
+                h.join().unwrap_or_else(|_| VmOutcome {
+                    vm: step.vm.clone(),
+                    live: false,
+                    result: Err(Error::new(
+                        ErrorKind::Internal,
+                        "a thread taking a snapshot panicked",
+                    )),
+                })
+            })
+            .collect()
+    });
+    if outcomes.iter().any(|o| o.result.is_err()) {
+        for (o, step) in outcomes.iter().zip(steps) {
+            if o.result.is_ok() && !o.live {
+                remove_overlays(&step.disks, step.disks.len());
+            }
+        }
+    }
+    outcomes
+}
+
+/// One disk to revert: its current file and the snapshot's file under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevertDisk {
+    /// The disk's current overlay (replaced).
+    pub current: PathBuf,
+    /// The snapshot's file (the new overlay's backing file).
+    pub backing: PathBuf,
+    /// Its format.
+    pub backing_format: ImageFormat,
+}
+
+/// Plans the revert of the chosen VMs to snapshot `name`: an unknown
+/// snapshot is an error naming the VM and the snapshots it has.
+pub fn plan_revert(
+    state: &PrefixState,
+    names: &[String],
+    name: &str,
+) -> Result<Vec<(String, Vec<RevertDisk>)>> {
+    let vms = run::select(state, names)?;
+    let mut out = Vec::new();
+    for vm in vms {
+        let snap = vm
+            .spec
+            .get("snapshots")
+            .and_then(|s| s.get(name))
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no snapshot '{name}' for VM '{}' (its snapshots: {})",
+                        vm.name,
+                        names_of(vm)
+                    ),
+                )
+            })?;
+        let disks = vm.disks();
+        if snap.len() != disks.len() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "VM '{}': snapshot '{name}' has {} disks, the VM has {}: the spec was \
+                     changed by hand?",
+                    vm.name,
+                    snap.len(),
+                    disks.len()
+                ),
+            ));
+        }
+        let mut steps = Vec::new();
+        for (d, s) in disks.iter().zip(snap) {
+            let path = s.get("path").and_then(Value::as_str).unwrap_or_default();
+            if path == d.path {
+                continue; // not snapshotted (an ISO)
+            }
+            let fmt = s.get("format").and_then(Value::as_str).unwrap_or("qcow2");
+            let backing_format: ImageFormat = fmt.parse().map_err(|e: disk::DiskError| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("VM '{}' snapshot '{name}': {e}", vm.name),
+                )
+            })?;
+            let backing = state.paths.expand(path);
+            if !backing.exists() {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "VM '{}' snapshot '{name}': its file {} is gone",
+                        vm.name,
+                        backing.display()
+                    ),
+                ));
+            }
+            steps.push(RevertDisk {
+                current: state.paths.expand(&d.path),
+                backing,
+                backing_format,
+            });
+        }
+        out.push((vm.name.clone(), steps));
+    }
+    Ok(out)
+}
+
+/// Replaces each disk's current overlay with an empty one on the
+/// snapshot's file (made aside, then renamed over it). The VM must be down.
+pub fn revert_disks(disks: &[RevertDisk]) -> Result<()> {
+    for d in disks {
+        let tmp = tmp_name(&d.current);
+        let _ = fs::remove_file(&tmp);
+        disk::create_overlay(&d.backing, d.backing_format, &tmp)?;
+        if let Err(e) = fs::rename(&tmp, &d.current) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("cannot replace {}: {e}", d.current.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn tmp_name(p: &Path) -> PathBuf {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.revert.{}", std::process::id()))
+}
+
+/// `{vm: {snapshot: [disk dicts]}}` as `lago snapshot --list` prints it.
+pub fn list(state: &PrefixState) -> Value {
+    let mut out = Map::new();
+    for vm in &state.vms {
+        let snaps = vm
+            .spec
+            .get("snapshots")
+            .filter(|s| s.is_object())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        out.insert(vm.name.clone(), snaps);
+    }
+    Value::Object(out)
+}
+
+/// How long a guest may take to `sync`.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state_with(dir: &Path, spec: Value) -> PrefixState {
+        let paths = Paths::new(dir);
+        PrefixState {
+            paths,
+            uuid: "0123456789abcdef0123456789abcdef".into(),
+            nets: Vec::new(),
+            vms: vec![VmSpec {
+                name: "vm0".into(),
+                spec: spec.as_object().unwrap().clone(),
+            }],
+        }
+    }
+
+    fn spec() -> Value {
+        json!({
+            "name": "vm0",
+            "disks": [
+                {"name": "root", "dev": "vda", "format": "raw", "path": "$LAGO_PREFIX_PATH/images/vm0_root.raw"},
+                {"name": "cd", "dev": "hdc", "format": "iso", "path": "/abs/x.iso"}
+            ],
+            "snapshots": {"old": []}
+        })
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for ok in ["s1", "before-upgrade", "a.b_c"] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(65)] {
+            let e = validate_name(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(e.message().contains("letters, digits"), "{}", e.message());
+        }
+    }
+
+    #[test]
+    fn plan_record_and_list() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("images")).unwrap();
+        fs::write(dir.path().join("images/vm0_root.raw"), b"").unwrap();
+        let state = state_with(dir.path(), spec());
+        let steps = plan(&state, &[], "s1").unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].disks.len(), 1, "the ISO is left out");
+        let d = &steps[0].disks[0];
+        assert_eq!(
+            d.overlay_stored,
+            "$LAGO_PREFIX_PATH/images/vm0_root.s1.qcow2"
+        );
+        assert_eq!(d.format, ImageFormat::Raw);
+
+        let e = plan(&state, &[], "old").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert!(
+            e.message().contains("VM 'vm0' has a snapshot 'old'"),
+            "{}",
+            e.message()
+        );
+        let e = plan(&state, &["nope".into()], "s1").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+
+        fs::write(&d.overlay, b"").unwrap();
+        let e = plan(&state, &[], "s1").unwrap_err();
+        assert!(e.message().contains("exists already"), "{}", e.message());
+        fs::remove_file(&d.overlay).unwrap();
+
+        let mut spec = state.vms[0].spec.clone();
+        record(&mut spec, &steps[0], "s1");
+        let v = Value::Object(spec.clone());
+        assert_eq!(
+            v["disks"][0]["path"],
+            "$LAGO_PREFIX_PATH/images/vm0_root.s1.qcow2"
+        );
+        assert_eq!(v["disks"][0]["format"], "qcow2");
+        assert_eq!(v["disks"][1]["path"], "/abs/x.iso");
+        assert_eq!(
+            v["snapshots"]["s1"][0]["path"],
+            "$LAGO_PREFIX_PATH/images/vm0_root.raw"
+        );
+        assert_eq!(v["snapshots"]["s1"][0]["format"], "raw");
+        let keys: Vec<_> = v["snapshots"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["old", "s1"]);
+
+        let mut state2 = state.clone();
+        state2.vms[0].spec = spec;
+        assert_eq!(list(&state2)["vm0"]["s1"][1]["dev"], "hdc");
+
+        // revert: unknown names are named with what there is
+        let e = plan_revert(&state2, &[], "s9").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(
+            e.message(),
+            "no snapshot 's9' for VM 'vm0' (its snapshots: old, s1)"
+        );
+        let r = plan_revert(&state2, &[], "s1").unwrap();
+        assert_eq!(r[0].1.len(), 1, "the ISO is not touched");
+        assert_eq!(r[0].1[0].backing, dir.path().join("images/vm0_root.raw"));
+        assert_eq!(
+            r[0].1[0].current,
+            dir.path().join("images/vm0_root.s1.qcow2")
+        );
+    }
+
+    #[test]
+    fn list_without_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_with(dir.path(), json!({"name": "vm0"}));
+        assert_eq!(list(&state), json!({"vm0": {}}));
+    }
+}

@@ -1,0 +1,107 @@
+//! Snapshots of a `lago_env`'s VMs: take one env-wide, revert to one, list
+//! them. Thread safety: see `env.rs` (any thread, concurrently; two
+//! snapshot or revert calls on the same VMs at once are not coordinated —
+//! serialize them).
+
+use std::ffi::c_char;
+
+use crate::boundary::{arg_out, arg_str, arg_str_list, owned_c_string, write_out};
+use crate::env::{arg_env, lago_env};
+use crate::env_vm::check_vm_names;
+use crate::error::lago_error;
+use crate::ffi_boundary;
+use crate::status::lago_status;
+
+/// Takes snapshot `name` of the `n_vm_names` named VMs (all when
+/// `n_vm_names` is 0; then `vm_names` may be NULL), in parallel: running
+/// VMs live (disk-only), stopped VMs by new overlays; persisted in Lago's
+/// format (`virt/vm-<name>`). `LAGO_STATUS_ALREADY_EXISTS` if a VM has a
+/// snapshot of that name already (nothing changes);
+/// `LAGO_STATUS_INVALID_ARGUMENT` for a name that is not 1–64 letters,
+/// digits, `.`, `_`, `-`. A VM whose snapshot fails keeps nothing of it,
+/// and the message names it.
+///
+/// # Safety
+///
+/// `env` must be NULL or a live `lago_env`; `name` must be NULL or
+/// NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
+/// NUL-terminated strings; `err_out` must be NULL or valid for writing one
+/// pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_snapshot(
+    env: *const lago_env,
+    name: *const c_char,
+    vm_names: *const *const c_char,
+    n_vm_names: usize,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let name = unsafe { arg_str(name, "name") }?;
+        // SAFETY: forwarded from this function's contract.
+        let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
+        env.with(|e| {
+            check_vm_names(e, &names)?;
+            Ok(e.snapshot(name, &names)?)
+        })
+    })
+}
+
+/// Reverts the named VMs (all when `n_vm_names` is 0) to snapshot `name`:
+/// running VMs are stopped, every disk gets a fresh overlay on the
+/// snapshot's file, and the VMs that ran are started again; returns once
+/// they answer SSH (bounded by their boot timeout). `LAGO_STATUS_NOT_FOUND`
+/// if a VM has no such snapshot (the message lists the ones it has).
+///
+/// # Safety
+///
+/// As `lago_env_snapshot`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_revert(
+    env: *const lago_env,
+    name: *const c_char,
+    vm_names: *const *const c_char,
+    n_vm_names: usize,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        // SAFETY: forwarded from this function's contract.
+        let name = unsafe { arg_str(name, "name") }?;
+        // SAFETY: forwarded from this function's contract.
+        let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
+        env.with(|e| {
+            check_vm_names(e, &names)?;
+            Ok(e.revert(name, &names)?)
+        })
+    })
+}
+
+/// The snapshots of every VM as JSON, `{vm: {snapshot: [disk dicts]}}`
+/// (what `lago snapshot --list -f json` prints; free with
+/// `lago_string_free`). Reads the persisted state only: no libvirt.
+///
+/// # Safety
+///
+/// `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
+/// writable; `err_out` must be NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lago_env_snapshots_json(
+    env: *const lago_env,
+    json_out: *mut *mut c_char,
+    err_out: *mut *mut lago_error,
+) -> lago_status {
+    ffi_boundary!(err_out, {
+        // SAFETY: forwarded from this function's contract.
+        let env = unsafe { arg_env(env) }?;
+        let out = arg_out(json_out, "json_out")?;
+        let json = env.with(|e| Ok(e.snapshots().to_string()))?;
+        let json = owned_c_string(json)?;
+        // SAFETY: `out` is non-NULL and writable by this function's contract.
+        unsafe { write_out(out, json) };
+        Ok(())
+    })
+}

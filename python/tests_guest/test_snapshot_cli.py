@@ -1,0 +1,50 @@
+"""``lago snapshot`` / ``lago snapshot --list`` / ``lago revert`` on one
+real tiny guest, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_cli_e2e import ONE_VM, lago
+
+
+def test_cli_snapshot_list_revert(lago_env: dict[str, str], scratch: Path) -> None:
+    (scratch / "LagoInitFile").write_text(ONE_VM)
+    r = lago(scratch, "init", "LagoInitFile")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert lago(scratch, "start").returncode == 0
+        r = lago(scratch, "shell", "vm0", "-c", "echo a > /root/f-a && sync")
+        assert r.returncode == 0, r.stderr
+        r = lago(scratch, "snapshot", "s1")
+        assert r.returncode == 0, r.stderr
+
+        r = lago(scratch, "-f", "json", "snapshot", "--list")
+        assert r.returncode == 0, r.stderr
+        snaps = json.loads(r.stdout)
+        assert list(snaps) == ["vm0"] and list(snaps["vm0"]) == ["s1"]
+        (disk,) = snaps["vm0"]["s1"]
+        assert disk["path"] == "$LAGO_PREFIX_PATH/images/vm0_root.qcow2"
+        assert (disk["dev"], disk["format"], disk["name"]) == ("vda", "qcow2", "root")
+        status = json.loads(lago(scratch, "-f", "json", "status").stdout)
+        assert status["Prefix"]["VMs"]["vm0"]["snapshots"] == "s1"
+
+        r = lago(scratch, "snapshot", "s1")
+        assert r.returncode == 2 and "has a snapshot 's1' already" in r.stderr, r.stderr
+        r = lago(scratch, "snapshot")
+        assert r.returncode == 2 and "No snapshot name provided" in r.stderr
+
+        r = lago(scratch, "shell", "vm0", "-c", "echo b > /root/f-b && sync")
+        assert r.returncode == 0, r.stderr
+        r = lago(scratch, "revert", "s1")
+        assert r.returncode == 0, r.stderr
+        # the VM runs again and answers: a is there, b is gone
+        r = lago(scratch, "shell", "vm0", "-c", "ls /root | grep '^f-'")
+        assert r.returncode == 0 and r.stdout.split() == ["f-a"], (r.stdout, r.stderr)
+        r = lago(scratch, "revert", "nope")
+        assert r.returncode == 2 and "its snapshots: s1" in r.stderr, r.stderr
+    finally:
+        r = lago(scratch, "destroy", "-y")
+    assert r.returncode == 0, r.stderr
+    assert not (scratch / ".lago").exists()
