@@ -472,6 +472,7 @@ impl Env {
     /// [`crate::prefix::export`]). Returns `{vm: [paths], "init-file": path}`,
     /// or with `collect_only` `{vm: [source paths]}`.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
+        export::check_names(&self.state.read(), &opts.vms)?;
         let provider = self.provider()?;
         let state = self.state.read();
         let uuid = state.uuid.clone();

@@ -272,7 +272,7 @@ fn layered_and_standalone_exports_init_again() {
     let mut opts = ExportOptions::new(&standalone);
     opts.standalone = true;
     opts.init_file_json = true;
-    opts.init_file_name = "init.json".into();
+    opts.init_file_name = Some("init.json".into());
     opts.parallel = false;
     opts.vms = vec!["vm0".into()];
     let got = env.export(&opts).unwrap();

@@ -64,8 +64,9 @@ pub struct ExportOptions {
     pub compress: bool,
     /// Where the images and the init file go (created if missing).
     pub dst_dir: PathBuf,
-    /// The init file's name in `dst_dir`.
-    pub init_file_name: String,
+    /// The init file's name in `dst_dir`; `None` writes no init file (a
+    /// VM's `export_disks`).
+    pub init_file_name: Option<String>,
     /// Write the init file as JSON instead of YAML.
     pub init_file_json: bool,
     /// Only say which source images would be exported; write nothing.
@@ -84,7 +85,7 @@ impl ExportOptions {
             standalone: false,
             compress: false,
             dst_dir: dst_dir.into(),
-            init_file_name: DEFAULT_INIT_FILE_NAME.to_string(),
+            init_file_name: Some(DEFAULT_INIT_FILE_NAME.to_string()),
             init_file_json: false,
             collect_only: false,
             sparsify: false,
@@ -174,6 +175,18 @@ pub fn strip_repo(store_name: &str) -> &str {
     }
 }
 
+/// Fails with Lago's `Entity X does not exist` for the first name that is
+/// not a VM of `state`.
+pub fn check_names(state: &PrefixState, names: &[String]) -> Result<()> {
+    match names.iter().find(|n| state.vm(n).is_none()) {
+        Some(name) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("Entity {name} does not exist"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The VMs to export: named ones (or all), minus `skip-export`, each known
 /// and down.
 fn select<'a>(
@@ -181,14 +194,15 @@ fn select<'a>(
     names: &[String],
     is_running: &dyn Fn(&str) -> Result<bool>,
 ) -> Result<Vec<&'a VmState>> {
+    check_names(state, names)?;
     let mut vms = Vec::new();
     if names.is_empty() {
         vms.extend(state.vms.iter());
     } else {
         for name in names {
-            let vm = state.vm(name).ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, format!("Entity {name} does not exist"))
-            })?;
+            let Some(vm) = state.vm(name) else {
+                continue; // checked above
+            };
             if !vms.iter().any(|v: &&VmState| v.name == vm.name) {
                 vms.push(vm);
             }
@@ -386,19 +400,25 @@ pub fn export(
         }
         return Ok(Value::Object(out));
     }
-    if opts.init_file_name.is_empty() || opts.init_file_name.contains('/') {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "invalid init file name '{}': it must be a plain file name such as {}",
-                opts.init_file_name, DEFAULT_INIT_FILE_NAME
-            ),
-        ));
-    }
+    let init_file = match opts.init_file_name.as_deref() {
+        Some(name) if name.is_empty() || name.contains('/') => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "invalid init file name '{name}': it must be a plain file name such as \
+                     {DEFAULT_INIT_FILE_NAME}"
+                ),
+            ));
+        }
+        Some(name) => {
+            let path = std::path::absolute(opts.dst_dir.join(name))
+                .map_err(|e| Error::with_source(ErrorKind::Io, "cannot make a path absolute", e))?;
+            require_absent(&path)?;
+            Some(path)
+        }
+        None => None,
+    };
     let jobs = plan(state, &vms, opts)?;
-    let init_file = std::path::absolute(opts.dst_dir.join(&opts.init_file_name))
-        .map_err(|e| Error::with_source(ErrorKind::Io, "cannot make a path absolute", e))?;
-    require_absent(&init_file)?;
     for job in &jobs {
         for f in outputs(job, opts.compress) {
             require_absent(&f)?;
@@ -469,24 +489,20 @@ pub fn export(
             list.push(json!(path.to_string_lossy()));
         }
     }
-    let text = if opts.init_file_json {
-        pyjson::dumps_indent4(&spec)
-            .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write JSON", e))?
-    } else {
-        serde_yaml::to_string(&spec)
-            .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write YAML", e))?
-    };
-    made.add(&init_file);
-    fs::write(&init_file, text).map_err(|e| {
-        Error::with_source(
-            ErrorKind::Io,
-            format!("cannot write {}", init_file.display()),
-            e,
-        )
-    })?;
-    out.insert("init-file".into(), json!(init_file.to_string_lossy()));
+    if let Some(init_file) = init_file {
+        let text = if opts.init_file_json {
+            pyjson::dumps_indent4(&spec)
+                .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write JSON", e))?
+        } else {
+            serde_yaml::to_string(&spec)
+                .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write YAML", e))?
+        };
+        made.add(&init_file);
+        fs::write(&init_file, text).map_err(|e| io_error("write", &init_file, e))?;
+        info!(init_file = %init_file.display(), "init file written");
+        out.insert("init-file".into(), json!(init_file.to_string_lossy()));
+    }
     made.committed = true;
-    info!(init_file = %init_file.display(), "export done");
     Ok(Value::Object(out))
 }
 
