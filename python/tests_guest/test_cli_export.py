@@ -21,7 +21,20 @@ nets:
   lan:
     type: nat
     management: true
+    gw: 192.168.OCTET.1
 """
+
+
+def free_octet() -> int:
+    """A third octet no bridge in the namespace uses, from 224-239 (other
+    tests take the lowest free subnet of their own lease folders)."""
+    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
+    start = os.getpid() % 16
+    for i in range(16):
+        octet = 224 + (start + i) % 16
+        if f"192.168.{octet}." not in used:
+            return octet
+    raise AssertionError("no free subnet in 192.168.224-239")
 
 
 def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +50,7 @@ def test_cli_export_and_init_again(lago_env: dict[str, str], scratch: Path) -> N
     first.mkdir()
     second.mkdir()
     exported = scratch / "exported"
-    (first / "LagoInitFile").write_text(ONE_VM)
+    (first / "LagoInitFile").write_text(ONE_VM.replace("OCTET", str(free_octet())))
     assert lago(first, "init", "LagoInitFile").returncode == 0
     try:
         assert lago(first, "start").returncode == 0
