@@ -19,6 +19,40 @@
 
 
 /**
+ * `lago_env_export` flag: flatten template disks (no template needed to
+ * use them); without it only the top layer is kept, backed by the
+ * template by name.
+ */
+#define LAGO_EXPORT_STANDALONE 1
+
+/**
+ * `lago_env_export` flag: compress every image with xz (the uncompressed
+ * image is deleted).
+ */
+#define LAGO_EXPORT_COMPRESS (1 << 1)
+
+/**
+ * `lago_env_export` flag: write nothing; the result maps each VM to the
+ * source images that would be exported.
+ */
+#define LAGO_EXPORT_COLLECT_ONLY (1 << 2)
+
+/**
+ * `lago_env_export` flag: write the init file as JSON instead of YAML.
+ */
+#define LAGO_EXPORT_INIT_FILE_JSON (1 << 3)
+
+/**
+ * `lago_env_export` flag: run `virt-sparsify --in-place` on every copy.
+ */
+#define LAGO_EXPORT_SPARSIFY (1 << 4)
+
+/**
+ * `lago_env_export` flag: export one disk at a time (no threads).
+ */
+#define LAGO_EXPORT_SEQUENTIAL (1 << 5)
+
+/**
  * The result of a fallible lago call. `LAGO_STATUS_OK` (0) is success;
  * details of a failure are in the `lago_error` written to `err_out`.
  *
@@ -385,6 +419,38 @@ enum lago_status lago_env_revert(const struct lago_env *env,
 enum lago_status lago_env_snapshots_json(const struct lago_env *env,
                                          char **json_out,
                                          struct lago_error **err_out);
+
+/**
+ * Exports the disks of the `n_vm_names` named VMs (all when `n_vm_names`
+ * is 0; then `vm_names` may be NULL; VMs marked `skip-export` are left out)
+ * into `dst_dir` (created if missing), with the init file
+ * `init_file_name` (NULL: `LagoInitFile`) re-creating them. `flags` is a
+ * combination of the `LAGO_EXPORT_*` flags. `result_json_out` receives
+ * `{"<vm>": ["<exported image>", …], "init-file": "<path>"}` (with
+ * `LAGO_EXPORT_COLLECT_ONLY`: `{"<vm>": ["<source image>", …]}`); free it
+ * with `lago_string_free`.
+ *
+ * Every VM must be down: otherwise `LAGO_STATUS_INVALID_INPUT` with the
+ * message `The following vms must be off:` and the names, one a line, and
+ * nothing is written. An unknown VM is `LAGO_STATUS_NOT_FOUND`; an
+ * existing file in the way `LAGO_STATUS_ALREADY_EXISTS` (nothing is
+ * overwritten). A failed export removes what it wrote.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
+ * `n_vm_names` NUL-terminated strings; `dst_dir` and `init_file_name` must
+ * be NULL or NUL-terminated; `result_json_out` must be NULL or writable;
+ * `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_export(const struct lago_env *env,
+                                 const char *const *vm_names,
+                                 size_t n_vm_names,
+                                 const char *dst_dir,
+                                 const char *init_file_name,
+                                 uint32_t flags,
+                                 char **result_json_out,
+                                 struct lago_error **err_out);
 
 /**
  * Runs `argv` (`argc` words, each quoted for the guest's shell) in VM `vm`

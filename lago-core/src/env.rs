@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::paths::Paths;
 use crate::prefix::destroy;
+use crate::prefix::export::{self, ExportOptions};
 use crate::prefix::init::{InitOptions, init};
 use crate::prefix::layout;
 use crate::prefix::naming;
@@ -635,6 +636,23 @@ impl Env {
     /// `{vm: {snapshot: [disk dicts]}}`, as `lago snapshot --list` prints it.
     pub fn snapshots(&self) -> Value {
         snapshot::list(&self.state.read())
+    }
+
+    /// Exports the disks of the named VMs (all when empty; they must be
+    /// down) and an init file re-creating them (see
+    /// [`crate::prefix::export`]). Returns `{vm: [paths], "init-file": path}`,
+    /// or with `collect_only` `{vm: [source paths]}`.
+    pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
+        export::check_names(&self.state.read(), &opts.vms)?;
+        let provider = self.provider()?;
+        let state = self.state.read();
+        let uuid = state.uuid.clone();
+        let is_running = |vm: &str| -> Result<bool> {
+            Ok(provider
+                .vm_state(&naming::domain_name(&uuid, vm))?
+                .is_running())
+        };
+        export::export(&state, opts, &is_running)
     }
 
     /// Stops everything, releases the leases and removes the prefix (and the

@@ -690,3 +690,87 @@ fn snapshot_misuse() {
         lago_config_free(config);
     }
 }
+
+#[test]
+fn export_refuses_running_vms_and_bad_arguments() {
+    let (dir, workdir, config) = scratch_env();
+    // libvirt's test driver with vm0 of the fixture running
+    let node = dir.path().join("node.xml");
+    std::fs::write(
+        &node,
+        "<node><domain type='test'><name>fe689d3c-vm0</name><memory>262144</memory>\
+         <os><type>hvm</type></os></domain></node>",
+    )
+    .unwrap();
+    let url = CString::new(format!("test://{}", node.display())).unwrap();
+    let dst = dir.path().join("exported");
+    let dst_c = CString::new(dst.to_str().unwrap()).unwrap();
+    let vm1 = [c"vm1".as_ptr()];
+    let nope = [c"nope".as_ptr()];
+    let mut out: *mut c_char = ptr::null_mut();
+    // SAFETY: live config and env; C strings; writable out-parameters.
+    unsafe {
+        assert_eq!(
+            lago_config_set(
+                config,
+                c"lago".as_ptr(),
+                c"libvirt_url".as_ptr(),
+                url.as_ptr(),
+                ptr::null_mut()
+            ),
+            lago_status::Ok
+        );
+        let env = load(config, &workdir);
+        let export = |names: &[*const c_char], dst: *const c_char, flags: u32, out| {
+            call(|e| {
+                lago_env_export(
+                    env,
+                    names.as_ptr(),
+                    names.len(),
+                    dst,
+                    ptr::null(),
+                    flags,
+                    out,
+                    e,
+                )
+            })
+        };
+        assert_eq!(
+            export(&[], dst_c.as_ptr(), 0, &mut out),
+            (
+                lago_status::InvalidArgument,
+                "The following vms must be off:\nvm0".to_string()
+            )
+        );
+        assert!(out.is_null() && !dst.exists());
+        assert_eq!(
+            export(&nope, dst_c.as_ptr(), 0, &mut out),
+            (
+                lago_status::NotFound,
+                "Entity nope does not exist".to_string()
+            )
+        );
+        let (status, msg) = export(&vm1, ptr::null(), 0, &mut out);
+        assert_eq!(status, lago_status::NullArgument, "{msg}");
+        assert!(msg.contains("dst_dir"), "{msg}");
+        let (status, msg) = export(&vm1, dst_c.as_ptr(), 1 << 20, &mut out);
+        assert_eq!(status, lago_status::InvalidArgument, "{msg}");
+        assert!(
+            msg.contains("unknown lago_env_export flags 0x100000"),
+            "{msg}"
+        );
+        let (status, msg) = export(&vm1, dst_c.as_ptr(), 0, ptr::null_mut());
+        assert_eq!(status, lago_status::NullArgument, "{msg}");
+        // the stopped vm1, collect only: its source images, nothing written
+        assert_eq!(
+            export(&vm1, dst_c.as_ptr(), LAGO_EXPORT_COLLECT_ONLY, &mut out).0,
+            lago_status::Ok
+        );
+        let got = take_string(out);
+        assert!(got.starts_with(r#"{"vm1":[""#), "{got}");
+        assert!(!got.contains("vm0"), "{got}");
+        assert!(!dst.exists());
+        lago_env_free(env);
+        lago_config_free(config);
+    }
+}

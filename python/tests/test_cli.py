@@ -14,8 +14,8 @@ from lago.cmd import NOT_IMPLEMENTED, create_parser, main
 
 VERBS = [
     "init", "start", "stop", "status", "list", "set-current", "destroy", "copy-to-vm",
-    "copy-from-vm", "collect", "ansible_hosts", "generate-config", "snapshot", "revert",
-    *NOT_IMPLEMENTED,
+    "copy-from-vm", "collect", "export", "ansible_hosts", "generate-config", "snapshot",
+    "revert", *NOT_IMPLEMENTED,
 ]
 
 
@@ -110,3 +110,16 @@ def test_bad_format_is_a_usage_error(tmp_path: Path) -> None:
 def test_generate_config(tmp_path: Path) -> None:
     r = lago_cli("generate-config", cwd=tmp_path)
     assert r.returncode == 0 and "[lago]" in r.stdout
+
+
+def test_export_flags_parse() -> None:
+    parser = create_parser("lago", ["default", "json"], {})
+    a = parser.parse_args(
+        ["export", "-n", "vm0", "vm1", "-s", "-c", "-d", "out", "--init-file-name", "F",
+         "--collect-only", "--without-threads"]
+    )
+    assert (a.vm_names, a.standalone, a.compress, a.dst_dir) == (["vm0", "vm1"], True, True, "out")
+    assert (a.init_file_name, a.collect_only, a.without_threads) == ("F", True, True)
+    a = parser.parse_args(["export"])
+    assert (a.vm_names, a.standalone, a.compress, a.dst_dir) == ([], False, False, ".")
+    assert (a.init_file_name, a.collect_only, a.without_threads) == ("LagoInitFile", False, False)

@@ -17,6 +17,7 @@ use lago_core::ErrorKind;
 use lago_core::bootstrap::Choice;
 use lago_core::config::{Config as CoreConfig, ConfigLoader};
 use lago_core::env::Env as CoreEnv;
+use lago_core::prefix::export::ExportOptions;
 use lago_core::prefix::init::InitOptions;
 use lago_core::workdir::Workdir;
 use pyo3::prelude::*;
@@ -320,6 +321,38 @@ impl Env {
     /// JSON of `{vm: {snapshot: [disk dicts]}}` (`lago snapshot --list`).
     fn snapshots_json(&self, py: Python<'_>) -> PyResult<String> {
         self.run(py, |e| Ok(json(&e.snapshots())))
+    }
+
+    /// Exports the named VMs' disks (all when `vms` is empty; they must be
+    /// down) and an init file; JSON of `{vm: [paths], "init-file": path}`
+    /// (with `collect_only`: `{vm: [source paths]}`, nothing written).
+    #[pyo3(signature = (vms=Vec::new(), *, dst_dir=PathBuf::from("."), standalone=false,
+        compress=false, init_file_name=Some("LagoInitFile".to_string()), init_file_json=false,
+        collect_only=false, sparsify=false, parallel=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn export(
+        &self,
+        py: Python<'_>,
+        vms: Vec<String>,
+        dst_dir: PathBuf,
+        standalone: bool,
+        compress: bool,
+        init_file_name: Option<String>,
+        init_file_json: bool,
+        collect_only: bool,
+        sparsify: bool,
+        parallel: bool,
+    ) -> PyResult<String> {
+        let mut opts = ExportOptions::new(dst_dir);
+        opts.vms = vms;
+        opts.standalone = standalone;
+        opts.compress = compress;
+        opts.init_file_name = init_file_name;
+        opts.init_file_json = init_file_json;
+        opts.collect_only = collect_only;
+        opts.sparsify = sparsify;
+        opts.parallel = parallel;
+        self.run(py, |e| e.export(&opts).map(|v| json(&v)))
     }
 
     /// Lago's state string of VM `vm` (`running`, `down`, …).

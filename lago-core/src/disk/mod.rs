@@ -35,9 +35,10 @@ pub(crate) use copy::copy_sparse_from;
 pub use plan::{
     ImageAction, ImagePlan, PREFIX_PATH_VAR, expand_prefix_path, image_file_name, stored_image_path,
 };
+pub(crate) use qemu_img::command_line;
 pub use qemu_img::{
     IMAGE_MODE, QemuImgInfo, convert, create_empty, create_overlay, create_overlay_unopened, info,
-    parse_size, rebase,
+    parse_size, rebase, set_backing_pointer,
 };
 
 use crate::error::{Error, ErrorKind};

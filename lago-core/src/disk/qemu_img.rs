@@ -294,6 +294,40 @@ pub fn rebase(
     run(&args).map(drop)
 }
 
+/// Rewrites the backing-file pointer of the qcow2 image `image` to the
+/// text `backing` exactly as given (e.g. `./tiny:v1`, relative to the image's
+/// folder): `qemu-img rebase -u -f qcow2 -F <fmt> -b <backing> <image>`.
+/// Only the pointer changes; `backing` need not exist. An empty `backing`
+/// is refused: that would make the image lose its data silently.
+pub fn set_backing_pointer(
+    image: &Path,
+    backing: &str,
+    backing_format: ImageFormat,
+) -> Result<(), DiskError> {
+    let image = absolute(image)?;
+    require_exists(&image, "image")?;
+    if backing.is_empty() {
+        return Err(DiskError::InvalidName {
+            what: "backing file",
+            name: String::new(),
+            reason: "it is empty",
+        });
+    }
+    let args: Vec<OsString> = vec![
+        "rebase".into(),
+        "-q".into(),
+        "-u".into(),
+        "-f".into(),
+        "qcow2".into(),
+        "-F".into(),
+        backing_format.qemu_format().into(),
+        "-b".into(),
+        backing.into(),
+        image.into_os_string(),
+    ];
+    run(&args).map(drop)
+}
+
 /// `path` made absolute against the current folder (not resolving links).
 pub(super) fn absolute(path: &Path) -> Result<PathBuf, DiskError> {
     std::path::absolute(path).map_err(|source| DiskError::Io {

@@ -90,6 +90,7 @@ pub struct Initialized {
 /// Everything `init` made so far, undone in reverse unless committed.
 struct Undo<'a> {
     leases: Option<(&'a SubnetStore, Vec<Subnet>)>,
+    links: Vec<PathBuf>,
     prefix_dir: Option<PathBuf>,
     workdir_created: Option<PathBuf>,
     old_current: Option<(PathBuf, Option<String>)>,
@@ -98,6 +99,7 @@ struct Undo<'a> {
 impl Undo<'_> {
     fn commit(mut self) {
         self.leases = None;
+        self.links.clear();
         self.prefix_dir = None;
         self.workdir_created = None;
         self.old_current = None;
@@ -111,6 +113,11 @@ impl Drop for Undo<'_> {
                 if let Err(e) = store.release(subnet) {
                     warn!(%subnet, error = %e, "init failed and its subnet lease could not be released");
                 }
+            }
+        }
+        for link in self.links.drain(..) {
+            if let Err(e) = fs::remove_file(&link) {
+                warn!(link = %link.display(), error = %e, "init failed and the parent link it made could not be removed");
             }
         }
         if let Some(dir) = self.prefix_dir.take()
@@ -160,10 +167,11 @@ fn config_path(config: &Config, section: &str, key: &str) -> Result<PathBuf> {
 /// The templates of every `template` disk, resolved before anything is made.
 fn resolve_templates(
     env: &EnvSpec,
+    parents: &[MissingParent],
     repo_location: Option<&str>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<HashMap<(String, Option<String>), TemplateVersion>> {
-    let wanted: Vec<(String, Option<String>, String)> = env
+    let mut wanted: Vec<(String, Option<String>, String)> = env
         .domains
         .values()
         .flat_map(|d| d.disks.iter().map(move |disk| (d, disk)))
@@ -180,6 +188,11 @@ fn resolve_templates(
             ))
         })
         .collect();
+    wanted.extend(
+        parents
+            .iter()
+            .map(|p| (p.template.clone(), Some(p.version.clone()), p.key.clone())),
+    );
     let mut out = HashMap::new();
     if wanted.is_empty() {
         return Ok(out);
@@ -210,6 +223,80 @@ fn resolve_templates(
     Ok(out)
 }
 
+/// The backing file of a `template_type: qcow2` image that is not there: an
+/// exported layered image names its template as `./<tmpl>:<ver>`, to be
+/// found in the template repository and linked next to the image (Lago's
+/// `resolve_parent`).
+#[derive(Debug, Clone)]
+struct MissingParent {
+    /// Where the image expects its backing file.
+    link: PathBuf,
+    template: String,
+    version: String,
+    /// The disk's key path, for messages.
+    key: String,
+}
+
+/// The missing parents of every `template_type: qcow2` disk whose image
+/// exists and names a backing file `<tmpl>:<ver>` that does not.
+fn missing_parents(
+    env: &EnvSpec,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<MissingParent>> {
+    let mut out: Vec<MissingParent> = Vec::new();
+    for d in env.domains.values() {
+        for disk in &d.disks {
+            if disk.disk_type != DiskType::Template
+                || disk.template_type != Some(TemplateType::Qcow2)
+            {
+                continue;
+            }
+            let path = PathBuf::from(spec::expand_vars(
+                disk.path.as_deref().unwrap_or_default(),
+                lookup,
+            ));
+            if !path.is_file() {
+                continue; // reported as not found when the overlay is made
+            }
+            let info = crate::disk::info(&path)?;
+            let Some(backing) = info.backing_filename.as_deref() else {
+                continue;
+            };
+            let link = info
+                .full_backing_filename
+                .clone()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| path.parent().unwrap_or(Path::new("/")).join(backing));
+            if fs::symlink_metadata(&link).is_ok() || out.iter().any(|p| p.link == link) {
+                continue;
+            }
+            let key = format!("domains.{}.disks.{}.path", d.name, disk.name);
+            let name = link
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some((template, version)) = name.rsplit_once(':') else {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{key}: the backing file {} of {} does not exist, and its name is not \
+                         <template>:<version> to be found in the template repository",
+                        link.display(),
+                        path.display()
+                    ),
+                ));
+            };
+            out.push(MissingParent {
+                link,
+                template: template.to_string(),
+                version: version.to_string(),
+                key,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Runs `init` as described in the module docs.
 pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     // 1. everything about the input, before anything is written
@@ -230,7 +317,8 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
             .get_in("init", "template_repo_path")
             .map(str::to_string)
     });
-    let templates = resolve_templates(&env, repo_location.as_deref(), &lookup)?;
+    let parents = missing_parents(&env, &lookup)?;
+    let templates = resolve_templates(&env, &parents, repo_location.as_deref(), &lookup)?;
     let store_path = match &opts.template_store {
         Some(p) => p.clone(),
         None => config_path(config, "init", "template_store")?,
@@ -261,6 +349,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     let leases = SubnetStore::new(&lease_dir);
     let mut undo = Undo {
         leases: None,
+        links: Vec::new(),
         prefix_dir: None,
         workdir_created: None,
         old_current: None,
@@ -360,6 +449,21 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     for (key, version) in &templates {
         stored.insert(key.clone(), store.get_or_fetch(version)?);
     }
+    for parent in &parents {
+        let key = (parent.template.clone(), Some(parent.version.clone()));
+        let Some(t) = stored.get(&key) else {
+            continue;
+        };
+        std::os::unix::fs::symlink(&t.image_path, &parent.link).map_err(|e| {
+            io_error(
+                &format!("link template {} as", t.image_path.display()),
+                &parent.link,
+                e,
+            )
+        })?;
+        info!(link = %parent.link.display(), template = %t.name, "parent of an exported image linked");
+        undo.links.push(parent.link.clone());
+    }
 
     let mut vm_specs: Vec<(String, Value)> = Vec::new();
     let mut sysprep_jobs: Vec<(String, PathBuf, String, String)> = Vec::new();
@@ -398,7 +502,12 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                         disk.template_name.clone().unwrap_or_default(),
                         disk.template_version.clone(),
                     );
-                    match stored.get(&key) {
+                    let from_store = if disk.template_type == Some(TemplateType::Qcow2) {
+                        None
+                    } else {
+                        stored.get(&key)
+                    };
+                    match from_store {
                         Some(t) => {
                             if let Value::Object(meta) = &t.metadata {
                                 for (k, v) in meta {

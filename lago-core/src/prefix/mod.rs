@@ -3,6 +3,7 @@
 //!
 //! - [`init`]: from a LagoInitFile to an initialized prefix, or nothing;
 //! - [`destroy`]: stop, release the leases, remove the prefix;
+//! - [`export`]: stopped VMs' disks and an init file re-creating them;
 //! - [`naming`], [`render`]: libvirt names and XML inputs of nets and VMs;
 //! - [`run`]: start and stop nets and VMs through a provider;
 //! - [`layout`]: the skeleton of a new prefix (uuid, SSH keys, metadata,
@@ -12,6 +13,7 @@
 //! - [`snapshot`]: env-wide snapshots and reverts of the VMs' disks.
 
 pub mod destroy;
+pub mod export;
 pub mod init;
 pub mod layout;
 pub mod naming;

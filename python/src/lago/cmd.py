@@ -27,7 +27,6 @@ NOT_IMPLEMENTED = {
     "shutdown": "Shut down VMs (ACPI/ssh)",
     "cleanup": "Stop the prefix and mark it uninitialized",
     "console": "Open a serial console to a VM",
-    "export": "Export the VMs' disks",
     "deploy": "Run the deploy scripts",
 }
 
@@ -230,6 +229,24 @@ def do_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def do_export(args: argparse.Namespace) -> int:
+    from lago.prefix import Prefix
+
+    output = Prefix(_env(args)).export_vms(
+        args.vm_names or None,
+        args.standalone,
+        args.dst_dir,
+        args.compress,
+        args.init_file_name,
+        args.out_format,
+        args.collect_only,
+        not args.without_threads,
+    )
+    if args.collect_only:
+        print(args.out_format.format(output))
+    return 0
+
+
 def do_ansible_hosts(args: argparse.Namespace) -> int:
     from lago.lago_ansible import LagoAnsible
     from lago.prefix import Prefix
@@ -338,6 +355,14 @@ def create_parser(
     p = verb("collect", do_collect, "Collect the VMs' artifacts")
     p.add_argument("--output", required=True, type=os.path.abspath, help="Output folder")
     p.add_argument("--no-skip", action="store_true", help="Fail on missing artifacts")
+    p = verb("export", do_export, "Export the VMs' disks and an init file re-creating them")
+    p.add_argument("-n", "--vm-names", nargs="*", default=[], metavar="VM_NAME", help="VMs to export (default: all)")
+    p.add_argument("-s", "--standalone", action="store_true", help="Flatten the disks (no template needed)")
+    p.add_argument("-c", "--compress", action="store_true", help="Compress the images with xz")
+    p.add_argument("-d", "--dst-dir", default=".", help="Destination folder")
+    p.add_argument("--init-file-name", default="LagoInitFile", help="Name of the exported init file")
+    p.add_argument("--collect-only", action="store_true", help="Only print the images that would be exported")
+    p.add_argument("--without-threads", action="store_true", help="Export one disk at a time")
     p = verb("ansible_hosts", do_ansible_hosts, "Print an Ansible inventory")
     p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Spec keys to group by")
     p = verb("generate-config", do_generate_config, "Print the effective configuration")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Optional, Sequence
 
 from lago.paths import Paths
@@ -94,6 +95,36 @@ class Prefix:
         """``{vm: {snapshot: [disk dicts]}}``, as ``lago snapshot --list``
         prints it."""
         return json.loads(self._native.snapshots_json())  # type: ignore[no-any-return]
+
+    def export_vms(
+        self,
+        vms_names: Optional[Sequence[str]] = None,
+        standalone: bool = False,
+        export_dir: str = ".",
+        compress: bool = False,
+        init_file_name: str = "LagoInitFile",
+        out_format: Any = None,
+        collect_only: bool = False,
+        with_threads: bool = True,
+    ) -> dict[str, Any]:
+        """Exports the (stopped) VMs' disks into ``export_dir`` with an init
+        file re-creating them (YAML, or JSON if ``out_format`` is the JSON
+        output plugin); returns ``{vm: [paths], 'init-file': path}``, or with
+        ``collect_only`` ``{vm: [source paths]}`` and nothing written."""
+        from lago.plugins.output import JSONOutFormatPlugin
+
+        return json.loads(  # type: ignore[no-any-return]
+            self._native.export(
+                list(vms_names or []),
+                dst_dir=os.fspath(export_dir),
+                standalone=bool(standalone),
+                compress=bool(compress),
+                init_file_name=init_file_name,
+                init_file_json=isinstance(out_format, JSONOutFormatPlugin),
+                collect_only=bool(collect_only),
+                parallel=bool(with_threads),
+            )
+        )
 
     def destroy(self) -> None:
         """Stops everything and removes the prefix."""

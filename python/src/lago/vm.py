@@ -3,6 +3,7 @@ default``): every operation runs in lago-core through ``lago._native``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any, Optional, Sequence
@@ -51,6 +52,32 @@ class DefaultVM(VMPlugin):
         """Reverts this VM's disks to snapshot ``name``; if it ran, it runs
         again and answers SSH."""
         self._native.revert(name, [self.name()])
+
+    def export_disks(
+        self,
+        standalone: bool = True,
+        dst_dir: Optional[str] = None,
+        compress: bool = False,
+        collect_only: bool = False,
+        with_threads: bool = True,
+        *args: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Exports this (stopped) VM's disks into ``dst_dir`` (the current
+        folder if None), without an init file; returns ``{name: [paths]}``
+        (source paths with ``collect_only``)."""
+        out = json.loads(
+            self._native.export(
+                [self.name()],
+                dst_dir=os.fspath(dst_dir if dst_dir is not None else "."),
+                standalone=bool(standalone),
+                compress=bool(compress),
+                init_file_name=None,
+                collect_only=bool(collect_only),
+                parallel=bool(with_threads),
+            )
+        )
+        return {self.name(): out.get(self.name(), [])}
 
     def _check_running(self) -> None:
         if not self.running():

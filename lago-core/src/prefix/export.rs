@@ -1,0 +1,766 @@
+//! `export`: the disks of stopped VMs written out as images that stand on
+//! their own (or on one template), with an init file that re-creates the
+//! environment from them (contract §9).
+//!
+//! For every exported disk `<dst>/<basename of the disk's image>`:
+//!
+//! - a `template` disk is, **standalone**, flattened with
+//!   `qemu-img convert -O qcow2` (the whole backing chain in one qcow2 with
+//!   no backing file; qemu-img skips zero clusters, so it is sparse), or,
+//!   **layered**, its top overlay copied sparse and pointed with
+//!   `qemu-img rebase -u` at `./<tmpl>:<ver>` (the store image's name with
+//!   the repository stripped): a re-init finds that name in the template
+//!   repository and links the store image there. A chain of more than one
+//!   layer above the template cannot be exported layered;
+//! - a `file` or `empty` disk is copied sparse;
+//! - optionally `virt-sparsify --in-place` runs on the copy (off by default:
+//!   libguestfs boots an appliance for every disk, 15–20 s each here, and
+//!   the copies are sparse already);
+//! - `<dst>.hash` gets the sha1 of the image (40 hex digits, no newline, as
+//!   the template store's files) and `<dst>.metadata` the disk's metadata
+//!   plus `sha1`, `size`, `name`, `version` (`%Y%m%d.0`, UTC) and `base`, as
+//!   Python's `json.dump` writes it;
+//! - with compression, `xz` packs the image into `<dst>.xz` and the
+//!   uncompressed image is deleted.
+//!
+//! Everything is checked before the first file is written: the VMs exist and
+//! are down, no file to be written exists already (nothing is overwritten),
+//! a layered template disk has exactly one layer. If a step fails, every
+//! file this export made is removed again, and the destination folder too if
+//! this export created it.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+use sha1::{Digest, Sha1};
+use tracing::{debug, info, warn};
+
+use crate::disk::{self, ImageFormat};
+use crate::error::{Error, ErrorKind, Result};
+use crate::prefix::state::{PrefixState, VmState};
+use crate::pyjson;
+
+/// The init file's name unless told otherwise.
+pub const DEFAULT_INIT_FILE_NAME: &str = "LagoInitFile";
+
+/// The start of the error for VMs that are not down (Lago's words).
+pub const MUST_BE_OFF: &str = "The following vms must be off:";
+
+/// What to export, how and where.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The VMs to export; all when empty. VMs marked `skip-export` are left
+    /// out either way.
+    pub vms: Vec<String>,
+    /// Flatten template disks into images with no backing file; otherwise
+    /// keep only the top layer, backed by the template by name.
+    pub standalone: bool,
+    /// Compress every image with xz (the uncompressed image is deleted).
+    pub compress: bool,
+    /// Where the images and the init file go (created if missing).
+    pub dst_dir: PathBuf,
+    /// The init file's name in `dst_dir`; `None` writes no init file (a
+    /// VM's `export_disks`).
+    pub init_file_name: Option<String>,
+    /// Write the init file as JSON instead of YAML.
+    pub init_file_json: bool,
+    /// Only say which source images would be exported; write nothing.
+    pub collect_only: bool,
+    /// Run `virt-sparsify --in-place` on every copy (not on ISOs).
+    pub sparsify: bool,
+    /// Export the disks in parallel (one thread per disk).
+    pub parallel: bool,
+}
+
+impl ExportOptions {
+    /// Options exporting every VM layered into `dst_dir`, Lago's defaults.
+    pub fn new(dst_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            vms: Vec::new(),
+            standalone: false,
+            compress: false,
+            dst_dir: dst_dir.into(),
+            init_file_name: Some(DEFAULT_INIT_FILE_NAME.to_string()),
+            init_file_json: false,
+            collect_only: false,
+            sparsify: false,
+            parallel: true,
+        }
+    }
+}
+
+/// How one disk is exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Method {
+    /// Flattened into one qcow2 with no backing file.
+    Flatten,
+    /// The top layer, pointed at `backing` (`./<tmpl>:<ver>`) of `backing_format`.
+    Layer {
+        backing: String,
+        backing_format: ImageFormat,
+    },
+    /// Copied as it is (file and empty disks, template disks with no parent).
+    Copy,
+}
+
+/// One disk to export.
+#[derive(Debug, Clone)]
+struct DiskJob {
+    vm: String,
+    src: PathBuf,
+    dst: PathBuf,
+    format: String,
+    method: Method,
+    metadata: Map<String, Value>,
+}
+
+fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a str {
+    obj.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// Lago's truthiness of `skip-export` (a bool, or a string such as `True`).
+fn flag(obj: &Map<String, Value>, key: &str) -> bool {
+    match obj.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    }
+}
+
+fn disks_of(vm: &VmState) -> Vec<&Map<String, Value>> {
+    vm.spec
+        .get("disks")
+        .and_then(Value::as_array)
+        .map(|d| d.iter().filter_map(Value::as_object).collect())
+        .unwrap_or_default()
+}
+
+fn exported_disks(vm: &VmState) -> impl Iterator<Item = &Map<String, Value>> {
+    disks_of(vm).into_iter().filter(|d| !flag(d, "skip-export"))
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("disk path {} has no file name", path.display()),
+            )
+        })
+}
+
+/// `<name>.<suffix>` next to `path`.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The store name of a template without its repository: `repo:tmpl:ver` →
+/// `tmpl:ver`; other names are kept.
+pub fn strip_repo(store_name: &str) -> &str {
+    if store_name.matches(':').count() >= 2 {
+        store_name
+            .split_once(':')
+            .map_or(store_name, |(_, rest)| rest)
+    } else {
+        store_name
+    }
+}
+
+/// Fails with Lago's `Entity X does not exist` for the first name that is
+/// not a VM of `state`.
+pub fn check_names(state: &PrefixState, names: &[String]) -> Result<()> {
+    match names.iter().find(|n| state.vm(n).is_none()) {
+        Some(name) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("Entity {name} does not exist"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The VMs to export: named ones (or all), minus `skip-export`, each known
+/// and down.
+fn select<'a>(
+    state: &'a PrefixState,
+    names: &[String],
+    is_running: &dyn Fn(&str) -> Result<bool>,
+) -> Result<Vec<&'a VmState>> {
+    check_names(state, names)?;
+    let mut vms = Vec::new();
+    if names.is_empty() {
+        vms.extend(state.vms.iter());
+    } else {
+        for name in names {
+            let Some(vm) = state.vm(name) else {
+                continue; // checked above
+            };
+            if !vms.iter().any(|v: &&VmState| v.name == vm.name) {
+                vms.push(vm);
+            }
+        }
+    }
+    vms.retain(|vm| !flag(&vm.spec, "skip-export"));
+    let mut running = Vec::new();
+    for vm in &vms {
+        if is_running(&vm.name)? {
+            running.push(vm.name.clone());
+        }
+    }
+    if !running.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{MUST_BE_OFF}\n{}", running.join("\n")),
+        ));
+    }
+    Ok(vms)
+}
+
+/// Plans every disk: source, destination and method, with every check that
+/// can fail done here.
+fn plan(state: &PrefixState, vms: &[&VmState], opts: &ExportOptions) -> Result<Vec<DiskJob>> {
+    let dst_dir = std::path::absolute(&opts.dst_dir).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Io,
+            format!("cannot make {} absolute", opts.dst_dir.display()),
+            e,
+        )
+    })?;
+    let mut jobs: Vec<DiskJob> = Vec::new();
+    for vm in vms {
+        for d in exported_disks(vm) {
+            let src = state.paths.expand(text(d, "path"));
+            let dst = dst_dir.join(file_name(&src)?);
+            if let Some(other) = jobs.iter().find(|j| j.dst == dst) {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "disks of VMs '{}' and '{}' would both be exported as {}",
+                        other.vm,
+                        vm.name,
+                        dst.display()
+                    ),
+                ));
+            }
+            let format = text(d, "format").to_string();
+            let method = if text(d, "type") == "template" {
+                template_method(&src, opts.standalone)?
+            } else {
+                Method::Copy
+            };
+            jobs.push(DiskJob {
+                vm: vm.name.clone(),
+                src,
+                dst,
+                format,
+                method,
+                metadata: d
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(jobs)
+}
+
+fn template_method(src: &Path, standalone: bool) -> Result<Method> {
+    let top = disk::info(src)?;
+    let Some(backing) = top.backing_filename.as_deref() else {
+        return Ok(Method::Copy);
+    };
+    if standalone {
+        return Ok(Method::Flatten);
+    }
+    let parent = top
+        .full_backing_filename
+        .clone()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| src.parent().unwrap_or_else(|| Path::new("/")).join(backing));
+    let parent_info = disk::info(&parent)?;
+    if parent_info.backing_filename.is_some() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "Layered export is currently supported for one layer only, and {} has \
+                 more than one layer above its template ({} has a backing file too). \
+                 You can try to use Standalone export.",
+                src.display(),
+                parent.display()
+            ),
+        ));
+    }
+    let name = file_name(&parent)?;
+    // a store image is named `<repo>:<tmpl>:<ver>` and found again by
+    // `<tmpl>:<ver>`; any other parent (an image a re-init was made from)
+    // stays where it is, by its absolute path
+    let backing = if name.matches(':').count() >= 2 {
+        format!("./{}", strip_repo(&name))
+    } else {
+        parent.to_string_lossy().into_owned()
+    };
+    let backing_format = top
+        .backing_format
+        .as_deref()
+        .unwrap_or(parent_info.format.as_str())
+        .parse::<ImageFormat>()?;
+    Ok(Method::Layer {
+        backing,
+        backing_format,
+    })
+}
+
+/// The files a disk's export writes, in the order they appear.
+fn outputs(job: &DiskJob, compress: bool) -> Vec<PathBuf> {
+    let mut out = vec![
+        job.dst.clone(),
+        with_suffix(&job.dst, ".hash"),
+        with_suffix(&job.dst, ".metadata"),
+    ];
+    if compress {
+        out.push(with_suffix(&job.dst, ".xz"));
+    }
+    out
+}
+
+fn require_absent(path: &Path) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "{} already exists; export does not overwrite files (remove it or \
+                 export to another folder)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Files and the folder made so far; removed on drop unless committed.
+struct Made {
+    files: Mutex<Vec<PathBuf>>,
+    dir: Option<PathBuf>,
+    committed: bool,
+}
+
+impl Made {
+    fn add(&self, path: &Path) {
+        self.files.lock().push(path.to_path_buf());
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        for f in self.files.lock().drain(..) {
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    warn!(path = %f.display(), error = %e, "export failed and a file it made could not be removed");
+                }
+            }
+        }
+        if let Some(dir) = self.dir.take()
+            && let Err(e) = fs::remove_dir(&dir)
+        {
+            warn!(dir = %dir.display(), error = %e, "export failed and the folder it made could not be removed");
+        }
+    }
+}
+
+/// Runs `export` as described in the module docs. `is_running` says whether
+/// a VM is up. Returns `{vm: [exported image paths], "init-file": path}`, or
+/// with `collect_only` `{vm: [source image paths]}`.
+pub fn export(
+    state: &PrefixState,
+    opts: &ExportOptions,
+    is_running: &dyn Fn(&str) -> Result<bool>,
+) -> Result<Value> {
+    let vms = select(state, &opts.vms, is_running)?;
+    if opts.collect_only {
+        let mut out = Map::new();
+        for vm in &vms {
+            let paths: Vec<Value> = exported_disks(vm)
+                .map(|d| json!(state.paths.expand(text(d, "path")).to_string_lossy()))
+                .collect();
+            out.insert(vm.name.clone(), Value::Array(paths));
+        }
+        return Ok(Value::Object(out));
+    }
+    let init_file = match opts.init_file_name.as_deref() {
+        Some(name) if name.is_empty() || name.contains('/') => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "invalid init file name '{name}': it must be a plain file name such as \
+                     {DEFAULT_INIT_FILE_NAME}"
+                ),
+            ));
+        }
+        Some(name) => {
+            let path = std::path::absolute(opts.dst_dir.join(name))
+                .map_err(|e| Error::with_source(ErrorKind::Io, "cannot make a path absolute", e))?;
+            require_absent(&path)?;
+            Some(path)
+        }
+        None => None,
+    };
+    let jobs = plan(state, &vms, opts)?;
+    for job in &jobs {
+        for f in outputs(job, opts.compress) {
+            require_absent(&f)?;
+        }
+        // make sure the source is there before anything is written
+        if fs::metadata(&job.src).is_err() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "image of a disk of VM '{}' not found: {}",
+                    job.vm,
+                    job.src.display()
+                ),
+            ));
+        }
+    }
+    let spec = init_spec(state, &vms)?;
+
+    let mut made = Made {
+        files: Mutex::new(Vec::new()),
+        dir: None,
+        committed: false,
+    };
+    if !opts.dst_dir.exists() {
+        fs::create_dir_all(&opts.dst_dir).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Io,
+                format!("cannot create {}", opts.dst_dir.display()),
+                e,
+            )
+        })?;
+        made.dir = Some(opts.dst_dir.clone());
+    }
+    info!(dst = %opts.dst_dir.display(), disks = jobs.len(), standalone = opts.standalone, "exporting");
+    let results: Vec<Result<PathBuf>> = if opts.parallel && jobs.len() > 1 {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|job| {
+                    let made = &made;
+                    s.spawn(move || export_disk(job, opts, made))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::new(
+                            ErrorKind::Internal,
+                            "a thread exporting a disk panicked",
+                        ))
+                    })
+                })
+                .collect()
+        })
+    } else {
+        jobs.iter()
+            .map(|job| export_disk(job, opts, &made))
+            .collect()
+    };
+    let mut out = Map::new();
+    for vm in &vms {
+        out.insert(vm.name.clone(), json!([]));
+    }
+    for (job, result) in jobs.iter().zip(results) {
+        let path = result?;
+        if let Some(Value::Array(list)) = out.get_mut(&job.vm) {
+            list.push(json!(path.to_string_lossy()));
+        }
+    }
+    if let Some(init_file) = init_file {
+        let text = if opts.init_file_json {
+            pyjson::dumps_indent4(&spec)
+                .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write JSON", e))?
+        } else {
+            serde_yaml::to_string(&spec)
+                .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write YAML", e))?
+        };
+        made.add(&init_file);
+        fs::write(&init_file, text).map_err(|e| io_error("write", &init_file, e))?;
+        info!(init_file = %init_file.display(), "init file written");
+        out.insert("init-file".into(), json!(init_file.to_string_lossy()));
+    }
+    made.committed = true;
+    Ok(Value::Object(out))
+}
+
+/// Exports one disk; returns the path of the exported image.
+fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathBuf> {
+    debug!(vm = %job.vm, src = %job.src.display(), dst = %job.dst.display(), method = ?job.method, "exporting disk");
+    made.add(&job.dst);
+    match &job.method {
+        Method::Flatten => disk::convert(&job.src, Some("qcow2"), &job.dst, ImageFormat::Qcow2)?,
+        Method::Layer { .. } | Method::Copy => disk::copy_sparse(&job.src, &job.dst)?,
+    }
+    let format = if job.method == Method::Flatten {
+        "qcow2"
+    } else {
+        job.format.as_str()
+    };
+    if opts.sparsify && format != "iso" {
+        sparsify(&job.dst, format)?;
+    }
+    if let Method::Layer {
+        backing,
+        backing_format,
+    } = &job.method
+    {
+        disk::set_backing_pointer(&job.dst, backing, *backing_format)?;
+    }
+    let sha1 = sha1_file(&job.dst)?;
+    let hash = with_suffix(&job.dst, ".hash");
+    made.add(&hash);
+    write(&hash, sha1.as_bytes())?;
+    let size = fs::metadata(&job.dst)
+        .map_err(|e| io_error("look at", &job.dst, e))?
+        .len();
+    let mut metadata = job.metadata.clone();
+    metadata.insert("sha1".into(), json!(sha1));
+    metadata.insert("size".into(), json!(size));
+    metadata.insert("name".into(), json!(file_name(&job.dst)?));
+    metadata.insert("version".into(), json!(version_today()));
+    let base = match &job.method {
+        Method::Layer { .. } => file_name(&job.src)?,
+        _ => "None".to_string(),
+    };
+    metadata.insert("base".into(), json!(base));
+    let meta_path = with_suffix(&job.dst, ".metadata");
+    made.add(&meta_path);
+    let meta_text = pyjson::dumps(&Value::Object(metadata))
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write JSON", e))?;
+    write(&meta_path, meta_text.as_bytes())?;
+    if opts.compress {
+        let xz_path = with_suffix(&job.dst, ".xz");
+        made.add(&xz_path);
+        xz(&job.dst)?;
+        fs::remove_file(&job.dst).map_err(|e| io_error("remove", &job.dst, e))?;
+        return Ok(xz_path);
+    }
+    Ok(job.dst.clone())
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::with_source(
+        ErrorKind::Io,
+        format!("cannot {what} {}", path.display()),
+        e,
+    )
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|e| io_error("write", path, e))
+}
+
+/// The sha1 of a file, in lowercase hex.
+pub fn sha1_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).map_err(|e| io_error("open", path, e))?;
+    let mut hasher = Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| io_error("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Today (UTC) as `%Y%m%d.0`.
+fn version_today() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}{m:02}{d:02}.0")
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn run_tool(program: &'static str, package: &str, args: &[&std::ffi::OsStr]) -> Result<()> {
+    let line = {
+        let a: Vec<std::ffi::OsString> = args.iter().map(|s| s.to_os_string()).collect();
+        crate::disk::command_line(program, &a)
+    };
+    debug!(command = %line, "running");
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Io,
+                format!(
+                    "cannot run {program} (not installed? it is in Debian's {package} package)"
+                ),
+                e,
+            )
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.trim().lines().rev().take(20).collect();
+    Err(Error::new(
+        ErrorKind::Disk,
+        format!(
+            "`{line}` failed ({}): {}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ),
+    ))
+}
+
+fn sparsify(image: &Path, format: &str) -> Result<()> {
+    let fmt = if format == "qcow2" { "qcow2" } else { "raw" };
+    run_tool(
+        "virt-sparsify",
+        "guestfs-tools",
+        &[
+            "-q".as_ref(),
+            "--format".as_ref(),
+            fmt.as_ref(),
+            "--in-place".as_ref(),
+            image.as_os_str(),
+        ],
+    )
+}
+
+fn xz(image: &Path) -> Result<()> {
+    run_tool(
+        "xz",
+        "xz-utils",
+        &[
+            "--compress".as_ref(),
+            "--keep".as_ref(),
+            "--threads=0".as_ref(),
+            "--best".as_ref(),
+            "--force".as_ref(),
+            "--block-size=16777216".as_ref(),
+            image.as_os_str(),
+        ],
+    )
+}
+
+/// The init file that re-creates the exported VMs (and every net) from the
+/// exported images, with §9's filters applied.
+fn init_spec(state: &PrefixState, vms: &[&VmState]) -> Result<Value> {
+    let mut domains = Map::new();
+    for vm in vms {
+        let mut spec = vm.spec.clone();
+        for key in ["name", "snapshots", "nocloud-seed"] {
+            spec.remove(key);
+        }
+        if let Some(Value::Object(meta)) = spec.get_mut("metadata") {
+            meta.remove("deploy-scripts");
+        }
+        let mut disks = Vec::new();
+        for d in exported_disks(vm) {
+            let mut d = d.clone();
+            d.remove("metadata");
+            let src = state.paths.expand(text(&d, "path"));
+            match text(&d, "type") {
+                "template" => {
+                    d.insert("template_type".into(), json!("qcow2"));
+                }
+                "empty" => {
+                    d.insert("type".into(), json!("file"));
+                    d.insert("make_a_copy".into(), json!("True"));
+                }
+                _ => {}
+            }
+            d.insert(
+                "path".into(),
+                json!(format!(
+                    "${}/{}",
+                    crate::spec::INITFILE_PATH_VAR,
+                    file_name(&src)?
+                )),
+            );
+            disks.push(Value::Object(d));
+        }
+        spec.insert("disks".into(), Value::Array(disks));
+        domains.insert(vm.name.clone(), Value::Object(spec));
+    }
+    let mut nets = Map::new();
+    for net in &state.nets {
+        let mut spec = net.spec.clone();
+        spec.remove("mapping");
+        spec.remove("dns_records");
+        nets.insert(net.name.clone(), Value::Object(spec));
+    }
+    Ok(json!({"domains": domains, "nets": nets}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_423), (2025, 12, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let v = version_today();
+        assert_eq!(v.len(), 10, "{v}");
+        assert!(v.ends_with(".0"), "{v}");
+    }
+
+    #[test]
+    fn repo_names_are_stripped() {
+        assert_eq!(strip_repo("lago-tests:tiny:v1"), "tiny:v1");
+        assert_eq!(strip_repo("tiny:v1"), "tiny:v1");
+        assert_eq!(strip_repo("base.qcow2"), "base.qcow2");
+    }
+
+    #[test]
+    fn flags_as_lago_reads_them() {
+        let m = json!({"a": true, "b": "True", "c": "no", "d": 0, "e": 1});
+        let m = m.as_object().unwrap();
+        assert!(flag(m, "a"));
+        assert!(flag(m, "b"));
+        assert!(!flag(m, "c"));
+        assert!(!flag(m, "d"));
+        assert!(flag(m, "e"));
+        assert!(!flag(m, "missing"));
+    }
+}
