@@ -367,6 +367,38 @@ const struct lago_env *lago_env_clone(const struct lago_env *env);
 void lago_env_free(const struct lago_env *env);
 
 /**
+ * Exports the disks of the `n_vm_names` named VMs (all when `n_vm_names`
+ * is 0; then `vm_names` may be NULL; VMs marked `skip-export` are left out)
+ * into `dst_dir` (created if missing), with the init file
+ * `init_file_name` (NULL: `LagoInitFile`) re-creating them. `flags` is a
+ * combination of the `LAGO_EXPORT_*` flags. `result_json_out` receives
+ * `{"<vm>": ["<exported image>", …], "init-file": "<path>"}` (with
+ * `LAGO_EXPORT_COLLECT_ONLY`: `{"<vm>": ["<source image>", …]}`); free it
+ * with `lago_string_free`.
+ *
+ * Every VM must be down: otherwise `LAGO_STATUS_INVALID_INPUT` with the
+ * message `The following vms must be off:` and the names, one a line, and
+ * nothing is written. An unknown VM is `LAGO_STATUS_NOT_FOUND`; an
+ * existing file in the way `LAGO_STATUS_ALREADY_EXISTS` (nothing is
+ * overwritten). A failed export removes what it wrote.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
+ * `n_vm_names` NUL-terminated strings; `dst_dir` and `init_file_name` must
+ * be NULL or NUL-terminated; `result_json_out` must be NULL or writable;
+ * `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_export(const struct lago_env *env,
+                                 const char *const *vm_names,
+                                 size_t n_vm_names,
+                                 const char *dst_dir,
+                                 const char *init_file_name,
+                                 uint32_t flags,
+                                 char **result_json_out,
+                                 struct lago_error **err_out);
+
+/**
  * Takes snapshot `name` of the `n_vm_names` named VMs (all when
  * `n_vm_names` is 0; then `vm_names` may be NULL), in parallel: running
  * VMs live (disk-only), stopped VMs by new overlays; persisted in Lago's
@@ -419,38 +451,6 @@ enum lago_status lago_env_revert(const struct lago_env *env,
 enum lago_status lago_env_snapshots_json(const struct lago_env *env,
                                          char **json_out,
                                          struct lago_error **err_out);
-
-/**
- * Exports the disks of the `n_vm_names` named VMs (all when `n_vm_names`
- * is 0; then `vm_names` may be NULL; VMs marked `skip-export` are left out)
- * into `dst_dir` (created if missing), with the init file
- * `init_file_name` (NULL: `LagoInitFile`) re-creating them. `flags` is a
- * combination of the `LAGO_EXPORT_*` flags. `result_json_out` receives
- * `{"<vm>": ["<exported image>", …], "init-file": "<path>"}` (with
- * `LAGO_EXPORT_COLLECT_ONLY`: `{"<vm>": ["<source image>", …]}`); free it
- * with `lago_string_free`.
- *
- * Every VM must be down: otherwise `LAGO_STATUS_INVALID_INPUT` with the
- * message `The following vms must be off:` and the names, one a line, and
- * nothing is written. An unknown VM is `LAGO_STATUS_NOT_FOUND`; an
- * existing file in the way `LAGO_STATUS_ALREADY_EXISTS` (nothing is
- * overwritten). A failed export removes what it wrote.
- *
- * # Safety
- *
- * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
- * `n_vm_names` NUL-terminated strings; `dst_dir` and `init_file_name` must
- * be NULL or NUL-terminated; `result_json_out` must be NULL or writable;
- * `err_out` must be NULL or valid for writing one pointer.
- */
-enum lago_status lago_env_export(const struct lago_env *env,
-                                 const char *const *vm_names,
-                                 size_t n_vm_names,
-                                 const char *dst_dir,
-                                 const char *init_file_name,
-                                 uint32_t flags,
-                                 char **result_json_out,
-                                 struct lago_error **err_out);
 
 /**
  * Runs `argv` (`argc` words, each quoted for the guest's shell) in VM `vm`

@@ -21,8 +21,8 @@
 pub mod boundary;
 mod config;
 mod env;
-mod env_snapshot;
 mod env_export;
+mod env_snapshot;
 mod env_ssh;
 mod env_vm;
 mod error;
@@ -47,11 +47,11 @@ pub use env::{
     lago_env, lago_env_clone, lago_env_destroy, lago_env_free, lago_env_init,
     lago_env_init_from_string, lago_env_load,
 };
-pub use env_snapshot::{lago_env_revert, lago_env_snapshot, lago_env_snapshots_json};
 pub use env_export::{
     LAGO_EXPORT_COLLECT_ONLY, LAGO_EXPORT_COMPRESS, LAGO_EXPORT_INIT_FILE_JSON,
     LAGO_EXPORT_SEQUENTIAL, LAGO_EXPORT_SPARSIFY, LAGO_EXPORT_STANDALONE, lago_env_export,
 };
+pub use env_snapshot::{lago_env_revert, lago_env_snapshot, lago_env_snapshots_json};
 pub use env_ssh::{
     lago_env_copy_from, lago_env_copy_to, lago_env_ssh, lago_env_wait_for_ssh,
     lago_env_wait_for_ssh_all,
