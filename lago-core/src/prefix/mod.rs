@@ -10,8 +10,11 @@
 //! - [`state`]: the persisted specs read back and written again;
 //! - [`status`]: the status information `lago status` renders.
 
+pub mod collect;
+pub mod deploy;
 pub mod destroy;
 pub mod init;
+pub mod inventory;
 pub mod layout;
 pub mod naming;
 pub mod render;
