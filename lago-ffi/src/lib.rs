@@ -21,6 +21,7 @@
 pub mod boundary;
 mod config;
 mod env;
+mod env_ops;
 mod env_ssh;
 mod env_vm;
 mod error;
@@ -43,6 +44,7 @@ pub use env::{
     lago_env, lago_env_clone, lago_env_destroy, lago_env_free, lago_env_init,
     lago_env_init_from_string, lago_env_load,
 };
+pub use env_ops::{lago_env_ansible_inventory, lago_env_collect, lago_env_deploy};
 pub use env_ssh::{
     lago_env_copy_from, lago_env_copy_to, lago_env_ssh, lago_env_wait_for_ssh,
     lago_env_wait_for_ssh_all,

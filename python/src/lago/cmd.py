@@ -30,7 +30,6 @@ NOT_IMPLEMENTED = {
     "snapshot": "Snapshot the VMs",
     "revert": "Revert the VMs to a snapshot",
     "export": "Export the VMs' disks",
-    "deploy": "Run the deploy scripts",
 }
 
 
@@ -216,11 +215,15 @@ def do_collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def do_ansible_hosts(args: argparse.Namespace) -> int:
-    from lago.lago_ansible import LagoAnsible
+def do_deploy(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
-    print(LagoAnsible(Prefix(_env(args))).get_inventory_str(args.keys))
+    Prefix(_env(args)).deploy()
+    return 0
+
+
+def do_ansible_hosts(args: argparse.Namespace) -> int:
+    print(_env(args).ansible_inventory(list(args.keys or [])))
     return 0
 
 
@@ -319,6 +322,7 @@ def create_parser(
     p = verb("collect", do_collect, "Collect the VMs' artifacts")
     p.add_argument("--output", required=True, type=os.path.abspath, help="Output folder")
     p.add_argument("--no-skip", action="store_true", help="Fail on missing artifacts")
+    verb("deploy", do_deploy, "Run the deploy scripts")
     p = verb("ansible_hosts", do_ansible_hosts, "Print an Ansible inventory")
     p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Spec keys to group by")
     p = verb("generate-config", do_generate_config, "Print the effective configuration")
