@@ -32,7 +32,7 @@ class LagoAnsible:
         for line in self.get_inventory_str(keys).split("\n"):
             if line.startswith("[") and line.endswith("]"):
                 group = line[1:-1]
-                inventory[group]
+                inventory.setdefault(group, [])
             elif group is not None and line:
                 inventory[group].append(line)
         return inventory
