@@ -70,14 +70,11 @@ fn scratch() -> (PathBuf, Config) {
 
 /// Destroys the env when the test ends, also when it panics, so no
 /// domain or network is left on the shared daemon.
-struct Teardown {
-    workdir: PathBuf,
-    config: Config,
-}
+struct Teardown(Option<Env>);
 
 impl Drop for Teardown {
     fn drop(&mut self) {
-        if let Ok(env) = Env::load(&self.workdir, "current", self.config.clone()) {
+        if let Some(env) = self.0.take() {
             env.destroy().ok();
         }
     }
@@ -141,11 +138,10 @@ fn collect_deploy_inventory() {
     .unwrap();
     let workdir = root.join(".lago");
     let t0 = Instant::now();
-    let env = Env::init(&InitOptions::new(&workdir, &initfile), config.clone()).unwrap();
-    let _teardown = Teardown {
-        workdir: workdir.clone(),
-        config: config.clone(),
-    };
+    let mut guard = Teardown(Some(
+        Env::init(&InitOptions::new(&workdir, &initfile), config.clone()).unwrap(),
+    ));
+    let env = guard.0.as_ref().unwrap();
     println!("init: {:.2?}", t0.elapsed());
     // the scripts were copied into the prefix ($LAGO_WORKDIR_PATH expanded)
     let scripts = env.paths().scripts();
@@ -157,7 +153,7 @@ fn collect_deploy_inventory() {
     println!("start -> SSH: {:.2?}", t0.elapsed());
     for vm in ["vm0", "vm1"] {
         sh(
-            &env,
+            env,
             vm,
             &format!(
                 "mkdir -p /srv/art/sub && echo 'note of {vm}' > /srv/note.txt && \
@@ -169,7 +165,7 @@ fn collect_deploy_inventory() {
         fs::write(&local, &data).unwrap();
         env.copy_to(vm, &local, Path::new("/srv/art/sub/data.bin"))
             .unwrap();
-        sh(&env, vm, "sync");
+        sh(env, vm, "sync");
     }
 
     // a missing path fails, and leaves nothing behind
@@ -298,6 +294,10 @@ fn collect_deploy_inventory() {
             "-a",
             "echo hi-from-$(hostname)",
         ])
+        // nothing recorded in the user's known_hosts or ~/.ansible
+        .args(["--ssh-common-args", "-o UserKnownHostsFile=/dev/null"])
+        .env("ANSIBLE_HOME", root.join("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", root.join("ansible-home/tmp"))
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
         .env("ANSIBLE_NOCOLOR", "1")
         .output()
@@ -325,7 +325,7 @@ fn collect_deploy_inventory() {
     );
     for vm in ["vm0", "vm1"] {
         assert_eq!(
-            sh(&env, vm, "cat /root/deployed"),
+            sh(env, vm, "cat /root/deployed"),
             format!("deployed on {vm}\n")
         );
     }
@@ -343,8 +343,7 @@ fn collect_deploy_inventory() {
         .filter(|n| n.contains("lago-collect") || n.contains("lago-extract"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    drop(env);
-    drop(_teardown);
+    guard.0.take().unwrap().destroy().unwrap();
     assert!(!workdir.exists());
     let _ = fs::remove_dir_all(&root);
 }
