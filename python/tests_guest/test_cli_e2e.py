@@ -23,6 +23,7 @@ nets:
   lan:
     type: nat
     management: true
+    gw: 192.168.244.1
 """
 
 
