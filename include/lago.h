@@ -453,6 +453,60 @@ enum lago_status lago_env_snapshots_json(const struct lago_env *env,
                                          struct lago_error **err_out);
 
 /**
+ * Collects the `artifacts` of the `n_vm_names` named VMs (all when
+ * `n_vm_names` is 0; then `vm_names` may be NULL) into
+ * `output_dir/<vm>/<path with '/' turned into '_'>`, the VMs in parallel.
+ * An existing `output_dir` is renamed `output_dir.YYYY-MM-DD_HH:MM:SS`
+ * first. A running VM is read over SSH, a stopped one from its disk with
+ * libguestfs. A missing guest path fails with `LAGO_STATUS_NOT_FOUND`
+ * unless `ignore_nopath`; on failure nothing is left behind.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `output_dir` must be NULL or
+ * NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
+ * NUL-terminated strings; `err_out` must be NULL or valid for writing one
+ * pointer.
+ */
+enum lago_status lago_env_collect(const struct lago_env *env,
+                                  const char *output_dir,
+                                  bool ignore_nopath,
+                                  const char *const *vm_names,
+                                  size_t n_vm_names,
+                                  struct lago_error **err_out);
+
+/**
+ * Runs every VM's deploy scripts (`metadata.deploy-scripts`), the VMs in
+ * parallel. A script exiting non-zero fails with `LAGO_STATUS_SSH` and
+ * the message `<script> failed with status N on <vm>`.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `err_out` must be NULL or
+ * valid for writing one pointer.
+ */
+enum lago_status lago_env_deploy(const struct lago_env *env, struct lago_error **err_out);
+
+/**
+ * The Ansible inventory of the environment, as `lago ansible_hosts`
+ * prints it (no newline at the end; free with `lago_string_free`).
+ * `keys` are `/`-separated paths into the VM specs to group by; with
+ * `n_keys` 0 (`keys` may then be NULL) they are `vm-type`, `groups`,
+ * `vm-provider`.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `keys` must be NULL or hold
+ * `n_keys` NUL-terminated strings; `out` must be NULL or writable;
+ * `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_ansible_inventory(const struct lago_env *env,
+                                            const char *const *keys,
+                                            size_t n_keys,
+                                            char **out,
+                                            struct lago_error **err_out);
+
+/**
  * Runs `argv` (`argc` words, each quoted for the guest's shell) in VM `vm`
  * and waits at most `timeout_ms` milliseconds (> 0). On success
  * `*result_out` holds the exit code and output, whatever the exit code;

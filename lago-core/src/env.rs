@@ -37,6 +37,8 @@ use crate::ssh::{CopyStats, ExecResult, SshClient, SshTarget};
 use crate::workdir::Workdir;
 use crate::xml::DomainType;
 
+mod guest_ops;
+
 /// The provider an `Env` runs on, with what it knows of the host.
 struct Backend {
     provider: Arc<dyn Provider>,

@@ -22,6 +22,7 @@ pub mod boundary;
 mod config;
 mod env;
 mod env_export;
+mod env_ops;
 mod env_snapshot;
 mod env_ssh;
 mod env_vm;
@@ -51,6 +52,7 @@ pub use env_export::{
     LAGO_EXPORT_COLLECT_ONLY, LAGO_EXPORT_COMPRESS, LAGO_EXPORT_INIT_FILE_JSON,
     LAGO_EXPORT_SEQUENTIAL, LAGO_EXPORT_SPARSIFY, LAGO_EXPORT_STANDALONE, lago_env_export,
 };
+pub use env_ops::{lago_env_ansible_inventory, lago_env_collect, lago_env_deploy};
 pub use env_snapshot::{lago_env_revert, lago_env_snapshot, lago_env_snapshots_json};
 pub use env_ssh::{
     lago_env_copy_from, lago_env_copy_to, lago_env_ssh, lago_env_wait_for_ssh,

@@ -774,3 +774,103 @@ fn export_refuses_running_vms_and_bad_arguments() {
         lago_config_free(config);
     }
 }
+
+#[test]
+fn collect_deploy_inventory_misuse_and_inventory_text() {
+    let (_dir, workdir, config) = scratch_env();
+    let env = load(config, &workdir);
+    let mut s: *mut c_char = ptr::null_mut();
+    // SAFETY: `env` and `config` are live until freed at the end; the
+    // strings are C strings; out-parameters are writable.
+    unsafe {
+        for (status, msg) in [
+            call(|e| lago_env_collect(ptr::null(), c"/o".as_ptr(), true, ptr::null(), 0, e)),
+            call(|e| lago_env_deploy(ptr::null(), e)),
+            call(|e| lago_env_ansible_inventory(ptr::null(), ptr::null(), 0, &mut s, e)),
+        ] {
+            assert_eq!(
+                (status, msg.as_str()),
+                (lago_status::NullArgument, "argument `env` must not be NULL")
+            );
+        }
+        let (status, msg) = call(|e| lago_env_collect(env, ptr::null(), true, ptr::null(), 0, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `output_dir` must not be NULL"
+            )
+        );
+        let out_dir = CString::new(workdir.join("out").to_str().unwrap()).unwrap();
+        let names = [c"nope".as_ptr()];
+        let (status, msg) =
+            call(|e| lago_env_collect(env, out_dir.as_ptr(), false, names.as_ptr(), 1, e));
+        assert_eq!(status, lago_status::NotFound, "{msg}");
+        assert!(msg.contains("nope"), "{msg}");
+        assert!(!workdir.join("out").exists());
+        let (status, _) =
+            call(|e| lago_env_collect(env, c"/o\xff".as_ptr(), true, ptr::null(), 0, e));
+        assert_eq!(status, lago_status::InvalidUtf8);
+
+        let (status, msg) = call(|e| lago_env_ansible_inventory(env, ptr::null(), 1, &mut s, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::NullArgument,
+                "argument `keys` must not be NULL"
+            )
+        );
+        let (status, msg) =
+            call(|e| lago_env_ansible_inventory(env, ptr::null(), 0, ptr::null_mut(), e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (lago_status::NullArgument, "argument `out` must not be NULL")
+        );
+        assert!(s.is_null(), "out-param untouched on failure");
+
+        // the inventory of the fixture (no libvirt needed)
+        let key = workdir.join("default/id_rsa");
+        let entry = |vm: &str, ip: &str| {
+            format!(
+                "{vm} ansible_host={ip} ansible_ssh_private_key_file={}",
+                key.display()
+            )
+        };
+        let (e0, e1) = (entry("vm0", "192.168.201.2"), entry("vm1", "192.168.201.3"));
+        assert_eq!(
+            call(|e| lago_env_ansible_inventory(env, ptr::null(), 0, &mut s, e)).0,
+            lago_status::Ok
+        );
+        assert_eq!(
+            take_string(s),
+            format!(
+                "[vm-type=default]\n{e0}\n{e1}\n[groups=web]\n{e0}\n\
+                 [vm-provider=local-libvirt]\n{e0}\n{e1}\n[web]\n{e0}"
+            )
+        );
+        let keys = [c"nics/1/ip".as_ptr()];
+        assert_eq!(
+            call(|e| lago_env_ansible_inventory(env, keys.as_ptr(), 1, &mut s, e)).0,
+            lago_status::Ok
+        );
+        assert_eq!(
+            take_string(s),
+            format!(
+                "[nics/1/ip=192.168.202.2]\n{e0}\n[web]\n{e0}\n[nics/1/ip=192.168.202.3]\n{e1}"
+            )
+        );
+        s = ptr::null_mut();
+
+        let _ = call(|e| lago_env_destroy(env, e));
+        for (status, msg) in [
+            call(|e| lago_env_deploy(env, e)),
+            call(|e| lago_env_ansible_inventory(env, ptr::null(), 0, &mut s, e)),
+            call(|e| lago_env_collect(env, out_dir.as_ptr(), true, ptr::null(), 0, e)),
+        ] {
+            assert_eq!(status, lago_status::Destroyed, "{msg}");
+        }
+        assert!(s.is_null());
+        lago_env_free(env);
+        lago_config_free(config);
+    }
+}

@@ -14,8 +14,8 @@ from lago.cmd import NOT_IMPLEMENTED, create_parser, main
 
 VERBS = [
     "init", "start", "stop", "status", "list", "set-current", "destroy", "copy-to-vm",
-    "copy-from-vm", "collect", "export", "ansible_hosts", "generate-config", "snapshot",
-    "revert", *NOT_IMPLEMENTED,
+    "copy-from-vm", "collect", "export", "deploy", "ansible_hosts", "generate-config",
+    "snapshot", "revert", *NOT_IMPLEMENTED,
 ]
 
 

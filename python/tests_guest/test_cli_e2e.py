@@ -15,10 +15,15 @@ domains:
     vcpu: 1
     nics: [{net: lan}]
     disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+    groups: [web]
+    artifacts: [/root/f.txt, /etc/hostname, /nonexistent]
+    metadata:
+      deploy-scripts: [$LAGO_INITFILE_PATH/deploy.sh]
 nets:
   lan:
     type: nat
     management: true
+    gw: 192.168.244.1
 """
 
 
@@ -32,6 +37,9 @@ def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_lifecycle(lago_env: dict[str, str], scratch: Path) -> None:
     tmp_path = scratch
     (tmp_path / "LagoInitFile").write_text(ONE_VM)
+    (tmp_path / "deploy.sh").write_text(
+        "echo deployed > /root/deployed\n[ -e /root/fail-now ] && { echo no >&2; exit 4; }\nexit 0\n"
+    )
     r = lago(tmp_path, "init", "LagoInitFile")
     assert r.returncode == 0, r.stderr
     try:
@@ -48,6 +56,29 @@ def test_cli_lifecycle(lago_env: dict[str, str], scratch: Path) -> None:
         assert lago(tmp_path, "copy-to-vm", "vm0", str(tmp_path / "f.txt"), "/root/f.txt").returncode == 0
         assert lago(tmp_path, "copy-from-vm", "vm0", "/root/f.txt", str(tmp_path / "g.txt")).returncode == 0
         assert (tmp_path / "g.txt").read_text() == "hello"
+        # deploy, collect, ansible_hosts
+        r = lago(tmp_path, "deploy")
+        assert r.returncode == 0, r.stderr
+        assert lago(tmp_path, "shell", "vm0", "cat", "/root/deployed").stdout == "deployed\n"
+        lago(tmp_path, "shell", "vm0", "touch", "/root/fail-now")
+        r = lago(tmp_path, "deploy")
+        assert r.returncode == 2, r.stderr
+        assert "_deploy.sh failed with status 4 on vm0" in r.stderr, r.stderr
+        out = tmp_path / "collected"
+        r = lago(tmp_path, "collect", "--output", str(out), "--no-skip")
+        assert r.returncode == 2 and "Failed to extract files" in r.stderr, r.stderr
+        assert not out.exists()
+        assert lago(tmp_path, "collect", "--output", str(out)).returncode == 0
+        assert (out / "vm0" / "_root_f.txt").read_text() == "hello"
+        assert (out / "vm0" / "_etc_hostname").read_text() == "vm0\n"
+        assert lago(tmp_path, "collect", "--output", str(out)).returncode == 0
+        assert len([p for p in tmp_path.iterdir() if p.name.startswith("collected.")]) == 1
+        r = lago(tmp_path, "ansible_hosts")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("[vm-type=default]\nvm0 ansible_host="), r.stdout
+        assert r.stdout.endswith("\n[web]\n" + r.stdout.splitlines()[1] + "\n"), r.stdout
+        r = lago(tmp_path, "ansible_hosts", "-k", "groups")
+        assert r.stdout.splitlines()[0] == "[groups=web]", r.stdout
         r = lago(tmp_path, "-f", "flat", "status")
         assert "VMs/vm0/status: running" in r.stdout.splitlines()
         # verbs work from inside the workdir too

@@ -411,6 +411,65 @@ impl Env {
         self.run(py, |e| e.copy_from(&vm, &remote, &local).map(|_| ()))
     }
 
+    /// Collects the VMs' `artifacts` (all VMs when `vms` is empty) into
+    /// `output_dir/<vm>/`, rotating an existing `output_dir`.
+    #[pyo3(signature = (output_dir, ignore_nopath, vms=Vec::new()))]
+    fn collect(
+        &self,
+        py: Python<'_>,
+        output_dir: PathBuf,
+        ignore_nopath: bool,
+        vms: Vec<String>,
+    ) -> PyResult<()> {
+        self.run(py, |e| e.collect(&output_dir, ignore_nopath, &vms))
+    }
+
+    /// `collect` with each VM's paths given: a list of `(vm, paths)`.
+    fn collect_paths(
+        &self,
+        py: Python<'_>,
+        output_dir: PathBuf,
+        ignore_nopath: bool,
+        per_vm: Vec<(String, Vec<String>)>,
+    ) -> PyResult<()> {
+        self.run(py, |e| e.collect_paths(&output_dir, ignore_nopath, &per_vm))
+    }
+
+    /// Collects `paths` of VM `vm` into `dest/<path with / turned into _>`.
+    fn collect_vm(
+        &self,
+        py: Python<'_>,
+        vm: String,
+        paths: Vec<String>,
+        dest: PathBuf,
+        ignore_nopath: bool,
+    ) -> PyResult<()> {
+        self.run(py, |e| e.collect_vm(&vm, &paths, &dest, ignore_nopath))
+    }
+
+    /// Copies each `(guest path, local path)` out of VM `vm` (over SSH, or
+    /// from its disk when it is not running).
+    fn extract_paths(
+        &self,
+        py: Python<'_>,
+        vm: String,
+        items: Vec<(String, PathBuf)>,
+        ignore_nopath: bool,
+    ) -> PyResult<()> {
+        self.run(py, |e| e.extract_paths(&vm, &items, ignore_nopath))
+    }
+
+    /// Runs every VM's deploy scripts.
+    fn deploy(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |e| e.deploy())
+    }
+
+    /// The Ansible inventory text (empty `keys`: Lago's defaults).
+    #[pyo3(signature = (keys=Vec::new()))]
+    fn ansible_inventory(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<String> {
+        self.run(py, |e| e.ansible_inventory(&keys))
+    }
+
     /// Path of the prefix's SSH private key.
     fn ssh_id_rsa(&self) -> PyResult<PathBuf> {
         Ok(self.get()?.paths().ssh_id_rsa())

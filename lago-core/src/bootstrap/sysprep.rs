@@ -22,7 +22,8 @@ pub fn sysprep_commands(hostname: &str, root_password: &str, pubkey_file: &Path)
     )
 }
 
-fn libguestfs_command(tool: &str) -> Command {
+/// A libguestfs tool, with the `direct` backend unless one is chosen already.
+pub(crate) fn libguestfs_command(tool: &str) -> Command {
     let mut cmd = Command::new(tool);
     if std::env::var_os("LIBGUESTFS_BACKEND").is_none() {
         cmd.env("LIBGUESTFS_BACKEND", "direct");

@@ -603,9 +603,17 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         // deploy scripts: copied into the prefix, stored relative to it
         let scripts = d.deploy_scripts();
         if !scripts.is_empty() {
+            // as Lago's init, which set both variables before copying them
+            let prefix_dir = paths.prefix_path().to_string_lossy().into_owned();
+            let workdir_dir = workdir_path.to_string_lossy().into_owned();
+            let script_lookup = |name: &str| match name {
+                "LAGO_PREFIX_PATH" => Some(prefix_dir.clone()),
+                "LAGO_WORKDIR_PATH" => Some(workdir_dir.clone()),
+                other => lookup(other),
+            };
             let mut stored_scripts = Vec::new();
             for script in scripts {
-                let src = PathBuf::from(spec::expand_vars(script, lookup));
+                let src = PathBuf::from(spec::expand_vars(script, script_lookup));
                 let dst = paths.script_copy(&src.to_string_lossy());
                 fs::copy(&src, &dst).map_err(|e| io_error("copy deploy script", &src, e))?;
                 let name = dst

@@ -12,9 +12,12 @@
 //! - [`status`]: the status information `lago status` renders;
 //! - [`snapshot`]: env-wide snapshots and reverts of the VMs' disks.
 
+pub mod collect;
+pub mod deploy;
 pub mod destroy;
 pub mod export;
 pub mod init;
+pub mod inventory;
 pub mod layout;
 pub mod naming;
 pub mod orphans;

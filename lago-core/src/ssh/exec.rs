@@ -187,8 +187,38 @@ pub(crate) fn pump(
     deadline: Option<Instant>,
     timeout: Duration,
 ) -> Result<ExecResult, SshError> {
+    let mut stdout = Vec::new();
+    let mut result = pump_into(
+        conn,
+        ctx,
+        op,
+        channel,
+        stdin,
+        deadline,
+        timeout,
+        &mut stdout,
+    )?;
+    result.stdout = stdout;
+    Ok(result)
+}
+
+/// Like [`pump`], with standard output written to `out` as it comes
+/// (the result's `stdout` stays empty). A failing `out` ends the call with
+/// [`SshError::Local`].
+#[allow(clippy::too_many_arguments, reason = "pump's arguments and the sink")]
+pub(crate) fn pump_into(
+    conn: &Conn,
+    ctx: &Ctx,
+    op: &str,
+    channel: &mut Channel,
+    stdin: Option<&[u8]>,
+    deadline: Option<Instant>,
+    timeout: Duration,
+    out: &mut dyn Write,
+) -> Result<ExecResult, SshError> {
     let io_err = |e: io::Error| ctx.io_err(op, e);
     let mut result = ExecResult::default();
+    let mut stdout_sink = Vec::new();
     let mut buf = vec![0u8; READ_CHUNK];
     let input = stdin.unwrap_or(&[]);
     let mut written = 0;
@@ -231,7 +261,7 @@ pub(crate) fn pump(
         }
 
         for (done, stream, sink) in [
-            (&mut out_done, 0, &mut result.stdout),
+            (&mut out_done, 0, &mut stdout_sink),
             (&mut err_done, 1, &mut result.stderr),
         ] {
             // Drain what is there, a bounded amount per round so stdin
@@ -250,6 +280,15 @@ pub(crate) fn pump(
                     Err(e) => return Err(io_err(e)),
                 }
             }
+        }
+        if !stdout_sink.is_empty() {
+            out.write_all(&stdout_sink)
+                .map_err(|source| SshError::Local {
+                    op: op.to_owned(),
+                    path: "(local output of the command)".into(),
+                    source,
+                })?;
+            stdout_sink.clear();
         }
 
         // What libssh2 already pulled off the socket (data, EOF, window

@@ -34,6 +34,7 @@ pub mod known_hosts;
 mod quote;
 mod service;
 mod session;
+mod stream;
 
 use std::io;
 use std::net::IpAddr;

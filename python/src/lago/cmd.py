@@ -27,7 +27,6 @@ NOT_IMPLEMENTED = {
     "shutdown": "Shut down VMs (ACPI/ssh)",
     "cleanup": "Stop the prefix and mark it uninitialized",
     "console": "Open a serial console to a VM",
-    "deploy": "Run the deploy scripts",
 }
 
 
@@ -247,11 +246,15 @@ def do_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def do_ansible_hosts(args: argparse.Namespace) -> int:
-    from lago.lago_ansible import LagoAnsible
+def do_deploy(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
-    print(LagoAnsible(Prefix(_env(args))).get_inventory_str(args.keys))
+    Prefix(_env(args)).deploy()
+    return 0
+
+
+def do_ansible_hosts(args: argparse.Namespace) -> int:
+    print(_env(args).ansible_inventory(list(args.keys or [])))
     return 0
 
 
@@ -363,6 +366,7 @@ def create_parser(
     p.add_argument("--init-file-name", default="LagoInitFile", help="Name of the exported init file")
     p.add_argument("--collect-only", action="store_true", help="Only print the images that would be exported")
     p.add_argument("--without-threads", action="store_true", help="Export one disk at a time")
+    verb("deploy", do_deploy, "Run the deploy scripts")
     p = verb("ansible_hosts", do_ansible_hosts, "Print an Ansible inventory")
     p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Spec keys to group by")
     p = verb("generate-config", do_generate_config, "Print the effective configuration")

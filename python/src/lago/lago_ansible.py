@@ -1,28 +1,17 @@
-"""Ansible inventory of an environment (contract §8)."""
+"""Ansible inventory of an environment (contract §8), built by lago-core
+(``Env::ansible_inventory``); this module keeps Lago's ``LagoAnsible``."""
 
 from __future__ import annotations
 
 import collections
-from typing import Any, Optional, Sequence
+import contextlib
+import logging
+import tempfile
+from typing import Any, Iterator, Optional, Sequence
+
+LOGGER = logging.getLogger(__name__)
 
 DEFAULT_KEYS = ["vm-type", "groups", "vm-provider"]
-
-
-def _get_key(path: str, spec: Any) -> Any:
-    node = spec
-    for part in path.strip("/").split("/"):
-        if isinstance(node, list):
-            try:
-                node = node[int(part)]
-            except (ValueError, IndexError):
-                return None
-        elif isinstance(node, dict):
-            if part not in node:
-                return None
-            node = node[part]
-        else:
-            return None
-    return node
 
 
 class LagoAnsible:
@@ -31,31 +20,33 @@ class LagoAnsible:
     def __init__(self, prefix: Any) -> None:
         self.prefix = prefix
 
+    def get_inventory_str(self, keys: Optional[Sequence[str]] = None) -> str:
+        """The inventory as INI text (no trailing newline); empty or no
+        ``keys`` means ``vm-type``, ``groups``, ``vm-provider``."""
+        return str(self.prefix._native.ansible_inventory(list(keys or [])))
+
     def get_inventory(self, keys: Optional[Sequence[str]] = None) -> dict[str, list[str]]:
-        """Group → host entries."""
-        keys = list(keys) if keys is not None else DEFAULT_KEYS
+        """Group → host entries, in the inventory's order."""
         inventory: dict[str, list[str]] = collections.defaultdict(list)
-        key_file = self.prefix.paths.ssh_id_rsa()
-        for name, vm in self.prefix.get_vms().items():
-            spec = vm.spec
-            spec.setdefault("vm-provider", "local-libvirt")
-            spec.setdefault("vm-type", "default")
-            entry = f"{name} ansible_host={vm.ip()} ansible_ssh_private_key_file={key_file}"
-            for key in keys:
-                value = _get_key(key, spec)
-                if value is None:
-                    continue
-                values = value if isinstance(value, list) else [value]
-                for v in values:
-                    inventory[f"{key}={v}"].append(entry)
-            for group in spec.get("groups", []) or []:
-                inventory[str(group)].append(entry)
+        group: Optional[str] = None
+        for line in self.get_inventory_str(keys).split("\n"):
+            if line.startswith("[") and line.endswith("]"):
+                group = line[1:-1]
+                inventory.setdefault(group, [])
+            elif group is not None and line:
+                inventory[group].append(line)
         return inventory
 
-    def get_inventory_str(self, keys: Optional[Sequence[str]] = None) -> str:
-        """The inventory as INI text (no trailing newline)."""
-        lines: list[str] = []
-        for group, hosts in self.get_inventory(keys).items():
-            lines.append(f"[{group}]")
-            lines.extend(sorted(hosts))
-        return "\n".join(lines)
+    @contextlib.contextmanager
+    def get_inventory_temp_file(
+        self, keys: Optional[Sequence[str]] = None
+    ) -> Iterator["tempfile._TemporaryFileWrapper[str]"]:
+        """A temporary file holding the inventory (flushed, rewound; use
+        ``.name``), removed when the context ends."""
+        with tempfile.NamedTemporaryFile(mode="r+t") as f:
+            inventory = self.get_inventory_str(keys)
+            LOGGER.debug("Writing inventory to temp file %s \n%s", f.name, inventory)
+            f.write(inventory)
+            f.flush()
+            f.seek(0)
+            yield f

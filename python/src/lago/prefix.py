@@ -71,11 +71,28 @@ class Prefix:
         return json.loads(self._native.status_json())  # type: ignore[no-any-return]
 
     def collect_artifacts(self, output_dir: str, ignore_nopath: bool) -> None:
-        """Collects every VM's artifacts into ``output_dir/<vm>``."""
-        import os
+        """Collects every VM's artifacts (each VM's ``_artifact_paths()``)
+        into ``output_dir/<vm>``, the VMs in parallel; an existing
+        ``output_dir`` is renamed ``output_dir.YYYY-MM-DD_HH:MM:SS`` first.
+        A missing path raises ExtractPathNoPathError unless ``ignore_nopath``."""
+        from lago._exc import LagoNotFoundError
+        from lago.plugins.vm import ExtractPathNoPathError
 
-        for name, vm in self.get_vms().items():
-            vm.collect_artifacts(os.path.join(output_dir, name), ignore_nopath)
+        per_vm = [(name, list(vm._artifact_paths())) for name, vm in self.get_vms().items()]
+        try:
+            self._native.collect_paths(output_dir, ignore_nopath, per_vm)
+        except LagoNotFoundError as exc:
+            raise ExtractPathNoPathError(str(exc)) from exc
+
+    def deploy(self) -> None:
+        """Runs every VM's ``deploy-scripts``; a failing script raises
+        LagoDeployError ``<script> failed with status N on <vm>``."""
+        from lago._exc import LagoSSHError
+
+        try:
+            self._native.deploy()
+        except LagoSSHError as exc:
+            raise LagoDeployError(str(exc)) from exc
 
     # Snapshots: not SDK-exposed (contract §2.2), as in Lago.
 

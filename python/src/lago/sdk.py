@@ -90,10 +90,9 @@ class SDK:
         self, keys: Optional[Sequence[str]] = None
     ) -> Iterator["tempfile._TemporaryFileWrapper[str]"]:
         """A temporary file holding the inventory (use ``.name``)."""
-        with tempfile.NamedTemporaryFile(mode="r+t") as f:
-            f.write(self.ansible_inventory(keys))
-            f.flush()
-            f.seek(0)
+        from lago.lago_ansible import LagoAnsible
+
+        with LagoAnsible(self._prefix).get_inventory_temp_file(keys) as f:
             yield f
 
 

@@ -168,19 +168,24 @@ class DefaultVM(VMPlugin):
                 raise LagoCopyFilesFromVMError(remote_path, local_path, str(exc)) from exc
 
     def extract_paths(self, paths: Sequence[Any], ignore_nopath: bool = False) -> None:
-        """Copies each ``(remote, local)`` pair out of the VM."""
-        self._check_running()
-        for remote, local in paths:
-            try:
-                self.copy_from(remote, local)
-            except ExtractPathNoPathError:
-                if not ignore_nopath:
-                    raise
+        """Copies each ``(remote, local)`` pair out of the VM: over SSH when
+        it runs, else from its disk with libguestfs."""
+        try:
+            self._native.extract_paths(
+                self.name(), [(str(r), os.fspath(l)) for r, l in paths], ignore_nopath
+            )
+        except LagoNotFoundError as exc:
+            raise ExtractPathNoPathError(str(exc)) from exc
+
+    def extract_paths_dead(self, paths: Sequence[Any], ignore_nopath: bool = False) -> None:
+        """As ``extract_paths`` (a VM that is not running is read from its disk)."""
+        self.extract_paths(paths, ignore_nopath)
 
     def collect_artifacts(self, host_path: str, ignore_nopath: bool) -> None:
         """Copies ``_artifact_paths()`` to ``host_path/<path with / → _>``."""
-        os.makedirs(host_path, exist_ok=True)
-        self.extract_paths(
-            [(p, os.path.join(host_path, p.replace("/", "_"))) for p in self._artifact_paths()],
-            ignore_nopath=ignore_nopath,
-        )
+        try:
+            self._native.collect_vm(
+                self.name(), list(self._artifact_paths()), os.fspath(host_path), ignore_nopath
+            )
+        except LagoNotFoundError as exc:
+            raise ExtractPathNoPathError(str(exc)) from exc
