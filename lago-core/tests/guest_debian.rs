@@ -52,6 +52,18 @@ fn spec_key(env: &Env, vm: &str, key: &str) -> Option<serde_json::Value> {
     spec.get(key).cloned()
 }
 
+/// Destroys the env when the test ends, also when an assertion fails.
+struct Teardown(Option<Env>, PathBuf);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if let Some(Err(e)) = self.0.take().map(Env::destroy) {
+            eprintln!("teardown: {e}");
+        }
+        let _ = fs::remove_dir_all(&self.1);
+    }
+}
+
 const ONE_VM: &str = "\
 domains:
   deb0:
@@ -60,7 +72,7 @@ domains:
     nics: [{net: mgmt}]
     disks: [{template_name: debian-bookworm, type: template, name: root, dev: vda, format: qcow2}]
 nets:
-  mgmt: {type: nat, management: true, dhcp: {start: 100, end: 254}}
+  mgmt: {type: nat, management: true, gw: 192.168.217.1, dhcp: {start: 100, end: 254}}
 ";
 
 #[test]
@@ -73,6 +85,8 @@ fn debian_guest_services_and_agent() {
     let t0 = Instant::now();
     let env = Env::init(&InitOptions::new(root.join(".lago"), &initfile), config).unwrap();
     println!("init: {:.2?}", t0.elapsed());
+    let guard = Teardown(Some(env), root.clone());
+    let env = guard.0.as_ref().unwrap();
     let t0 = Instant::now();
     env.start(&[]).unwrap();
     env.wait_for_ssh("deb0", None).unwrap();
@@ -81,35 +95,35 @@ fn debian_guest_services_and_agent() {
 
     // cloud-init applied the NoCloud seed: hostname, root's key (the
     // prefix's, which is how SSH just got in), host keys made in the guest
-    assert_eq!(sh(&env, vm, "hostname").stdout_lossy().trim(), vm);
+    assert_eq!(sh(env, vm, "hostname").stdout_lossy().trim(), vm);
     let pubkey = fs::read_to_string(env.paths().ssh_id_rsa_pub()).unwrap();
-    let keys = sh(&env, vm, "cat /root/.ssh/authorized_keys").stdout_lossy();
+    let keys = sh(env, vm, "cat /root/.ssh/authorized_keys").stdout_lossy();
     let key_body = pubkey.split_whitespace().nth(1).unwrap();
     assert!(keys.contains(key_body), "authorized_keys: {keys}");
-    let ci = sh(&env, vm, "cat /run/cloud-init/status.json");
+    let ci = sh(env, vm, "cat /run/cloud-init/status.json");
     assert!(
         ci.stdout_lossy().contains("DataSourceNoCloud"),
         "{}",
         ci.stdout_lossy()
     );
     // `hostname -f` from the management network's DNS and DHCP search domain
-    let fqdn = sh(&env, vm, "hostname -f");
+    let fqdn = sh(env, vm, "hostname -f");
     assert_eq!(
         fqdn.stdout_lossy().trim(),
         format!("{vm}.lago.local"),
         "stderr: {} resolv.conf: {}",
         fqdn.stderr_lossy(),
-        sh(&env, vm, "cat /etc/resolv.conf /etc/hosts").stdout_lossy()
+        sh(env, vm, "cat /etc/resolv.conf /etc/hosts").stdout_lossy()
     );
-    let pid1 = sh(&env, vm, "cat /proc/1/comm").stdout_lossy();
+    let pid1 = sh(env, vm, "cat /proc/1/comm").stdout_lossy();
     assert_eq!(pid1.trim(), "systemd");
 
     // services: detected once, persisted, then read from the spec
-    assert_eq!(spec_key(&env, vm, "service_provider"), None);
+    assert_eq!(spec_key(env, vm, "service_provider"), None);
     let agent = env.service(vm, "qemu-guest-agent").unwrap();
     assert_eq!(agent.manager(), ServiceManager::Systemd);
     assert_eq!(
-        spec_key(&env, vm, "service_provider"),
+        spec_key(env, vm, "service_provider"),
         Some("systemd".into())
     );
     assert_eq!(env.service_provider(vm).unwrap(), ServiceManager::Systemd);
@@ -117,7 +131,7 @@ fn debian_guest_services_and_agent() {
     assert!(agent.exists().unwrap() && agent.alive().unwrap());
     agent.stop().unwrap();
     assert_eq!(agent.state().unwrap(), ServiceState::Inactive);
-    let active = sh(&env, vm, "systemctl is-active qemu-guest-agent").stdout_lossy();
+    let active = sh(env, vm, "systemctl is-active qemu-guest-agent").stdout_lossy();
     assert_eq!(active.trim(), "inactive");
     agent.start().unwrap();
     assert_eq!(agent.state().unwrap(), ServiceState::Active);
@@ -132,10 +146,10 @@ fn debian_guest_services_and_agent() {
     assert!(env.service(vm, "../etc/passwd").is_err());
 
     // the guest agent: found, persisted, and answering libvirt
-    assert_eq!(spec_key(&env, vm, "guest-agent"), None);
+    assert_eq!(spec_key(env, vm, "guest-agent"), None);
     assert!(env.has_guest_agent(vm).unwrap());
     assert_eq!(
-        spec_key(&env, vm, "guest-agent"),
+        spec_key(env, vm, "guest-agent"),
         Some("qemu-guest-agent".into())
     );
     assert_eq!(env.guest_agent(vm).unwrap().name(), "qemu-guest-agent");
@@ -161,6 +175,7 @@ fn debian_guest_services_and_agent() {
     let again = Env::load(&root.join(".lago"), "current", Config::new()).unwrap();
     assert_eq!(again.service_provider(vm).unwrap(), ServiceManager::Systemd);
 
-    env.destroy().unwrap();
-    let _ = fs::remove_dir_all(&root);
+    drop(again);
+    let mut guard = guard;
+    guard.0.take().unwrap().destroy().unwrap();
 }

@@ -24,7 +24,7 @@ domains:
     nics: [{net: mgmt}]
     disks: [{template_name: debian-bookworm, type: template, name: root, dev: vda, format: qcow2}]
 nets:
-  mgmt: {type: nat, management: true}
+  mgmt: {type: nat, management: true, gw: 192.168.218.1}
 """
 
 
