@@ -52,7 +52,7 @@ def env(lago_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
 
 
 def _stored_spec(vm: object) -> dict:
-    path = Path(vm.virt_env._native.prefix_path()) / "virt" / ("vm-" + vm.name())  # type: ignore[attr-defined]
+    path = Path(vm.virt_env._native.prefix_path) / "virt" / ("vm-" + vm.name())  # type: ignore[attr-defined]
     return json.loads(path.read_text())
 
 
