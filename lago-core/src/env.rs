@@ -6,6 +6,9 @@
 //! libvirt connection (thread-safe itself) is opened on first use, so a
 //! status query never needs libvirt and a plain `load` is cheap.
 
+pub mod service;
+pub use service::VmService;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -19,6 +19,7 @@ use lago_core::config::{Config as CoreConfig, ConfigLoader};
 use lago_core::env::Env as CoreEnv;
 use lago_core::prefix::export::ExportOptions;
 use lago_core::prefix::init::InitOptions;
+use lago_core::ssh::ServiceManager;
 use lago_core::workdir::Workdir;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -125,6 +126,27 @@ impl Env {
         let out = py.detach(|| f(&env));
         logbridge::flush(py);
         out.map_err(|e| errors::to_py(&e))
+    }
+}
+
+/// Service `name` of VM `vm` through the named provider, or the VM's own.
+fn vm_service(
+    env: &CoreEnv,
+    vm: &str,
+    name: &str,
+    provider: Option<&str>,
+) -> lago_core::Result<lago_core::env::VmService> {
+    match provider {
+        None => env.service(vm, name),
+        Some(p) => {
+            let manager = ServiceManager::from_name(p).ok_or_else(|| {
+                lago_core::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("unknown service provider {p:?}: valid are 'systemd', 'sysvinit'"),
+                )
+            })?;
+            env.service_with(vm, name, manager)
+        }
     }
 }
 
@@ -468,6 +490,69 @@ impl Env {
     #[pyo3(signature = (keys=Vec::new()))]
     fn ansible_inventory(&self, py: Python<'_>, keys: Vec<String>) -> PyResult<String> {
         self.run(py, |e| e.ansible_inventory(&keys))
+    }
+
+    /// The service manager of VM `vm` (`systemd` or `sysvinit`): the one
+    /// in its spec, else detected over SSH and persisted as
+    /// `spec['service_provider']`.
+    fn service_provider(&self, py: Python<'_>, vm: String) -> PyResult<String> {
+        self.run(py, |e| {
+            e.service_provider(&vm).map(|m| m.name().to_string())
+        })
+    }
+
+    /// State of service `name` in VM `vm` through `provider` (`systemd`,
+    /// `sysvinit`, or None for the VM's own): 0 missing, 1 inactive, 2 active.
+    #[pyo3(signature = (vm, name, provider=None))]
+    fn service_state(
+        &self,
+        py: Python<'_>,
+        vm: String,
+        name: String,
+        provider: Option<String>,
+    ) -> PyResult<i32> {
+        self.run(py, |e| {
+            Ok(vm_service(e, &vm, &name, provider.as_deref())?.state()? as i32)
+        })
+    }
+
+    /// Starts service `name` in VM `vm` (see `service_state`).
+    #[pyo3(signature = (vm, name, provider=None))]
+    fn service_start(
+        &self,
+        py: Python<'_>,
+        vm: String,
+        name: String,
+        provider: Option<String>,
+    ) -> PyResult<()> {
+        self.run(py, |e| {
+            vm_service(e, &vm, &name, provider.as_deref())?.start()
+        })
+    }
+
+    /// Stops service `name` in VM `vm` (see `service_state`).
+    #[pyo3(signature = (vm, name, provider=None))]
+    fn service_stop(
+        &self,
+        py: Python<'_>,
+        vm: String,
+        name: String,
+        provider: Option<String>,
+    ) -> PyResult<()> {
+        self.run(py, |e| {
+            vm_service(e, &vm, &name, provider.as_deref())?.stop()
+        })
+    }
+
+    /// The guest agent's service name in VM `vm` (`qemu-guest-agent` or
+    /// `qemu-ga`), persisted as `spec['guest-agent']`; NotFound if neither.
+    fn guest_agent(&self, py: Python<'_>, vm: String) -> PyResult<String> {
+        self.run(py, |e| e.guest_agent(&vm).map(|s| s.name().to_string()))
+    }
+
+    /// Whether VM `vm` has a guest agent service (persisted as above).
+    fn has_guest_agent(&self, py: Python<'_>, vm: String) -> PyResult<bool> {
+        self.run(py, |e| e.has_guest_agent(&vm))
     }
 
     /// Path of the prefix's SSH private key.

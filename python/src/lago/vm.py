@@ -189,3 +189,47 @@ class DefaultVM(VMPlugin):
             )
         except LagoNotFoundError as exc:
             raise ExtractPathNoPathError(str(exc)) from exc
+
+    # -- services (§2.3): detection and persistence run in lago-core ---------
+    def _service_class(self, provider: str) -> Any:
+        from lago.plugins import load_plugins
+
+        classes = load_plugins("lago.plugins.vm_service", instantiate=False)
+        if provider not in classes:
+            raise RuntimeError(
+                "No service provider %r for VM %s (known: %s)"
+                % (provider, self.name(), ", ".join(sorted(classes)) or "none")
+            )
+        return classes[provider]
+
+    def service(self, name: str) -> Any:
+        """Service ``name`` of this running VM (a ServicePlugin). The guest's
+        provider is detected once and kept as ``spec['service_provider']``."""
+        self._check_running()
+        try:
+            provider = self._native.service_provider(self.name())
+        except LagoNotFoundError as exc:
+            raise RuntimeError(
+                "No service provider detected for %s: %s" % (self.name(), exc)
+            ) from exc
+        self._spec["service_provider"] = provider
+        return self._service_class(provider)(self, name)
+
+    def guest_agent(self) -> Any:
+        """The guest agent's service (``qemu-guest-agent`` or ``qemu-ga``),
+        kept as ``spec['guest-agent']``; RuntimeError if there is none."""
+        self._check_running()
+        try:
+            name = self._native.guest_agent(self.name())
+        except LagoNotFoundError as exc:
+            raise RuntimeError(str(exc)) from exc
+        self._spec["guest-agent"] = name
+        return self.service(name)
+
+    def has_guest_agent(self) -> bool:
+        """True if the VM has a guest agent service."""
+        self._check_running()
+        found = bool(self._native.has_guest_agent(self.name()))
+        if found:
+            self._spec["guest-agent"] = self._native.guest_agent(self.name())
+        return found
