@@ -13,7 +13,8 @@ from lago.cmd import NOT_IMPLEMENTED, create_parser, main
 
 VERBS = [
     "init", "start", "stop", "status", "list", "set-current", "destroy", "copy-to-vm",
-    "copy-from-vm", "collect", "ansible_hosts", "generate-config", *NOT_IMPLEMENTED,
+    "copy-from-vm", "collect", "ansible_hosts", "generate-config", "shutdown", "cleanup",
+    "console", *NOT_IMPLEMENTED,
 ]
 
 
