@@ -32,10 +32,21 @@ class NoSuchPluginError(PluginError):
     """No plugin of that name."""
 
 
+#: (sys.path when scanned, every entry point) — see _entry_points.
+_SCANNED: Any = None
+
+
 def _entry_points(namespace: str) -> "list[metadata.EntryPoint]":
+    global _SCANNED
+    import sys
     from importlib import metadata  # imported on use: keeps `import lago` fast
 
-    eps = metadata.entry_points()
+    # One scan of the installed distributions while sys.path stays the same
+    # (a scan reads every dist-info folder; the CLI asks for several groups).
+    key = tuple(sys.path)
+    if _SCANNED is None or _SCANNED[0] != key:
+        _SCANNED = (key, metadata.entry_points())
+    eps = _SCANNED[1]
     if hasattr(eps, "select"):
         return list(eps.select(group=namespace))
     return list(eps.get(namespace, []))  # type: ignore[attr-defined]  # Python 3.9
