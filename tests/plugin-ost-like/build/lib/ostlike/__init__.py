@@ -1,1 +1,0 @@
-"""A lago plugin shaped like lago-ost-plugin (test fixture)."""
