@@ -51,7 +51,7 @@ class Lab:
         self.leases.mkdir()
         self.globals = ["--lease_dir", str(self.leases)]
 
-    def lago(self, *args: str, stdin: Optional[str] = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def lago(self, *args: str, stdin: Optional[str] = None, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*LAGO, *self.globals, *args], cwd=self.root, capture_output=True, text=True,
             check=False, input=stdin if stdin is not None else "", timeout=timeout,

@@ -145,7 +145,7 @@ class DefaultVM(VMPlugin):
     def ssh_reachable(self, tries: Optional[int] = None, propagate_fail: bool = True) -> bool:
         """True if the VM answers SSH now."""
         try:
-            return not self.ssh(["true"])
+            return not self.ssh(["true"], show_output=False)
         except LagoSSHError:
             return False
 
