@@ -190,9 +190,9 @@ def _pty_run(argv: list[str], cwd: Path, steps: list[tuple[str, str]], timeout: 
 
 
 def test_dropin_interactive_shell_on_a_pty(lab: Lab) -> None:
-    # the shell prompt of the tiny guest ends in "# "; typed keys reach it raw
+    # the tiny guest's busybox prompt is "~ # " (then a cursor query); typed keys reach it raw
     code, out = _pty_run(
-        [*LAGO, *lab.globals, "shell", "vm0"], lab.root, [(r"# $", "echo $((6*7)); exit 3\r")]
+        [*LAGO, *lab.globals, "shell", "vm0"], lab.root, [(r"~ # ", "echo $((6*7)); exit 3\r")]
     )
     assert code == 3, out
     assert re.search(r"^42\r?$", out, re.M), out
