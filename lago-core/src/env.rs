@@ -394,6 +394,26 @@ impl Env {
         Ok(self.ssh_client(vm)?.exec(argv, timeout)?)
     }
 
+    /// Like [`Env::ssh`], with `stdin` as the command's standard input
+    /// (then end of file).
+    pub fn ssh_stdin(
+        &self,
+        vm: &str,
+        argv: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<ExecResult> {
+        Ok(self.ssh_client(vm)?.exec_stdin(argv, stdin, timeout)?)
+    }
+
+    /// Runs `argv` (the login shell when empty) in VM `vm` on this
+    /// process's standard input and output, with a PTY when standard input
+    /// is a terminal (see [`SshClient::interactive`]); returns the remote
+    /// exit code. No time limit.
+    pub fn interactive(&self, vm: &str, argv: &[String]) -> Result<i32> {
+        Ok(self.ssh_client(vm)?.interactive(argv)?)
+    }
+
     /// Copies a local file or tree into VM `vm`.
     pub fn copy_to(&self, vm: &str, local: &Path, remote: &Path) -> Result<CopyStats> {
         Ok(self.ssh_client(vm)?.copy_to(local, remote)?)
@@ -658,6 +678,26 @@ impl Env {
                 .is_running())
         };
         export::export(&state, opts, &is_running)
+    }
+
+    /// Lago's `cleanup`: stops every VM and network, then removes the
+    /// prefix's `initialized` file, so the prefix no longer loads (its
+    /// files stay; `destroy` removes them).
+    pub fn cleanup(&self) -> Result<()> {
+        self.stop(&[])?;
+        let marker = self.paths.initialized();
+        match std::fs::remove_file(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cleanup: cannot remove {}: {e}", marker.display()),
+                ));
+            }
+        }
+        info!(prefix = %self.paths.prefix_path().display(), "prefix cleaned up (uninitialized)");
+        Ok(())
     }
 
     /// Stops everything, releases the leases and removes the prefix (and the

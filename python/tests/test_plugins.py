@@ -59,3 +59,18 @@ def test_third_party_plugins_load(fake_dist: Path, caplog: pytest.LogCaptureFixt
     vms = load_plugins("lago.plugins.vm", instantiate=False)
     assert isinstance(vms["my-vm"], type) and vms["default"].__name__ == "DefaultVM"
     assert issubclass(vms["my-vm"], Plugin)
+
+
+def test_entry_point_scan_matches_importlib_metadata(fake_dist: Path) -> None:
+    from importlib import metadata
+
+    from lago.plugins import _entrypoints
+
+    mine = {(e.group, e.name, e.value) for eps in _entrypoints.scan().values() for e in eps}
+    all_eps = metadata.entry_points()
+    if hasattr(all_eps, "select"):
+        theirs = {(e.group, e.name, e.value) for g in all_eps.groups for e in all_eps.select(group=g)}
+    else:  # Python 3.9
+        theirs = {(e.group, e.name, e.value) for eps in all_eps.values() for e in eps}
+    assert mine == theirs
+    assert ("lago.plugins.output", "upper", "fakeplug:Upper") in mine

@@ -417,6 +417,58 @@ impl Env {
         self.run(py, |e| e.wait_for_ssh(&vm, t).map(|d| d.as_secs_f64()))
     }
 
+    // -- stdin, interactive sessions, shutdown, cleanup (issue 5) --
+
+    /// Runs `argv` in VM `vm` with `stdin` as its standard input; returns
+    /// (code, stdout, stderr).
+    #[pyo3(signature = (vm, argv, stdin, timeout=600.0))]
+    fn ssh_stdin<'py>(
+        &self,
+        py: Python<'py>,
+        vm: String,
+        argv: Vec<String>,
+        stdin: Vec<u8>,
+        timeout: f64,
+    ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let r = self.run(py, |e| e.ssh_stdin(&vm, &argv, &stdin, t))?;
+        Ok((
+            r.code,
+            PyBytes::new(py, &r.stdout),
+            PyBytes::new(py, &r.stderr),
+        ))
+    }
+
+    /// Runs `argv` (the login shell when empty) in VM `vm` on this
+    /// process's standard input/output, with a PTY when stdin is a
+    /// terminal; returns the remote exit code.
+    #[pyo3(signature = (vm, argv=Vec::new()))]
+    fn interactive(&self, py: Python<'_>, vm: String, argv: Vec<String>) -> PyResult<i32> {
+        self.run(py, |e| e.interactive(&vm, &argv))
+    }
+
+    /// Shuts the VMs down cleanly (all when `vms` is empty), or reboots
+    /// them; waits at most `timeout` seconds for each.
+    #[pyo3(signature = (vms=Vec::new(), reboot=false, timeout=300.0))]
+    fn shutdown(
+        &self,
+        py: Python<'_>,
+        vms: Vec<String>,
+        reboot: bool,
+        timeout: f64,
+    ) -> PyResult<()> {
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        self.run(py, |e| e.shutdown(&vms, reboot, t))
+    }
+
+    /// Stops everything and marks the prefix uninitialized (Lago's
+    /// `cleanup`).
+    fn cleanup(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |e| e.cleanup())
+    }
+
+    // -- end of issue 5 additions --
+
     /// Copies a local file or tree into VM `vm`.
     fn copy_to(&self, py: Python<'_>, vm: String, local: PathBuf, remote: PathBuf) -> PyResult<()> {
         self.run(py, |e| e.copy_to(&vm, &local, &remote).map(|_| ()))

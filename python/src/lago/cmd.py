@@ -15,20 +15,12 @@ from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from lago import __version__, _native
 from lago.config import config as lago_config
-from lago.log_utils import FILE_FORMAT
+from lago.log_utils import FILE_FORMAT, LogTask, TaskHandler
 from lago.plugins import load_plugins
 from lago.plugins.output import BUILTIN_FORMATS, OutFormatPlugin
 from lago.utils import LagoException, LagoUserException
 
 LOGGER = logging.getLogger("lago.cmd")
-
-#: Verbs of Lago this version does not implement yet; they fail loudly.
-NOT_IMPLEMENTED = {
-    "shutdown": "Shut down VMs (ACPI/ssh)",
-    "cleanup": "Stop the prefix and mark it uninitialized",
-    "console": "Open a serial console to a VM",
-}
-
 
 def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
     value = lago_config.native.get(key, section)
@@ -105,7 +97,14 @@ def do_init(args: argparse.Namespace) -> int:
     prefix_name = args.prefix_name or "default"
     if prefix_name == "current":
         prefix_name = "default"
-    env = _native.Env.init(
+    with LogTask("Initialize and populate prefix"):
+        env = _init_env(args, workdir, initfile, prefix_name)
+    LOGGER.info("Initialized prefix %s", env.prefix_path)
+    return 0
+
+
+def _init_env(args: argparse.Namespace, workdir: str, initfile: str, prefix_name: str) -> Any:
+    return _native.Env.init(
         workdir,
         initfile,
         prefix_name=prefix_name,
@@ -116,17 +115,19 @@ def do_init(args: argparse.Namespace) -> int:
         skip_build=bool(args.skip_build),
         config=lago_config.native,
     )
-    LOGGER.info("Initialized prefix %s", env.prefix_path)
-    return 0
 
 
 def do_start(args: argparse.Namespace) -> int:
-    _env(args).start(list(args.vm_names))
+    env = _env(args)
+    with LogTask("Start Prefix"):
+        env.start(list(args.vm_names))
     return 0
 
 
 def do_stop(args: argparse.Namespace) -> int:
-    _env(args).stop(list(args.vm_names))
+    env = _env(args)
+    with LogTask("Stop prefix"):
+        env.stop(list(args.vm_names))
     return 0
 
 
@@ -181,43 +182,47 @@ def do_destroy(args: argparse.Namespace) -> int:
         os.unlink(target)
         return 0
     for name in names:
-        _native.Env.load(workdir, name, config=lago_config.native).destroy()
+        env = _native.Env.load(workdir, name, config=lago_config.native)
+        with LogTask(f"Destroy prefix {name}"):
+            env.destroy()
     return 0
 
 
 def do_shell(args: argparse.Namespace) -> int:
+    from lago.vm import INTERACTIVE_SHELL, SCRIPT_SHELL, echo_output, flush_std_streams
+
     env = _env(args)
     vm = _running_vm(env, args.host)
     command = list(args.args)
-    if not command:
-        raise LagoUserException("an interactive shell is not implemented yet; give a command")
     if len(command) == 1 and os.path.isfile(command[0]):
-        remote = f"/tmp/lago-script-{os.getpid()}"
-        env.copy_to(vm, command[0], remote)
-        argv = ["sh", "-c", f"sh {remote}; rc=$?; rm -f {remote}; exit $rc"]
+        with open(command[0], "rb") as f:
+            script = f.read()
+        code, out, err = env.ssh_stdin(vm, list(SCRIPT_SHELL), script)
+        echo_output(out, err)
+        return int(code)
+    if not command:
+        argv = ["sh", "-c", INTERACTIVE_SHELL]
     else:
         if command[0] == "-c":
             command = command[1:]
         argv = ["sh", "-c", " ".join(command)]
-    code, out, err = env.ssh(vm, argv)
-    sys.stdout.buffer.write(out)
-    sys.stdout.flush()
-    sys.stderr.buffer.write(err)
-    sys.stderr.flush()
-    return int(code)
+    flush_std_streams()
+    return int(env.interactive(vm, argv))
 
 
 def do_copy_to_vm(args: argparse.Namespace) -> int:
     env = _env(args)
     vm = _running_vm(env, args.host)
-    env.copy_to(vm, args.local_path, args.remote_path)
+    with LogTask(f"Copy {args.local_path} to {vm}:{args.remote_path}"):
+        env.copy_to(vm, args.local_path, args.remote_path)
     return 0
 
 
 def do_copy_from_vm(args: argparse.Namespace) -> int:
     env = _env(args)
     vm = _running_vm(env, args.host)
-    env.copy_from(vm, args.remote_path, args.local_path)
+    with LogTask(f"Copy {vm}:{args.remote_path} to {args.local_path}"):
+        env.copy_from(vm, args.remote_path, args.local_path)
     return 0
 
 
@@ -263,11 +268,75 @@ def do_generate_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_implemented(verb: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        raise LagoUserException(f"lago {verb}: not implemented yet in this version of lago")
+def do_shutdown(args: argparse.Namespace) -> int:
+    env = _env(args)
+    names = [_find_vm(env, n) for n in args.vm_names]
+    with LogTask("Reboot VMs" if args.reboot else "Shutdown VMs"):
+        env.shutdown(names, bool(args.reboot))
+    return 0
 
-    return run
+
+def do_cleanup(args: argparse.Namespace) -> int:
+    env = _env(args)
+    with LogTask("Stop prefix"):
+        env.stop([])
+    with LogTask("Tag prefix as uninitialized"):
+        env.cleanup()
+    return 0
+
+
+def do_console(args: argparse.Namespace) -> int:
+    import subprocess
+
+    env = _env(args)
+    vm = _find_vm(env, args.host)
+    url = _cfg("libvirt_url", "qemu:///system")
+    argv = ["virsh", "-c", url, "console", env.vm_libvirt_name(vm)]
+    try:
+        return subprocess.call(argv)
+    except OSError as exc:
+        raise LagoUserException(f"cannot run {argv[0]}: {exc}") from exc
+
+
+def _add_power_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
+    """The verbs shutdown, cleanup and console."""
+    p = verb("shutdown", do_shutdown, "Shut down the VMs cleanly (ACPI, else poweroff over SSH)")
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs (default: all)")
+    p.add_argument("-r", "--reboot", action="store_true", help="Reboot instead of shutting down")
+    verb("cleanup", do_cleanup, "Stop the prefix and mark it uninitialized")
+    p = verb("console", do_console, "Open the serial console of a VM (virsh console)")
+    p.add_argument("host", metavar="HOST", help="VM name (or its end)")
+
+
+#: CLI global options (dest) that are configuration keys of ``[lago]``.
+CONFIG_OPTIONS = (
+    "loglevel",
+    "logdepth",
+    "prefix_name",
+    "ssh_user",
+    "ssh_password",
+    "ssh_tries",
+    "ssh_timeout",
+    "libvirt_url",
+    "libvirt_user",
+    "libvirt_password",
+    "default_vm_type",
+    "default_vm_provider",
+    "default_root_password",
+    "lease_dir",
+    "reposync_dir",
+)
+
+
+def update_config_from_args(args: argparse.Namespace) -> None:
+    """Lago's ``config.update_args``: global options given (or defaulted
+    from the configuration) become the ``[lago]`` values lago-core reads."""
+    for key in CONFIG_OPTIONS:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if lago_config.native.get(key) != str(value):
+            lago_config.native.set("lago", key, str(value))
 
 
 # -- parser -----------------------------------------------------------------------
@@ -372,9 +441,7 @@ def create_parser(
     p = verb("generate-config", do_generate_config, "Print the effective configuration")
     p.add_argument("--verbose", action="store_true", help="Include unset options")
 
-    for name, help in NOT_IMPLEMENTED.items():
-        p = verb(name, _not_implemented(name), f"{help} (not implemented yet)")
-        p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    _add_power_verbs(verb)
 
     for name, plugin in cli_plugins.items():
         if name in sub.choices:
@@ -403,13 +470,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "verb", None):
         parser.print_help()
         return 1
-    if args.lease_dir:
-        lago_config.native.set("lago", "lease_dir", args.lease_dir)
+    update_config_from_args(args)
     args.out_format = formats[args.out_format]
 
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(getattr(logging, args.loglevel.upper()))
-    console.setFormatter(logging.Formatter("%(message)s"))
+    console = TaskHandler(
+        task_tree_depth=int(args.logdepth),
+        level=getattr(logging, args.loglevel.upper()),
+        dump_level=logging.ERROR,
+        stream=sys.stderr,
+    )
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     root.addHandler(console)

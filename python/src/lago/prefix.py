@@ -54,6 +54,24 @@ class Prefix:
         """Stops VMs then unused networks (all, or ``vm_names``)."""
         self._native.stop(list(vm_names or []))
 
+    def shutdown(self, vm_names: Optional[Sequence[str]] = None, reboot: bool = False) -> None:
+        """Shuts the VMs (all, or ``vm_names``) down cleanly, or reboots
+        them: ACPI, else ``poweroff``/``reboot`` over SSH; then stops the
+        networks no running VM uses (not on reboot)."""
+        from lago.log_utils import LogTask
+
+        with LogTask("Reboot VMs" if reboot else "Shutdown VMs"):
+            self._native.shutdown(list(vm_names or []), bool(reboot))
+
+    def cleanup(self) -> None:
+        """Stops the prefix and marks it uninitialized (Lago's cleanup)."""
+        from lago.log_utils import LogTask
+
+        with LogTask("Stop prefix"):
+            self._native.stop([])
+        with LogTask("Tag prefix as uninitialized"):
+            self._native.cleanup()
+
     def get_vms(self) -> dict[str, Any]:
         """VM name → VM object, in init-file order."""
         return self.virt_env.get_vms()

@@ -94,3 +94,429 @@ def ipv4_to_mac(ip: str) -> str:
 def shell_join(args: Sequence[str]) -> str:
     """Quotes ``args`` for a POSIX shell."""
     return " ".join(shlex.quote(a) for a in args)
+
+
+# -- Lago's plain utilities (contract §2.4) ----------------------------------
+# Modules are imported inside the functions: `import lago.utils` stays cheap.
+
+
+def run_command_with_validation(
+    cmd: Union[Sequence[str], str],
+    fail_on_error: bool = True,
+    msg: str = "An error has occurred while executing command",
+) -> CommandStatus:
+    """Runs ``cmd``; on a non-zero exit raises LagoException(``msg`` with
+    the command, its code and stderr) when ``fail_on_error``."""
+    result = run_command(cmd)
+    if result.code and fail_on_error:
+        shown = cmd if isinstance(cmd, str) else " ".join(cmd)
+        raise LagoException(
+            f"{msg}\ncmd: {shown}\nreturn code: {result.code}\n"
+            f"stdout: {result.out.decode(errors='replace')}\nstderr: {result.err.decode(errors='replace')}"
+        )
+    return result
+
+
+def invoke_different_funcs_in_parallel(*funcs: Callable[[], Any]) -> list[Any]:
+    """Calls each zero-argument function in its own thread; returns their
+    results in order and re-raises the first error."""
+    import concurrent.futures
+
+    if not funcs:
+        return []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(funcs)) as pool:
+        futures = [pool.submit(f) for f in funcs]
+        return [f.result() for f in futures]
+
+
+class RollbackContext:
+    """Context manager collecting undo actions (``prependDefer`` or
+    ``defer``); they run last-in first-out on exit, unless ``clear()`` was
+    called. With ``*args`` exception types, the undo runs only when one of
+    them (or a subclass) escaped the block. The first undo error is raised
+    after all undos ran, unless the block raised itself."""
+
+    def __init__(self, *args: type) -> None:
+        self._finally: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._on = args
+
+    def __enter__(self) -> "RollbackContext":
+        return self
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool:
+        if self._on and (exc_type is None or not issubclass(exc_type, self._on)):
+            return False
+        first: Optional[BaseException] = None
+        while self._finally:
+            func, args, kwargs = self._finally.pop()
+            try:
+                func(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every undo must run
+                if first is None:
+                    first = exc
+        if first is not None and exc_type is None:
+            raise first
+        return False
+
+    def defer(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Adds an undo action (run first, as it is the latest)."""
+        self._finally.append((func, args, kwargs))
+
+    prependDefer = defer  # noqa: N815 - Lago's name
+
+    def clear(self) -> None:
+        """Drops every undo action (the work succeeded)."""
+        self._finally = []
+
+
+class EggTimer:
+    """A deadline: ``elapsed()`` is true once ``timeout`` seconds passed
+    since construction."""
+
+    def __init__(self, timeout: float) -> None:
+        import time
+
+        self.timeout = timeout
+        self.start_time = time.monotonic()
+
+    def elapsed(self) -> bool:
+        """True once the time is up."""
+        import time
+
+        return time.monotonic() - self.start_time > self.timeout
+
+
+class ExceptionTimer:
+    """Context manager raising TimerException in the main thread when the
+    block runs longer than ``timeout`` seconds (SIGALRM; whole seconds,
+    rounded up; main thread only). ``timeout=None`` or 0 means no limit."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.timeout = timeout
+        self._old: Any = None
+
+    def _raise(self, signum: int, frame: Any) -> None:
+        raise TimerException(f"Passed {self.timeout} seconds")
+
+    def start(self) -> None:
+        """Arms the alarm."""
+        import math
+        import signal
+
+        if self.timeout:
+            self._old = signal.signal(signal.SIGALRM, self._raise)
+            signal.alarm(max(1, math.ceil(self.timeout)))
+
+    def stop(self) -> None:
+        """Disarms the alarm."""
+        import signal
+
+        if self.timeout:
+            signal.alarm(0)
+            if self._old is not None:
+                signal.signal(signal.SIGALRM, self._old)
+                self._old = None
+
+    def __enter__(self) -> "ExceptionTimer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class Flock:
+    """An exclusive (or shared) ``flock`` on ``path``; ``blocking=False``
+    fails at once with BlockingIOError when the lock is held."""
+
+    def __init__(self, path: str, readonly: bool = False, blocking: bool = True) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.blocking = blocking
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> None:
+        """Takes the lock (the file is created if missing)."""
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o660)
+        op = fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX
+        if not self.blocking:
+            op |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, op)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        """Releases the lock."""
+        import fcntl
+        import os
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "Flock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class LockFile:
+    """Context manager: holds ``lock_cls(path)`` (a flock by default) for
+    the block; the lock file gets mode 0660. Waiting longer than
+    ``timeout`` seconds raises TimerException (None: wait forever)."""
+
+    def __init__(self, path: str, timeout: Optional[float] = None, lock_cls: Optional[type] = None, **kwargs: Any) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.lock = (lock_cls or Flock)(path=path, **kwargs)
+
+    def __enter__(self) -> "LockFile":
+        import os
+
+        with ExceptionTimer(timeout=self.timeout):
+            try:
+                self.lock.acquire()
+            except TimerException as exc:
+                raise TimerException(f"Unable to acquire lock for {self.path} in {self.timeout} secs") from exc
+        try:
+            os.chmod(self.path, 0o660)
+        except OSError:
+            pass  # someone else's lock file: the lock still holds
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.lock.release()
+
+
+class TemporaryDirectory:
+    """Context manager: a new temporary folder (its path), removed with
+    everything in it on exit; ``ignore_errors`` as in shutil.rmtree."""
+
+    def __init__(self, ignore_errors: bool = True) -> None:
+        self.ignore_errors = ignore_errors
+        self.path = ""
+
+    def __enter__(self) -> str:
+        import tempfile
+
+        self.path = tempfile.mkdtemp()
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=self.ignore_errors)
+
+
+def get_qemu_info(path: str, backing_chain: bool = False, fail_on_error: bool = True) -> Any:
+    """``qemu-img info --output json`` of ``path`` as a dict (a list of
+    dicts, one per image, with ``backing_chain``). ``-U`` lets it read an
+    image a running VM holds. Failure raises LagoException (or returns an
+    empty dict when not ``fail_on_error``)."""
+    import json
+
+    cmd = ["qemu-img", "info", "-U", "--output", "json", path]
+    if backing_chain:
+        cmd.insert(-1, "--backing-chain")
+    result = run_command_with_validation(cmd, fail_on_error, msg=f"Failed to get info for {path}")
+    if result.code:
+        return {}
+    return json.loads(result.out.decode())
+
+
+def qemu_rebase(target: str, backing_file: str, safe: bool = True, fail_on_error: bool = True) -> CommandStatus:
+    """``qemu-img rebase`` of ``target`` onto ``backing_file`` (its format
+    detected); ``safe=False`` is ``-u`` (only rewrite the header)."""
+    backing = get_qemu_info(backing_file, fail_on_error=fail_on_error) if backing_file else {}
+    cmd = ["qemu-img", "rebase", "-b", backing_file]
+    if backing.get("format"):
+        cmd += ["-F", backing["format"]]
+    if not safe:
+        cmd.insert(2, "-u")
+    cmd.append(target)
+    return run_command_with_validation(cmd, fail_on_error, msg=f"Failed to rebase {target} onto {backing_file}")
+
+
+def get_hash(file_path: str, checksum: str = "sha1") -> str:
+    """The hex digest of the file's contents (any hashlib algorithm)."""
+    import hashlib
+
+    digest = hashlib.new(checksum)
+    with open(file_path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def add_timestamp_suffix(base_string: str) -> str:
+    """``<base_string>-YYYY-MM-DD-HH:MM:SS`` (local time)."""
+    import time
+
+    return f"{base_string}-{time.strftime('%Y-%m-%d-%H:%M:%S')}"
+
+
+def rotate_dir(base_dir: str) -> None:
+    """Moves ``base_dir`` aside to ``add_timestamp_suffix(base_dir)``."""
+    import shutil
+
+    shutil.move(base_dir, add_timestamp_suffix(base_dir))
+
+
+def json_dump(obj: Any, f: Any) -> None:
+    """Writes ``obj`` as JSON (indent 4) to the open file ``f``."""
+    import json
+
+    json.dump(obj, f, indent=4)
+
+
+def load_virt_stream(virt_fd: Any) -> Any:
+    """Reads an init file/spec stream: JSON, else YAML."""
+    import json
+
+    text = virt_fd.read()
+    if isinstance(text, bytes):
+        text = text.decode()
+    try:
+        return json.loads(text)
+    except ValueError:
+        import yaml
+
+        return yaml.safe_load(text)
+
+
+def deepcopy(original_obj: Any) -> Any:
+    """A deep copy in which mappings become dicts and lists/tuples lists
+    (the only containers a spec holds)."""
+    if isinstance(original_obj, Mapping):
+        return {k: deepcopy(v) for k, v in original_obj.items()}
+    if isinstance(original_obj, (list, tuple)):
+        return [deepcopy(v) for v in original_obj]
+    import copy
+
+    return copy.deepcopy(original_obj)
+
+
+def filter_spec(spec: Any, paths: Iterable[str], wildcard: str = "*", separator: str = "/") -> None:
+    """Removes, in place, each path of ``paths`` from the nested spec: a
+    path is keys/list indexes joined by ``separator``; ``wildcard`` matches
+    every key or index at its level; missing paths are ignored."""
+
+    def remove(obj: Any, parts: list[str]) -> None:
+        if not parts:
+            return
+        head, rest = parts[0], parts[1:]
+        if isinstance(obj, Mapping):
+            keys = list(obj) if head == wildcard else [head] if head in obj else []
+            for key in keys:
+                if rest:
+                    remove(obj[key], rest)
+                else:
+                    del obj[key]  # type: ignore[attr-defined]
+        elif isinstance(obj, list):
+            if head == wildcard:
+                indexes = list(range(len(obj)))
+            elif head.lstrip("-").isdigit() and -len(obj) <= int(head) < len(obj):
+                indexes = [int(head) % len(obj)]
+            else:
+                indexes = []
+            if rest:
+                for i in indexes:
+                    remove(obj[i], rest)
+            else:
+                for i in sorted(indexes, reverse=True):
+                    del obj[i]
+
+    for path in paths:
+        remove(spec, [p for p in path.split(separator) if p != ""])
+
+
+def ver_cmp(ver1: str, ver2: str) -> int:
+    """Compares version strings part by part (numbers as numbers):
+    negative, 0 or positive like ``cmp``."""
+    import re
+
+    def parts(v: str) -> list[tuple[int, Any]]:
+        return [(0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|[A-Za-z]+", v)]
+
+    a, b = parts(ver1), parts(ver2)
+    return (a > b) - (a < b)
+
+
+def in_prefix(prefix_class: Optional[type] = None, workdir_class: Optional[type] = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator of CLI verb functions (``func(**vars(args))``): finds the
+    workdir (``workdir_path``, ``prefix_path`` or from the current folder)
+    and opens prefix ``prefix_name`` as ``prefix_class`` (through
+    ``workdir_class``); calls ``func(prefix=…, parent_workdir=…, **kwargs)``
+    and sets ``LAGO_PREFIX_PATH``/``LAGO_WORKDIR_PATH``."""
+    import functools
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            import os
+
+            from lago import _native
+            from lago.workdir import Workdir
+
+            prefix_path = kwargs.get("prefix_path")
+            workdir_path = kwargs.get("workdir_path")
+            prefix_name = kwargs.get("prefix_name") or "current"
+            if workdir_path:
+                path = os.path.abspath(workdir_path)
+            elif prefix_path:
+                path = os.path.dirname(os.path.abspath(prefix_path))
+                prefix_name = os.path.basename(os.path.abspath(prefix_path))
+            else:
+                try:
+                    path = str(_native.resolve_workdir(os.getcwd()))
+                except LagoException as exc:
+                    raise LagoUserException(f"Unable to find workdir in {os.getcwd()}: {exc}") from exc
+            wd_cls = workdir_class or Workdir
+            workdir = wd_cls(path)
+            if prefix_class is not None:
+                workdir.prefix_class = prefix_class
+            prefix = workdir.get_prefix(prefix_name)
+            os.environ["LAGO_PREFIX_PATH"] = str(prefix.paths.prefix_path())
+            os.environ["LAGO_WORKDIR_PATH"] = workdir.path
+            kwargs["prefix"] = prefix
+            kwargs["parent_workdir"] = workdir
+            return func(*args, **kwargs)
+
+        return run
+
+    return decorator
+
+
+def with_logging(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator (inside ``in_prefix``): also logs to ``<prefix>/logs/lago.log``."""
+    import functools
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import logging
+        import os
+
+        from lago.log_utils import FILE_FORMAT
+
+        prefix = kwargs["prefix"]
+        path = os.path.join(prefix.paths.logs(), "lago.log")
+        handler = logging.FileHandler(path)
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter(FILE_FORMAT))
+        logging.getLogger().addHandler(handler)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+    return run

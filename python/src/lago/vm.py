@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from lago._exc import LagoNotFoundError, LagoSSHError
 from lago.plugins.vm import (
@@ -17,6 +17,43 @@ from lago.plugins.vm import (
     VMPlugin,
 )
 from lago.utils import CommandStatus
+
+#: How a script runs in the guest: Lago's ``bash -s``, ``sh -s`` without bash.
+SCRIPT_SHELL = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi")
+
+#: The shell of ``lago shell VM`` / ``interactive_ssh()``: Lago's ``bash``,
+#: ``sh`` where bash is missing.
+INTERACTIVE_SHELL = "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"
+
+
+def _write(stream: Any, data: bytes) -> None:
+    if not data:
+        return
+    buf = getattr(stream, "buffer", None)
+    if buf is not None:
+        buf.write(data)
+    else:
+        stream.write(data.decode(errors="replace"))
+    stream.flush()
+
+
+def echo_output(out: bytes, err: bytes) -> None:
+    """Writes a remote command's output to this process's stdout/stderr."""
+    import sys
+
+    _write(sys.stdout, out)
+    _write(sys.stderr, err)
+
+
+def flush_std_streams() -> None:
+    """Flushes Python's stdout/stderr before native code writes to fds 1/2."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,48 +123,65 @@ class DefaultVM(VMPlugin):
     def ssh(
         self,
         command: Sequence[str],
-        data: Optional[bytes] = None,
+        data: Optional[Union[bytes, str]] = None,
         show_output: bool = True,
         propagate_fail: bool = True,
         tries: Optional[int] = None,
     ) -> CommandStatus:
-        """Runs ``command`` (an argument list) in the VM over SSH.
+        """Runs ``command`` (an argument list) in the VM over SSH, with
+        ``data`` (bytes or text) as its standard input when given.
 
-        Returns a CommandStatus (truthy on failure). ``data`` (stdin) is not
-        supported yet.
+        Returns a CommandStatus (truthy on failure). With ``show_output``
+        (the default, as Lago always did) the remote stdout/stderr are also
+        written to this process's stdout/stderr. ``tries`` and
+        ``propagate_fail`` are accepted and ignored, as in Lago.
         """
-        if data is not None:
-            raise NotImplementedError("ssh(data=...) is not implemented yet")
         if isinstance(command, str):
             command = [command]
-        code, out, err = self._native.ssh(self.name(), list(command))
+        if data is None:
+            code, out, err = self._native.ssh(self.name(), list(command))
+        else:
+            if isinstance(data, str):
+                data = data.encode()
+            code, out, err = self._native.ssh_stdin(self.name(), list(command), bytes(data))
+        if show_output:
+            echo_output(out, err)
         return CommandStatus(code, out, err)
 
     def interactive_ssh(self, command: Optional[Sequence[str]] = None) -> CommandStatus:
-        """Runs ``command`` (joined into one shell line, as Lago does) and
-        copies its output to this process's stdout/stderr. Without a command
-        (an interactive shell) it is not implemented yet."""
-        import sys
-
-        if not command:
-            raise NotImplementedError("an interactive SSH session is not implemented yet")
-        res = self.ssh(["sh", "-c", " ".join(command)])
-        sys.stdout.buffer.write(res.out)
-        sys.stdout.flush()
-        sys.stderr.buffer.write(res.err)
-        sys.stderr.flush()
-        return res
+        """Runs ``command`` (joined into one shell line, as Lago does;
+        default: ``bash``, or ``sh`` where bash is missing) on this
+        process's terminal: stdin, stdout and stderr are the session's, with
+        a PTY when stdin is a terminal. Returns CommandStatus(code, b'', b'').
+        """
+        self._check_running()
+        if command:
+            argv = ["sh", "-c", " ".join(command)]
+        else:
+            argv = ["sh", "-c", INTERACTIVE_SHELL]
+        flush_std_streams()
+        code = self._native.interactive(self.name(), argv)
+        return CommandStatus(code, b"", b"")
 
     def ssh_script(self, path: str, show_output: bool = True) -> CommandStatus:
-        """Copies the local script ``path`` into the VM and runs it with sh."""
-        remote = f"/tmp/lago-script-{os.getpid()}-{os.path.basename(path)}"
-        self.copy_to(path, remote)
-        return self.ssh(["sh", "-c", 'sh "$0"; rc=$?; rm -f "$0"; exit $rc', remote])
+        """Runs the local script ``path`` in the VM: its contents go to
+        ``bash -s`` (``sh -s`` where bash is missing) on standard input."""
+        with open(path, "rb") as f:
+            script = f.read()
+        return self.ssh(list(SCRIPT_SHELL), data=script, show_output=show_output)
+
+    def shutdown(self) -> None:
+        """Shuts this VM down cleanly (ACPI, else ``poweroff`` over SSH)."""
+        self._native.shutdown([self.name()], False)
+
+    def reboot(self) -> None:
+        """Reboots this VM (ACPI, else ``reboot`` over SSH)."""
+        self._native.shutdown([self.name()], True)
 
     def ssh_reachable(self, tries: Optional[int] = None, propagate_fail: bool = True) -> bool:
         """True if the VM answers SSH now."""
         try:
-            return not self.ssh(["true"])
+            return not self.ssh(["true"], show_output=False)
         except LagoSSHError:
             return False
 

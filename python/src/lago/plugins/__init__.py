@@ -1,12 +1,11 @@
-"""Lago's plugin machinery over ``importlib.metadata`` entry points."""
+"""Lago's plugin machinery over the entry points of the installed
+distributions (read by ``lago.plugins._entrypoints``)."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from importlib import metadata
 
 LOGGER = logging.getLogger(__name__)
 
@@ -32,13 +31,22 @@ class NoSuchPluginError(PluginError):
     """No plugin of that name."""
 
 
-def _entry_points(namespace: str) -> "list[metadata.EntryPoint]":
-    from importlib import metadata  # imported on use: keeps `import lago` fast
+#: (sys.path when scanned, group → entry points) — see _entry_points.
+_SCANNED: Any = None
 
-    eps = metadata.entry_points()
-    if hasattr(eps, "select"):
-        return list(eps.select(group=namespace))
-    return list(eps.get(namespace, []))  # type: ignore[attr-defined]  # Python 3.9
+
+def _entry_points(namespace: str) -> "list[Any]":
+    global _SCANNED
+    import sys
+
+    from lago.plugins import _entrypoints
+
+    # One scan of the installed distributions while sys.path stays the same
+    # (the CLI asks for several groups).
+    key = tuple(sys.path)
+    if _SCANNED is None or _SCANNED[0] != key:
+        _SCANNED = (key, _entrypoints.scan())
+    return list(_SCANNED[1].get(namespace, []))
 
 
 def load_plugins(namespace: str, instantiate: bool = True) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""A lago plugin shaped like lago-ost-plugin (test fixture)."""
