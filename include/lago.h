@@ -399,60 +399,6 @@ enum lago_status lago_env_export(const struct lago_env *env,
                                  struct lago_error **err_out);
 
 /**
- * Takes snapshot `name` of the `n_vm_names` named VMs (all when
- * `n_vm_names` is 0; then `vm_names` may be NULL), in parallel: running
- * VMs live (disk-only), stopped VMs by new overlays; persisted in Lago's
- * format (`virt/vm-<name>`). `LAGO_STATUS_ALREADY_EXISTS` if a VM has a
- * snapshot of that name already (nothing changes);
- * `LAGO_STATUS_INVALID_ARGUMENT` for a name that is not 1–64 letters,
- * digits, `.`, `_`, `-`. A VM whose snapshot fails keeps nothing of it,
- * and the message names it.
- *
- * # Safety
- *
- * `env` must be NULL or a live `lago_env`; `name` must be NULL or
- * NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
- * NUL-terminated strings; `err_out` must be NULL or valid for writing one
- * pointer.
- */
-enum lago_status lago_env_snapshot(const struct lago_env *env,
-                                   const char *name,
-                                   const char *const *vm_names,
-                                   size_t n_vm_names,
-                                   struct lago_error **err_out);
-
-/**
- * Reverts the named VMs (all when `n_vm_names` is 0) to snapshot `name`:
- * running VMs are stopped, every disk gets a fresh overlay on the
- * snapshot's file, and the VMs that ran are started again; returns once
- * they answer SSH (bounded by their boot timeout). `LAGO_STATUS_NOT_FOUND`
- * if a VM has no such snapshot (the message lists the ones it has).
- *
- * # Safety
- *
- * As `lago_env_snapshot`.
- */
-enum lago_status lago_env_revert(const struct lago_env *env,
-                                 const char *name,
-                                 const char *const *vm_names,
-                                 size_t n_vm_names,
-                                 struct lago_error **err_out);
-
-/**
- * The snapshots of every VM as JSON, `{vm: {snapshot: [disk dicts]}}`
- * (what `lago snapshot --list -f json` prints; free with
- * `lago_string_free`). Reads the persisted state only: no libvirt.
- *
- * # Safety
- *
- * `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
- */
-enum lago_status lago_env_snapshots_json(const struct lago_env *env,
-                                         char **json_out,
-                                         struct lago_error **err_out);
-
-/**
  * Collects the `artifacts` of the `n_vm_names` named VMs (all when
  * `n_vm_names` is 0; then `vm_names` may be NULL) into
  * `output_dir/<vm>/<path with '/' turned into '_'>`, the VMs in parallel.
@@ -505,6 +451,60 @@ enum lago_status lago_env_ansible_inventory(const struct lago_env *env,
                                             size_t n_keys,
                                             char **out,
                                             struct lago_error **err_out);
+
+/**
+ * Takes snapshot `name` of the `n_vm_names` named VMs (all when
+ * `n_vm_names` is 0; then `vm_names` may be NULL), in parallel: running
+ * VMs live (disk-only), stopped VMs by new overlays; persisted in Lago's
+ * format (`virt/vm-<name>`). `LAGO_STATUS_ALREADY_EXISTS` if a VM has a
+ * snapshot of that name already (nothing changes);
+ * `LAGO_STATUS_INVALID_ARGUMENT` for a name that is not 1–64 letters,
+ * digits, `.`, `_`, `-`. A VM whose snapshot fails keeps nothing of it,
+ * and the message names it.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `name` must be NULL or
+ * NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
+ * NUL-terminated strings; `err_out` must be NULL or valid for writing one
+ * pointer.
+ */
+enum lago_status lago_env_snapshot(const struct lago_env *env,
+                                   const char *name,
+                                   const char *const *vm_names,
+                                   size_t n_vm_names,
+                                   struct lago_error **err_out);
+
+/**
+ * Reverts the named VMs (all when `n_vm_names` is 0) to snapshot `name`:
+ * running VMs are stopped, every disk gets a fresh overlay on the
+ * snapshot's file, and the VMs that ran are started again; returns once
+ * they answer SSH (bounded by their boot timeout). `LAGO_STATUS_NOT_FOUND`
+ * if a VM has no such snapshot (the message lists the ones it has).
+ *
+ * # Safety
+ *
+ * As `lago_env_snapshot`.
+ */
+enum lago_status lago_env_revert(const struct lago_env *env,
+                                 const char *name,
+                                 const char *const *vm_names,
+                                 size_t n_vm_names,
+                                 struct lago_error **err_out);
+
+/**
+ * The snapshots of every VM as JSON, `{vm: {snapshot: [disk dicts]}}`
+ * (what `lago snapshot --list -f json` prints; free with
+ * `lago_string_free`). Reads the persisted state only: no libvirt.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
+ * writable; `err_out` must be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_snapshots_json(const struct lago_env *env,
+                                         char **json_out,
+                                         struct lago_error **err_out);
 
 /**
  * Runs `argv` (`argc` words, each quoted for the guest's shell) in VM `vm`
