@@ -295,7 +295,7 @@ fn collect_deploy_inventory() {
             "echo hi-from-$(hostname)",
         ])
         // nothing recorded in the user's known_hosts or ~/.ansible
-        .args(["--ssh-common-args", "-o UserKnownHostsFile=/dev/null"])
+        .arg("--ssh-common-args=-o UserKnownHostsFile=/dev/null")
         .env("ANSIBLE_HOME", root.join("ansible-home"))
         .env("ANSIBLE_LOCAL_TEMP", root.join("ansible-home/tmp"))
         .env("ANSIBLE_HOST_KEY_CHECKING", "False")
