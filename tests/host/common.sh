@@ -12,7 +12,7 @@ LAGO_TEST_PACKAGES=(
     qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
     dnsmasq-base libguestfs-tools iproute2 iptables procps psmisc
     busybox-static dropbear-bin openssh-sftp-server openssh-client
-    syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod faketime
+    syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod faketime debootstrap
     python3 pkg-config gcc g++ valgrind libxml2-utils libssl-dev zlib1g-dev xz-utils
     sasl2-bin libsasl2-modules
 )
