@@ -171,6 +171,27 @@ fn debian_guest_services_and_agent() {
     }
     assert_eq!(pong, r#"{"return":{}}"#);
 
+    // a live snapshot with a guest agent is quiesced: the agent froze the
+    // guest's filesystems for it; revert brings back what was on disk then
+    assert_eq!(sh(env, vm, "echo before > /root/marker && sync").code, 0);
+    env.snapshot("quiesced", &[]).unwrap();
+    assert_eq!(sh(env, vm, "echo after > /root/marker && sync").code, 0);
+    let log = sh(
+        env,
+        vm,
+        "journalctl -b -u qemu-guest-agent --no-pager -o cat",
+    )
+    .stdout_lossy();
+    assert!(
+        log.contains("guest-fsfreeze called"),
+        "the agent saw no freeze:\n{log}"
+    );
+    env.revert("quiesced", &[]).unwrap();
+    assert_eq!(
+        sh(env, vm, "cat /root/marker").stdout_lossy().trim(),
+        "before"
+    );
+
     // a reloaded env reads both from the spec
     let again = Env::load(&root.join(".lago"), "current", Config::new()).unwrap();
     assert_eq!(again.service_provider(vm).unwrap(), ServiceManager::Systemd);
