@@ -124,6 +124,24 @@ typedef enum lago_status {
 } lago_status;
 
 /**
+ * The state of a service in a guest, with Lago's `ServiceState` values.
+ */
+typedef enum lago_service_state {
+  /**
+   * The guest has no such service.
+   */
+  LAGO_SERVICE_STATE_MISSING = 0,
+  /**
+   * The service exists and is not running.
+   */
+  LAGO_SERVICE_STATE_INACTIVE = 1,
+  /**
+   * The service is running.
+   */
+  LAGO_SERVICE_STATE_ACTIVE = 2,
+} lago_service_state;
+
+/**
  * The severity of a log message; a larger value is more verbose.
  */
 typedef enum lago_log_level {
@@ -451,6 +469,72 @@ enum lago_status lago_env_ansible_inventory(const struct lago_env *env,
                                             size_t n_keys,
                                             char **out,
                                             struct lago_error **err_out);
+
+/**
+ * Writes the service manager of VM `vm` to `*provider_out` (`"systemd"`
+ * or `"sysvinit"`, free with `lago_string_free`): the one in its spec,
+ * else detected over SSH and kept as `service_provider` in the spec.
+ * `LAGO_STATUS_NOT_FOUND` for an unknown VM or a guest with neither;
+ * `LAGO_STATUS_INVALID_ARGUMENT` if the VM is not running.
+ *
+ * # Safety
+ *
+ * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
+ * NUL-terminated; `provider_out` must be NULL or writable; `err_out` must
+ * be NULL or valid for writing one pointer.
+ */
+enum lago_status lago_env_service_provider(const struct lago_env *env,
+                                           const char *vm,
+                                           char **provider_out,
+                                           struct lago_error **err_out);
+
+/**
+ * Writes the state of service `service` in VM `vm` to `*state_out`
+ * (`LAGO_SERVICE_STATE_MISSING` when the guest has no such service).
+ * Errors as `lago_env_service_provider`, and `LAGO_STATUS_INVALID_ARGUMENT`
+ * for a service name that is not a plain unit or script name.
+ *
+ * # Safety
+ *
+ * As `lago_env_service_provider`; `service` must be NULL or
+ * NUL-terminated; `state_out` must be NULL or writable.
+ */
+enum lago_status lago_env_service_state(const struct lago_env *env,
+                                        const char *vm,
+                                        const char *service,
+                                        enum lago_service_state *state_out,
+                                        struct lago_error **err_out);
+
+/**
+ * Starts (`start` true) or stops service `service` in VM `vm`.
+ * `LAGO_STATUS_NOT_FOUND` if the guest has no such service; other errors
+ * as `lago_env_service_state`.
+ *
+ * # Safety
+ *
+ * As `lago_env_service_state` (without `state_out`).
+ */
+enum lago_status lago_env_service_set(const struct lago_env *env,
+                                      const char *vm,
+                                      const char *service,
+                                      bool start,
+                                      struct lago_error **err_out);
+
+/**
+ * Writes to `*has_agent_out` whether VM `vm` has a guest agent service
+ * (`qemu-guest-agent` or `qemu-ga`); the one found is kept as
+ * `guest-agent` in the VM's spec. Failing to ask (VM down, SSH) is an
+ * error, not `false`.
+ *
+ * # Safety
+ *
+ * As `lago_env_service_provider`; `has_agent_out` must be NULL or
+ * writable.
+ */
+enum lago_status lago_env_has_guest_agent(const struct lago_env *env,
+                                          const char *vm,
+                                          bool *has_agent_out,
+                                          struct lago_error **err_out);
 
 /**
  * Takes snapshot `name` of the `n_vm_names` named VMs (all when

@@ -23,6 +23,7 @@ mod config;
 mod env;
 mod env_export;
 mod env_ops;
+mod env_service;
 mod env_snapshot;
 mod env_ssh;
 mod env_vm;
@@ -53,6 +54,10 @@ pub use env_export::{
     LAGO_EXPORT_SEQUENTIAL, LAGO_EXPORT_SPARSIFY, LAGO_EXPORT_STANDALONE, lago_env_export,
 };
 pub use env_ops::{lago_env_ansible_inventory, lago_env_collect, lago_env_deploy};
+pub use env_service::{
+    lago_env_has_guest_agent, lago_env_service_provider, lago_env_service_set,
+    lago_env_service_state, lago_service_state,
+};
 pub use env_snapshot::{lago_env_revert, lago_env_snapshot, lago_env_snapshots_json};
 pub use env_ssh::{
     lago_env_copy_from, lago_env_copy_to, lago_env_ssh, lago_env_wait_for_ssh,

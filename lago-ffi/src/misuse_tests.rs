@@ -874,3 +874,77 @@ fn collect_deploy_inventory_misuse_and_inventory_text() {
         lago_config_free(config);
     }
 }
+
+#[test]
+fn service_misuse() {
+    let (_dir, workdir, config) = scratch_env();
+    let env = load(config, &workdir);
+    let mut s: *mut c_char = ptr::null_mut();
+    let mut state = lago_service_state::Active;
+    let mut flag = true;
+    // SAFETY: `env` and `config` are live until freed at the end; the
+    // strings are C strings; out-parameters are writable.
+    let (s_out, state_out, flag_out): (*mut *mut c_char, *mut lago_service_state, *mut bool) =
+        (&mut s, &mut state, &mut flag);
+    unsafe {
+        let null = |f: &dyn Fn(*mut *mut lago_error) -> lago_status, arg: &str| {
+            let (status, msg) = call(f);
+            assert_eq!(
+                (status, msg.as_str()),
+                (
+                    lago_status::NullArgument,
+                    format!("argument `{arg}` must not be NULL").as_str()
+                )
+            );
+        };
+        null(
+            &|e| lago_env_service_provider(env, ptr::null(), s_out, e),
+            "vm",
+        );
+        null(
+            &|e| lago_env_service_provider(env, c"vm0".as_ptr(), ptr::null_mut(), e),
+            "provider_out",
+        );
+        null(
+            &|e| lago_env_service_state(env, c"vm0".as_ptr(), ptr::null(), state_out, e),
+            "service",
+        );
+        null(
+            &|e| lago_env_service_state(env, c"vm0".as_ptr(), c"sshd".as_ptr(), ptr::null_mut(), e),
+            "state_out",
+        );
+        null(
+            &|e| lago_env_service_set(env, c"vm0".as_ptr(), ptr::null(), true, e),
+            "service",
+        );
+        null(
+            &|e| lago_env_has_guest_agent(env, c"vm0".as_ptr(), ptr::null_mut(), e),
+            "has_agent_out",
+        );
+        assert_eq!(
+            call(|e| lago_env_has_guest_agent(ptr::null(), c"vm0".as_ptr(), flag_out, e)).0,
+            lago_status::NullArgument
+        );
+        let (status, _) =
+            call(|e| lago_env_service_set(env, c"v\xff".as_ptr(), c"x".as_ptr(), false, e));
+        assert_eq!(status, lago_status::InvalidUtf8);
+        // an unknown VM is named before the guest is asked
+        let (status, msg) =
+            call(|e| lago_env_service_state(env, c"nope".as_ptr(), c"sshd".as_ptr(), state_out, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (lago_status::NotFound, "no VM 'nope' (VMs: vm0, vm1)")
+        );
+        // a known VM needs libvirt (unreachable here) to know it runs
+        let (status, msg) = call(|e| lago_env_has_guest_agent(env, c"vm0".as_ptr(), flag_out, e));
+        assert_eq!(status, lago_status::Libvirt, "{msg}");
+        let (status, msg) = call(|e| lago_env_service_provider(env, c"vm1".as_ptr(), s_out, e));
+        assert_eq!(status, lago_status::Libvirt, "{msg}");
+        assert!(
+            s.is_null() && flag && state == lago_service_state::Active,
+            "outs untouched"
+        );
+        lago_env_free(env);
+        lago_config_free(config);
+    }
+}

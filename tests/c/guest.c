@@ -278,6 +278,22 @@ int main(int argc, char **argv) {
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_status_json(env, &json, &err));
     CHECK(json && strstr(json, "\"running\"") != NULL && strstr(json, "\"vm1\"") != NULL);
 
+    /* Services: the tiny guest's busybox init has /etc/init.d (SysV
+     * style), no such service and no guest agent. */
+    char *provider = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_service_provider(env, "vm0", &provider, &err));
+    CHECK(provider && strcmp(provider, "sysvinit") == 0);
+    lago_string_free(provider);
+    lago_service_state sstate = LAGO_SERVICE_STATE_ACTIVE;
+    CHECK_STATUS(LAGO_STATUS_OK,
+                 lago_env_service_state(env, "vm0", "lago-no-such-service", &sstate, &err));
+    CHECK(sstate == LAGO_SERVICE_STATE_MISSING);
+    CHECK_STATUS(LAGO_STATUS_NOT_FOUND,
+                 lago_env_service_set(env, "vm0", "lago-no-such-service", true, &err));
+    bool agent = true;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_has_guest_agent(env, "vm0", &agent, &err));
+    CHECK(!agent);
+
     /* The spec names both VMs and the net, as the init file did. */
     char *spec = NULL;
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_spec_json(env, &spec, &err));
