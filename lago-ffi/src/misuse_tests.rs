@@ -882,10 +882,10 @@ fn service_misuse() {
     let mut s: *mut c_char = ptr::null_mut();
     let mut state = lago_service_state::Active;
     let mut flag = true;
-    // SAFETY: `env` and `config` are live until freed at the end; the
-    // strings are C strings; out-parameters are writable.
     let (s_out, state_out, flag_out): (*mut *mut c_char, *mut lago_service_state, *mut bool) =
         (&mut s, &mut state, &mut flag);
+    // SAFETY: `env` and `config` are live until freed at the end; the
+    // strings are C strings; out-parameters point to the locals above.
     unsafe {
         let null = |f: &dyn Fn(*mut *mut lago_error) -> lago_status, arg: &str| {
             let (status, msg) = call(f);
