@@ -41,6 +41,8 @@ use crate::workdir::Workdir;
 use crate::xml::DomainType;
 
 mod guest_ops;
+mod specs;
+pub use specs::HostCpu;
 
 /// The provider an `Env` runs on, with what it knows of the host.
 struct Backend {

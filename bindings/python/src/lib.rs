@@ -304,6 +304,7 @@ impl Env {
                     "gw": n.gw().map(|i| i.to_string()),
                     "is_management": n.is_management(),
                     "kind": n.kind(),
+                    "libvirt_name": lago_core::prefix::naming::network_name(&state.uuid, &n.name),
                 })
             })
             .collect();
@@ -536,6 +537,38 @@ impl Env {
     /// Runs every VM's deploy scripts.
     fn deploy(&self, py: Python<'_>) -> PyResult<()> {
         self.run(py, |e| e.deploy())
+    }
+
+    /// The host CPU as libvirt describes it: `(model, vendor)`, each None
+    /// when libvirt names none.
+    fn host_cpu(&self, py: Python<'_>) -> PyResult<(Option<String>, Option<String>)> {
+        self.run(py, |e| e.host_cpu().map(|c| (c.model, c.vendor)))
+    }
+
+    /// Replaces VM `vm`'s spec with the JSON object `spec_json` and writes
+    /// `virt/vm-<vm>` (Lago's `vm.save()`).
+    fn save_vm_spec(&self, py: Python<'_>, vm: String, spec_json: String) -> PyResult<()> {
+        let spec: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&spec_json)
+            .map_err(|e| msg(ErrorKind::InvalidInput, format!("spec of VM '{vm}': {e}")))?;
+        self.run(py, |e| e.save_vm_spec(&vm, spec))
+    }
+
+    /// Replaces net `net`'s spec with the JSON object `spec_json` and
+    /// writes `virt/net-<net>`.
+    fn save_net_spec(&self, py: Python<'_>, net: String, spec_json: String) -> PyResult<()> {
+        let spec: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&spec_json)
+            .map_err(|e| msg(ErrorKind::InvalidInput, format!("spec of network '{net}': {e}")))?;
+        self.run(py, |e| e.save_net_spec(&net, spec))
+    }
+
+    /// Starts net `net` alone; False if it was up already.
+    fn start_net(&self, py: Python<'_>, net: String) -> PyResult<bool> {
+        self.run(py, |e| e.start_net(&net))
+    }
+
+    /// Stops net `net` (nothing happens if it is down).
+    fn stop_net(&self, py: Python<'_>, net: String) -> PyResult<()> {
+        self.run(py, |e| e.stop_net(&net))
     }
 
     /// The Ansible inventory text (empty `keys`: Lago's defaults).

@@ -3,6 +3,7 @@ default``): every operation runs in lago-core through ``lago._native``."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -177,6 +178,97 @@ class DefaultVM(VMPlugin):
     def reboot(self) -> None:
         """Reboots this VM (ACPI, else ``reboot`` over SSH)."""
         self._native.shutdown([self.name()], True)
+
+    # -- CPU, console, spec -------------------------------------------------
+    @property
+    def cpu_model(self) -> Optional[str]:
+        """The VM's CPU model: its spec's ``cpu_model``, else the host's."""
+        model = self._spec.get("cpu_model")
+        return str(model) if model else self._native.host_cpu()[0]
+
+    @property
+    def cpu_vendor(self) -> Optional[str]:
+        """The host CPU's vendor as libvirt names it (``Intel``, ``AMD``)."""
+        return self._native.host_cpu()[1]  # type: ignore[no-any-return]
+
+    def interactive_console(self) -> CommandStatus:
+        """Attaches to the VM's serial console (``virsh console``; Ctrl-]
+        leaves); returns its exit status."""
+        import subprocess
+
+        from lago.config import config as lago_config
+
+        self._check_running()
+        url = lago_config.native.get("libvirt_url") or "qemu:///system"
+        argv = ["virsh", "-c", url, "console", self._native.vm_libvirt_name(self.name())]
+        return CommandStatus(subprocess.call(argv), b"", b"")
+
+    def save(self, path: Optional[str] = None) -> None:
+        """Writes the VM's spec: to ``virt/vm-<name>`` (through lago-core,
+        which reads it from then on), or to ``path`` (JSON, indent 4)."""
+        if path is None:
+            self._native.save_vm_spec(self.name(), json.dumps(self._spec))
+            return
+        with open(path, "w") as f:
+            json.dump(self._spec, f, indent=4)
+
+    def bootstrap(self) -> None:
+        """Lago ran virt-sysprep here; lago-core bootstraps every VM at
+        ``init`` (NoCloud seed or virt-sysprep), so nothing is left to do."""
+        LOGGER.debug("%s: bootstrapped at init", self.name())
+
+    # -- Lago's paramiko-shaped handles, for plugins that use them ----------
+    def _ssh(self, propagate_fail: bool = True, tries: Optional[int] = None) -> Any:
+        """A context manager yielding an object with paramiko's
+        ``exec_command(cmd)`` (returns ``stdin, stdout, stderr``; the command
+        runs to its end first, over lago-core's one connection)."""
+        import contextlib
+
+        vm = self
+
+        class _Channel:
+            def __init__(self, code: int) -> None:
+                self._code = code
+
+            def recv_exit_status(self) -> int:
+                return self._code
+
+        class _Out(io.BytesIO):
+            def __init__(self, data: bytes, code: int) -> None:
+                super().__init__(data)
+                self.channel = _Channel(code)
+
+        class _Client:
+            def exec_command(self, command: str, *args: Any, **kwargs: Any) -> Any:
+                res = vm._native.ssh(vm.name(), ["sh", "-c", command])
+                code, out, err = res
+                return io.BytesIO(), _Out(out, code), _Out(err, code)
+
+            def close(self) -> None:
+                pass
+
+        return contextlib.nullcontext(_Client())
+
+    def _scp(self, propagate_fail: bool = True) -> Any:
+        """A context manager yielding an object with scp's ``put(local,
+        remote, recursive=...)`` and ``get(remote, local, recursive=...)``
+        over lago-core's copies."""
+        import contextlib
+
+        vm = self
+
+        class _Scp:
+            def put(self, files: Any, remote_path: str = ".", recursive: bool = False) -> None:
+                for f in [files] if isinstance(files, (str, os.PathLike)) else files:
+                    vm.copy_to(os.fspath(f), remote_path, recursive=recursive)
+
+            def get(self, remote_path: str, local_path: str = "", recursive: bool = False) -> None:
+                vm.copy_from(remote_path, local_path or os.path.basename(remote_path), recursive)
+
+            def close(self) -> None:
+                pass
+
+        return contextlib.nullcontext(_Scp())
 
     def ssh_reachable(self, tries: Optional[int] = None, propagate_fail: bool = True) -> bool:
         """True if the VM answers SSH now."""

@@ -162,3 +162,33 @@ class VMPlugin(Plugin):
     def _artifact_paths(self) -> list[str]:
         """Paths collected by ``collect_artifacts`` (plugins override this)."""
         return list(self._spec.get("artifacts", []))
+
+    # -- plugin registries (Lago loads them per VM) -------------------------
+    @property
+    def vm_providers(self) -> dict[str, Any]:
+        """The VM provider classes (entry points ``lago.plugins.vm_provider``)."""
+        from lago.plugins import load_plugins
+
+        return load_plugins("lago.plugins.vm_provider", instantiate=False)
+
+    @property
+    def service_providers(self) -> dict[str, Any]:
+        """The service classes (entry points ``lago.plugins.vm_service``)."""
+        from lago.plugins import load_plugins
+
+        return load_plugins("lago.plugins.vm_service", instantiate=False)
+
+    @property
+    def provider(self) -> VMProviderPlugin:
+        """The VM's provider object (``spec['vm-provider']``, default
+        ``local-libvirt``); lago-core runs every VM, so the provider only
+        names it for plugins that look."""
+        if getattr(self, "_provider", None) is None:
+            name = str(self._spec.get("vm-provider", "local-libvirt"))
+            cls = self.vm_providers.get(name, VMProviderPlugin)
+            self._provider = cls(vm=self)
+        return self._provider  # type: ignore[no-any-return]
+
+    @provider.setter
+    def provider(self, value: VMProviderPlugin) -> None:
+        self._provider = value

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Optional
+import json
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 if TYPE_CHECKING:
     from lago.virt import VirtEnv
@@ -56,6 +57,32 @@ class Network:
         status = self._env.prefix.status_info()
         nets = status.get("Prefix", {}).get("Networks", {})
         return nets.get(self.name(), {}).get("status") == "up"
+
+    def add_mapping(self, name: str, ip: str, save: bool = True) -> None:
+        """Adds DNS name ``name`` → ``ip`` to the network's ``mapping`` (used
+        the next time the network starts); saved unless ``save`` is False."""
+        self.add_mappings([(name, ip, None)], save=save)
+
+    def add_mappings(self, mappings: Iterable[Any], save: bool = True) -> None:
+        """Adds every ``(name, ip, mac)`` of ``mappings`` (mac unused here)."""
+        spec = self._info.setdefault("spec", {})
+        table = spec.setdefault("mapping", {})
+        for entry in mappings:
+            table[str(entry[0])] = str(entry[1])
+        if save:
+            self.save()
+
+    def save(self) -> None:
+        """Writes the network's spec to ``virt/net-<name>`` (lago-core)."""
+        self._env._native.save_net_spec(self.name(), json.dumps(self._info.get("spec") or {}))
+
+    def start(self, attempts: int = 5, timeout: int = 2) -> None:
+        """Starts this network alone (nothing happens if it is up)."""
+        self._env._native.start_net(self.name())
+
+    def stop(self) -> None:
+        """Stops this network (VMs still on it lose it: stop them first)."""
+        self._env._native.stop_net(self.name())
 
     def _libvirt_name(self) -> str:
         return str(self._info.get("libvirt_name", ""))
