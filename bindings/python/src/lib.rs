@@ -557,7 +557,12 @@ impl Env {
     /// writes `virt/net-<net>`.
     fn save_net_spec(&self, py: Python<'_>, net: String, spec_json: String) -> PyResult<()> {
         let spec: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&spec_json)
-            .map_err(|e| msg(ErrorKind::InvalidInput, format!("spec of network '{net}': {e}")))?;
+            .map_err(|e| {
+                msg(
+                    ErrorKind::InvalidInput,
+                    format!("spec of network '{net}': {e}"),
+                )
+            })?;
         self.run(py, |e| e.save_net_spec(&net, spec))
     }
 
