@@ -490,6 +490,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`lago status | head`): quiet, as a shell
+        # tool is; stdout is pointed at /dev/null so exit's flush is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception:  # noqa: BLE001 - report any bug with its traceback
         print("Error occured, aborting", file=sys.stderr)
         traceback.print_exc()
