@@ -76,7 +76,7 @@ def test_load_env_from_fresh_process(env: sdk.SDK) -> None:
         "import json, sys; from lago import sdk\n"
         "e = sdk.load_env(sys.argv[1])\n"
         "vms = e.get_vms()\n"
-        "print(json.dumps({n: [v.state(), v.ssh(['hostname']).out.decode()] for n, v in vms.items()}))\n"
+        "print(json.dumps({n: [v.state(), v.ssh(['hostname'], show_output=False).out.decode()] for n, v in vms.items()}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, env._workdir.path], capture_output=True, text=True, check=True

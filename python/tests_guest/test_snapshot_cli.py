@@ -6,7 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_cli_e2e import ONE_VM, lago
+from test_cli_e2e import lago
+
+#: One tiny VM on its own subnet (no deploy scripts: nothing to copy).
+ONE_VM = """\
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: lan}]
+    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+nets:
+  lan:
+    type: nat
+    management: true
+    gw: 192.168.245.1
+"""
 
 
 def test_cli_snapshot_list_revert(lago_env: dict[str, str], scratch: Path) -> None:
