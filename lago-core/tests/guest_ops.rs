@@ -209,6 +209,14 @@ fn collect_deploy_inventory() {
     );
     assert!(rotated[0].len() == "out.".len() + 19, "{}", rotated[0]);
 
+    // a guest without tar: SFTP, path by path (links stay links)
+    sh(env, "vm0", "mv /usr/bin/tar /usr/bin/tar.off");
+    let sftp_out = root.join("sftp");
+    let collected = env.collect(&sftp_out, true, &["vm0".to_string()]);
+    sh(env, "vm0", "mv /usr/bin/tar.off /usr/bin/tar");
+    collected.unwrap();
+    check_artifacts(&sftp_out.join("vm0"), "vm0", false);
+
     // a per-VM path list (VM plugins' _artifact_paths())
     let dest = root.join("one");
     env.collect_vm("vm0", &["/srv/note.txt".into()], &dest, false)
