@@ -25,19 +25,7 @@ use lago_core::provider::VmState;
 const T: Duration = Duration::from_secs(60);
 
 fn scratch(tag: &str) -> (PathBuf, Config) {
-    let root = std::env::temp_dir().join(format!("lago-guest-env-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(&root).unwrap();
-    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
-    let mut config = Config::new();
-    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
-    config.set("lago", "domain_type", "auto");
-    config.set("init", "template_store", format!("{test_root}/store"));
-    config.set(
-        "init",
-        "template_repo_path",
-        format!("{test_root}/repo/repo.metadata"),
-    );
+    let (root, config) = support::scratch::scratch(&format!("lago-guest-env-{tag}"));
     (root, config)
 }
 
