@@ -236,7 +236,32 @@ impl Env {
         self.clean_orphans_quietly(backend.provider.as_ref());
         let vendor = render::host_cpu_vendor(&backend.capabilities);
         let state = self.state.read();
-        run::start(&state, backend.provider.as_ref(), t, vendor.as_deref(), vms)
+        let started = run::start(&state, backend.provider.as_ref(), t, vendor.as_deref(), vms)?;
+        // A connection held to a VM that was not running is dead (the VM
+        // was stopped, perhaps behind our back): waiting on it would last
+        // until TCP's retransmission met the new guest.
+        self.disconnect(&started);
+        Ok(started)
+    }
+
+    /// Drops the held SSH connections of the named VMs (the clients stay;
+    /// their next call connects afresh).
+    fn disconnect(&self, vms: &[String]) {
+        let clients = self.ssh.lock();
+        for vm in vms {
+            if let Some(c) = clients.get(vm) {
+                c.disconnect();
+            }
+        }
+    }
+
+    /// The named VMs, all when empty.
+    fn names_or_all(&self, vms: &[String]) -> Vec<String> {
+        if vms.is_empty() {
+            self.vm_names()
+        } else {
+            vms.to_vec()
+        }
     }
 
     /// Stops every orphan on this env's libvirt connection (objects lago
@@ -258,6 +283,8 @@ impl Env {
     /// Stops the named VMs (all when empty) at once, and the nets no
     /// running VM uses any more.
     pub fn stop(&self, vms: &[String]) -> Result<()> {
+        // Connections go first, while their guests can still see them close.
+        self.disconnect(&self.names_or_all(vms));
         let state = self.state.read();
         run::stop(&state, self.backend()?.provider.as_ref(), vms)
     }
@@ -367,11 +394,7 @@ impl Env {
 
     /// Waits for every named VM (all when empty) in parallel.
     pub fn wait_for_ssh_all(&self, vms: &[String], timeout: Option<Duration>) -> Result<()> {
-        let names: Vec<String> = if vms.is_empty() {
-            self.vm_names()
-        } else {
-            vms.to_vec()
-        };
+        let names = self.names_or_all(vms);
         let errors: Vec<Error> = std::thread::scope(|s| {
             let hs: Vec<_> = names
                 .iter()
@@ -461,6 +484,8 @@ impl Env {
         if let Some(e) = errors.into_iter().next() {
             return Err(e);
         }
+        // The guests closed their side (or are gone): nothing held is usable.
+        self.disconnect(&names);
         if !reboot {
             let state = self.state.read();
             run::stop(&state, provider.as_ref(), &names)?;

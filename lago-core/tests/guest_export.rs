@@ -48,7 +48,7 @@ nets:
 
 /// A third octet for the management subnet that no bridge in the namespace
 /// uses yet, from the top of the lease range (other tests take the lowest
-/// free subnet of their own lease folders, so this keeps clear of them).
+/// free subnets of the shared lease folder, so this keeps clear of them).
 fn free_octet() -> u8 {
     let out = std::process::Command::new("ip")
         .args(["-4", "-o", "addr"])

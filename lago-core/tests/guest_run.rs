@@ -75,7 +75,11 @@ fn init_start_stop_destroy_on_real_guests() {
     fs::create_dir_all(&root).unwrap();
     let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
     let mut config = Config::new();
-    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
+    config.set(
+        "lago",
+        "lease_dir",
+        support::scratch::lease_dir().to_string_lossy(),
+    );
     config.set("init", "template_store", format!("{test_root}/store"));
     config.set(
         "init",
@@ -144,17 +148,8 @@ fn init_start_stop_destroy_on_real_guests() {
     let w = Workdir::load(root.join(".lago")).unwrap();
     destroy(&w, "current", &config, Some(&lv)).unwrap();
     assert!(!root.join(".lago").exists());
-    let leases: Vec<_> = fs::read_dir(root.join("leases"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".lease")
-        })
-        .collect();
-    assert!(leases.is_empty());
+    let leases = support::scratch::leases_under(&root);
+    assert!(leases.is_empty(), "leases left behind: {leases:?}");
     let prefix8 = &state.uuid[..8];
     assert!(
         lv.list_vms()
@@ -180,7 +175,7 @@ domains:
     disks:
       - {template_name: tiny, type: template, name: root, dev: vda, format: qcow2}
 nets:
-  net: {type: nat, dhcp: {start: 100, end: 254}}
+  net: {type: nat, gw: 192.168.246.1, dhcp: {start: 100, end: 254}}
 ";
 
 #[test]
@@ -194,7 +189,11 @@ fn a_deleted_workdir_leaves_orphans_the_next_start_stops() {
     fs::create_dir_all(&root).unwrap();
     let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
     let mut config = Config::new();
-    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
+    config.set(
+        "lago",
+        "lease_dir",
+        support::scratch::lease_dir().to_string_lossy(),
+    );
     config.set("lago", "domain_type", "qemu");
     config.set("init", "template_store", format!("{test_root}/store"));
     config.set(
@@ -216,8 +215,9 @@ fn a_deleted_workdir_leaves_orphans_the_next_start_stops() {
     let lv = Libvirt::connect("qemu:///system").unwrap();
     assert!(lv.vm_state(&old_vm).unwrap().is_running());
 
-    // the next env gets the same subnet (the stale lease is reclaimed) and
-    // starts: the orphans holding it are stopped first
+    // the next env gets the same subnet (pinned by the init file, so that
+    // no concurrent test can take it in between; the stale lease is
+    // reclaimed) and starts: the orphans holding it are stopped first
     let second = Env::init(&InitOptions::new(root.join("b"), &initfile), config).unwrap();
     let ip = second.state().vm("vm0").unwrap().ip().unwrap();
     assert_eq!(ip, old_ip, "the stale lease should be reclaimed");

@@ -26,39 +26,7 @@ use serde_json::Value;
 const T: Duration = Duration::from_secs(60);
 
 fn scratch(tag: &str) -> (PathBuf, Config) {
-    let (root, config) = support::scratch::scratch(&format!("lago-guest-snap-{tag}"));
-    reserve_busy_subnets(&root.join("leases"), &root);
-    (root, config)
-}
-
-/// Other runs on this host keep their leases elsewhere: hold a lease (on a
-/// placeholder uuid file of this test) for every 192.168.X.0/24 an active
-/// libvirt network uses now, so that init picks a free subnet.
-fn reserve_busy_subnets(lease_dir: &std::path::Path, root: &std::path::Path) {
-    fs::create_dir_all(lease_dir).unwrap();
-    let uuid = "00000000000000000000000000000000";
-    let uuid_path = root.join("busy-uuid");
-    fs::write(&uuid_path, uuid).unwrap();
-    let virsh = |args: &[&str]| {
-        Command::new("virsh")
-            .args(["-q", "-c", "qemu:///system"])
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    };
-    for net in virsh(&["net-list", "--name"]).lines() {
-        let xml = virsh(&["net-dumpxml", net.trim()]);
-        for part in xml.split("address='192.168.").skip(1) {
-            if let Some(octet) = part.split('.').next().and_then(|o| o.parse::<u8>().ok()) {
-                let lease = lease_dir.join(format!("{octet}.lease"));
-                let body = serde_json::to_string_pretty(&(uuid_path.to_string_lossy(), uuid))
-                    .unwrap()
-                    .replace("  ", "    ");
-                fs::write(lease, body).unwrap();
-            }
-        }
-    }
+    support::scratch::scratch(&format!("lago-guest-snap-{tag}"))
 }
 
 fn sh(env: &Env, vm: &str, cmd: &str) -> String {
@@ -119,33 +87,20 @@ fn backing_of(path: &std::path::Path) -> String {
         .to_string()
 }
 
-/// Init and start, both VMs answering SSH. A subnet another run took
-/// meanwhile (its leases are elsewhere) is reserved and init done again.
+/// Init and start, both VMs answering SSH.
 fn up(root: &std::path::Path, initfile: &std::path::Path, config: &Config) -> Env {
-    for attempt in 0..3 {
-        let t0 = Instant::now();
-        let env = Env::init(
-            &InitOptions::new(root.join(".lago"), initfile),
-            config.clone(),
-        )
-        .unwrap();
-        println!("init: {:.2?}", t0.elapsed());
-        let t0 = Instant::now();
-        match env.start(&[]) {
-            Ok(_) => {
-                env.wait_for_ssh_all(&[], None).unwrap();
-                println!("start -> both answer SSH: {:.2?}", t0.elapsed());
-                return env;
-            }
-            Err(e) if attempt < 2 && e.message().contains("already in use") => {
-                println!("subnet taken meanwhile ({}); again", e.message());
-                env.destroy().unwrap();
-                reserve_busy_subnets(&root.join("leases"), root);
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-    unreachable!()
+    let t0 = Instant::now();
+    let env = Env::init(
+        &InitOptions::new(root.join(".lago"), initfile),
+        config.clone(),
+    )
+    .unwrap();
+    println!("init: {:.2?}", t0.elapsed());
+    let t0 = Instant::now();
+    env.start(&[]).unwrap();
+    env.wait_for_ssh_all(&[], None).unwrap();
+    println!("start -> both answer SSH: {:.2?}", t0.elapsed());
+    env
 }
 
 #[test]

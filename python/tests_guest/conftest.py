@@ -15,6 +15,14 @@ import pytest
 
 NETNS = os.environ.get("LAGO_TEST_NETNS", "lago-test")
 TEST_ROOT = Path(os.environ.get("LAGO_TEST_ROOT", "/var/lib/lago-tests"))
+LEASES = Path(os.environ.get("LAGO_TEST_LEASES", str(TEST_ROOT / "leases")))
+
+
+def leases_under(root: Path) -> list[Path]:
+    """Lease files of the shared folder held by prefixes under `root` (a
+    lease names its owner's uuid file)."""
+    needle = f"{root}/"
+    return [p for p in LEASES.glob("*.lease") if needle in p.read_text(errors="replace")]
 
 TWO_VMS = """\
 domains:
@@ -57,10 +65,12 @@ def _require_namespace() -> None:
 
 @pytest.fixture(scope="session")
 def lago_env(scratch_root: Path) -> dict[str, str]:
-    """Environment variables pointing lago at the tiny template and a
-    private lease folder (set in this process too, before config loads)."""
-    leases = scratch_root / "leases"
-    leases.mkdir()
+    """Environment variables pointing lago at the tiny template and the
+    lease folder every real-guest test shares, so that concurrent tests and
+    runs in the namespace never pick the same subnet (set in this process
+    too, before config loads)."""
+    leases = LEASES
+    leases.mkdir(parents=True, exist_ok=True)
     env = {
         "LAGO_LEASE_DIR": str(leases),
         "LAGO__INIT__TEMPLATE_STORE": str(TEST_ROOT / "store"),

@@ -27,7 +27,7 @@ nets:
 
 def free_octet() -> int:
     """A third octet no bridge in the namespace uses, from 224-239 (other
-    tests take the lowest free subnet of their own lease folders)."""
+    tests take the lowest free subnets of the shared lease folder)."""
     used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True).stdout
     start = os.getpid() % 16
     for i in range(16):

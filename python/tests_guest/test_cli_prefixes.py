@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import leases_under
+
 FIXTURES = Path(__file__).parent / "fixtures" / "status"
 
 
@@ -75,4 +77,4 @@ def test_prefixes_list_set_current_and_status_formats(lago_env: dict[str, str], 
     r = lago(scratch, "-P", "default", "destroy", "-y")
     assert r.returncode == 0, r.stderr
     assert not workdir.exists()
-    assert not list(Path(lago_env["LAGO_LEASE_DIR"]).glob("*.lease"))
+    assert not leases_under(scratch), leases_under(scratch)

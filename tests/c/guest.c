@@ -16,8 +16,7 @@
 #include "check.h"
 
 /* The management net's gateway is filled in: a subnet away from the ones
- * the lease allocator hands out first, so that concurrent test runs with
- * their own lease directories in the same namespace do not collide. */
+ * the lease allocator hands out first. */
 static const char INITFILE_FORMAT[] =
     "domains:\n"
     "  vm0:\n"
@@ -195,7 +194,11 @@ int main(int argc, char **argv) {
     const char *root = getenv("LAGO_TEST_ROOT") ? getenv("LAGO_TEST_ROOT") : "/var/lib/lago-tests";
     char workdir[512], leases[512], repo[512], store[512], local_in[512], local_out[512];
     path_join(workdir, sizeof workdir, scratch, "workdir");
-    path_join(leases, sizeof leases, scratch, "leases");
+    /* the lease folder every real-guest test shares */
+    if (getenv("LAGO_TEST_LEASES"))
+        snprintf(leases, sizeof leases, "%s", getenv("LAGO_TEST_LEASES"));
+    else
+        path_join(leases, sizeof leases, root, "leases");
     path_join(repo, sizeof repo, root, "repo/repo.metadata");
     path_join(store, sizeof store, root, "store");
     path_join(local_in, sizeof local_in, scratch, "payload.bin");

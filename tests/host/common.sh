@@ -5,7 +5,10 @@
 LAGO_TEST_NETNS=${LAGO_TEST_NETNS:-lago-test}
 LAGO_TEST_STATE=${LAGO_TEST_STATE:-/run/lago-test-host}
 LAGO_TEST_ROOT=${LAGO_TEST_ROOT:-/var/lib/lago-tests}
-export LAGO_TEST_NETNS LAGO_TEST_STATE LAGO_TEST_ROOT
+# The one subnet lease folder of every test that starts networks: tests and
+# runs sharing the namespace then never pick the same subnet.
+LAGO_TEST_LEASES=${LAGO_TEST_LEASES:-$LAGO_TEST_ROOT/leases}
+export LAGO_TEST_NETNS LAGO_TEST_STATE LAGO_TEST_ROOT LAGO_TEST_LEASES
 
 # Debian packages the test host and the template build need.
 LAGO_TEST_PACKAGES=(

@@ -51,14 +51,17 @@ pub fn floor_median(guests: u32) -> f64 {
 }
 
 /// A fresh scratch folder `lago-bench-<tag>-<pid>` and a config using the
-/// test template repository and store, with leases kept inside it.
+/// test template repository and store, and the lease folder the real-guest
+/// tests share (`$LAGO_TEST_LEASES`, default `$LAGO_TEST_ROOT/leases`).
 pub fn scratch(tag: &str) -> (PathBuf, Config) {
     let root = std::env::temp_dir().join(format!("lago-bench-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(&root).unwrap();
     let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
     let mut config = Config::new();
-    config.set("lago", "lease_dir", root.join("leases").to_string_lossy());
+    let leases = std::env::var("LAGO_TEST_LEASES").unwrap_or(format!("{test_root}/leases"));
+    fs::create_dir_all(&leases).unwrap();
+    config.set("lago", "lease_dir", leases);
     config.set("init", "template_store", format!("{test_root}/store"));
     config.set(
         "init",

@@ -24,6 +24,10 @@ const PROBE_CONNECT: Duration = Duration::from_millis(500);
 const PROBE_BANNER: Duration = Duration::from_secs(3);
 /// Limit on the first `true` once a probe got a banner.
 const PROBE_COMMAND: Duration = Duration::from_secs(20);
+/// Limit on `true` over a connection held from before: a live one answers
+/// at once, and a stale one (its guest was stopped behind our back) is
+/// dropped for a fresh probe instead of waiting for TCP to give up on it.
+const HELD_COMMAND: Duration = Duration::from_secs(3);
 
 struct State {
     host: IpAddr,
@@ -312,7 +316,7 @@ impl SshClient {
             }
             // A connection still held is tried first: nothing to wait for.
             if state.conn.is_some() {
-                let spec = true_spec(left.min(PROBE_COMMAND));
+                let spec = true_spec(left.min(HELD_COMMAND));
                 let held = state.conn.take();
                 if let Some(conn) = held {
                     match exec::run(&conn, &ctx, &spec) {
