@@ -151,10 +151,16 @@ def test_dropin_ssh_stdin_and_script(lab: Lab, capfd: pytest.CaptureFixture[str]
     assert r.returncode == 0 and r.stdout == "PIPED\n", r
 
 
-def _pty_run(argv: list[str], cwd: Path, steps: list[tuple[str, str]], timeout: float = 180) -> tuple[int, str]:
+def _pty_run(
+    argv: list[str], cwd: Path, steps: list[tuple[str, str]], timeout: float = 180,
+    nudge: Optional[str] = None,
+) -> tuple[int, str]:
     """Runs ``argv`` on a new pseudo-terminal; for each (wait_for, send)
     waits until ``wait_for`` (a regex) appeared in the output, then types
-    ``send``. Returns (exit code, all output)."""
+    ``send``. With ``nudge``, once the first step was typed, ``nudge`` is
+    typed again whenever 3 s pass without output while steps remain (as a
+    user presses Enter again on a silent console). Returns (exit code, all
+    output)."""
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
@@ -165,6 +171,7 @@ def _pty_run(argv: list[str], cwd: Path, steps: list[tuple[str, str]], timeout: 
     out = b""
     deadline = time.monotonic() + timeout
     pending = list(steps)
+    last_output = time.monotonic()
     try:
         while time.monotonic() < deadline:
             if pending and re.search(pending[0][0], out.decode(errors="replace")):
@@ -172,7 +179,11 @@ def _pty_run(argv: list[str], cwd: Path, steps: list[tuple[str, str]], timeout: 
                 continue
             ready, _, _ = select.select([fd], [], [], 1.0)
             if not ready:
+                if nudge and pending and len(pending) < len(steps) and time.monotonic() - last_output > 3:
+                    os.write(fd, nudge.encode())
+                    last_output = time.monotonic()
                 continue
+            last_output = time.monotonic()
             try:
                 chunk = os.read(fd, 4096)
             except OSError:  # EIO: the child side closed
@@ -209,10 +220,12 @@ def test_dropin_interactive_shell_on_a_pty(lab: Lab) -> None:
 
 
 def test_dropin_console(lab: Lab) -> None:
-    # virsh console on the VM's serial line (a getty runs on ttyS0); Ctrl-] leaves it
+    # virsh console on the VM's serial line (a getty runs on ttyS0); Ctrl-] leaves it.
+    # Enter again while the console stays silent: qemu drops what the guest
+    # writes until it notices (on a timer) that the pty has a reader.
     code, out = _pty_run(
         [*LAGO, *lab.globals, "console", "vm0"], lab.root,
-        [(r"Escape character", "\r"), (r"login:", "\x1d")],
+        [(r"Escape character", "\r"), (r"login:", "\x1d")], nudge="\r",
     )
     assert code == 0, out
     assert "Connected to domain" in out and "login:" in out, out
