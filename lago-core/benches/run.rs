@@ -1,12 +1,14 @@
 //! Benchmark of running an environment, as ratios to the raw floor
 //! (tests/bench/floor.py: plain `virsh create` + first SSH of the same
-//! template) measured in the same run. Targets (issue "Core: run the
-//! environment"):
+//! template) measured in the same run, its rounds interleaved with those of
+//! the start comparison. Targets (issue "Core: run the environment"):
 //! - start of 3 VMs until every VM answers SSH: at most 1.2x the floor for 3
 //!   (the first start after init, so that both boot guests that never ran;
 //!   restarts of a stopped env are printed too);
 //! - init of that environment with NoCloud bootstrap: under 2 s;
-//! - 100 sequential `ssh(['true'])` on one VM: under 2 s;
+//! - 100 sequential `ssh(['true'])` on one VM: under 2 s (after 5 warm-up
+//!   commands; OpenSSH multiplexed over one connection is printed as a
+//!   reference);
 //! - copy_to / copy_from of 100 MiB: at least half of plain `scp`.
 //!
 //! Inside the test namespace:
@@ -21,9 +23,36 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ROUNDS, floor_median, median, verdict};
+use common::{ROUNDS, floor_once, median, verdict};
 use lago_core::env::Env;
 use lago_core::prefix::init::InitOptions;
+
+/// Rounds of the start comparison: more than [`ROUNDS`], as its target is
+/// a ratio of two noisy boot times.
+const START_ROUNDS: usize = 5;
+
+/// OpenSSH's options for the guests: no host key checks, key only.
+const OPENSSH_OPTS: &[&str] = &[
+    "-q",
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "BatchMode=yes",
+];
+
+/// Seconds for `n` runs of `f`, after 5 untimed ones.
+fn times(n: usize, f: impl Fn()) -> f64 {
+    for _ in 0..5 {
+        f();
+    }
+    let t0 = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t0.elapsed().as_secs_f64()
+}
 
 fn scp(args: &[&str], key: &Path) -> f64 {
     let t0 = Instant::now();
@@ -48,16 +77,17 @@ fn main() {
     let (root, config) = common::scratch("run");
     let initfile = common::tiny_initfile(&root, 3);
 
-    eprintln!("measuring the floor (3 guests, {ROUNDS} rounds) ...");
-    let floor3 = floor_median(3);
-
-    // Each round: a fresh init (NoCloud bootstrap), then its first start,
-    // which like the floor's boots guests that never ran (they make their
-    // host keys); the last round's env stays for the rest.
-    let (mut inits, mut starts) = (Vec::new(), Vec::new());
+    // Each round: one round of the floor, then a fresh init (NoCloud
+    // bootstrap) and its first start, which like the floor's boots guests
+    // that never ran (they make their host keys). Interleaved, so that the
+    // machine's load changing meets both alike. The last round's env stays
+    // for the rest.
+    let (mut floors, mut inits, mut starts) = (Vec::new(), Vec::new(), Vec::new());
     let mut kept = None;
     let mut dtype = "";
-    for r in 0..ROUNDS {
+    for r in 0..START_ROUNDS {
+        eprintln!("round {r}: the floor (3 guests), then lago ...");
+        floors.push(floor_once(3));
         let t0 = Instant::now();
         let env = Env::init(
             &InitOptions::new(root.join(format!("w{r}")), &initfile),
@@ -71,7 +101,7 @@ fn main() {
         env.start(&[]).unwrap();
         env.wait_for_ssh_all(&[], None).unwrap();
         starts.push(t0.elapsed().as_secs_f64());
-        if r + 1 < ROUNDS {
+        if r + 1 < START_ROUNDS {
             env.destroy().unwrap();
         } else {
             kept = Some(env);
@@ -89,15 +119,36 @@ fn main() {
         restarts.push(t0.elapsed().as_secs_f64());
     }
 
-    // 100 sequential ssh(['true']) on one VM
-    let t0 = Instant::now();
-    for _ in 0..100 {
+    // 100 sequential ssh(['true']) on one VM, and the same over one
+    // multiplexed OpenSSH connection (ControlMaster) for reference: both
+    // after 5 warm-up commands, as the guest has only just booted.
+    let ip = env.state().vm("vm0").unwrap().ip().unwrap().to_string();
+    let key = env.paths().ssh_id_rsa();
+    let ours = || {
         let r = env
             .ssh("vm0", &["true".into()], Duration::from_secs(30))
             .unwrap();
         assert_eq!(r.code, 0);
-    }
-    let ssh100 = t0.elapsed().as_secs_f64();
+    };
+    let sock = root.join("cm.sock");
+    // options, then the guest, then the command
+    let openssh = |opts: &[&str], command: &[&str]| {
+        let out = Command::new("ssh")
+            .args(OPENSSH_OPTS)
+            .arg("-i")
+            .arg(&key)
+            .arg("-S")
+            .arg(&sock)
+            .args(opts)
+            .arg(format!("root@{ip}"))
+            .args(command)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh {opts:?} {command:?}: {out:?}");
+    };
+    openssh(&["-M", "-N", "-f"], &[]);
+    let (ssh100, cm100) = (times(100, ours), times(100, || openssh(&[], &["true"])));
+    openssh(&["-O", "exit"], &[]);
 
     // 100 MiB each way, ours and scp, best of two
     let blob = root.join("blob");
@@ -105,8 +156,6 @@ fn main() {
         .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
         .collect();
     fs::write(&blob, &data).unwrap();
-    let ip = env.state().vm("vm0").unwrap().ip().unwrap().to_string();
-    let key = env.paths().ssh_id_rsa();
     let (mut ours_to, mut ours_from, mut scp_to, mut scp_from) =
         (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
     for _ in 0..2 {
@@ -134,10 +183,13 @@ fn main() {
     fs::remove_dir_all(&root).unwrap();
 
     let mib = 100.0;
+    let floor3 = median(floors);
     let start_m = median(starts);
     let restart_m = median(restarts);
     let init_m = median(inits);
-    println!("run benchmark: 3 tiny VMs, domain type {dtype}, {ROUNDS} rounds (medians)");
+    println!(
+        "run benchmark: 3 tiny VMs, domain type {dtype}, medians of {START_ROUNDS} rounds (start, floor interleaved) and {ROUNDS} (the rest)"
+    );
     println!("  floor (virsh create -> first SSH, 3 guests)  {floor3:6.2} s");
     println!(
         "  lago start -> all 3 answer SSH              {start_m:6.2} s   ratio {:.2}x floor   target <= 1.2x: {}",
@@ -153,7 +205,7 @@ fn main() {
         verdict(init_m < 2.0)
     );
     println!(
-        "  100 x ssh(['true']) on one VM               {ssh100:6.2} s   target < 2 s: {}",
+        "  100 x ssh(['true']) on one VM               {ssh100:6.2} s   target < 2 s: {}   (OpenSSH over one ControlMaster connection: {cm100:.2} s)",
         verdict(ssh100 < 2.0)
     );
     let (rt, rf) = (scp_to / ours_to, scp_from / ours_from);
