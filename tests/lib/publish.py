@@ -9,6 +9,11 @@ this template's entry in `repo.metadata`, keeping every other template's
 entry, and records INPUTS in `.inputs.<name>`. Each file is replaced by a
 rename, and the whole publish holds `REPO/.lock`, so two template builds
 never clobber each other's entries and a reader sees whole files only.
+
+Versions name their build inputs, so every rebuild is a new version in the
+tests' template store (`$LAGO_TEST_ROOT/store`) too; the ones of this
+template the repo no longer lists are removed from there, unless a process
+(a running guest's qemu) holds the image open.
 """
 import fcntl
 import hashlib
@@ -65,7 +70,52 @@ def main(repo, staged, meta_json, inputs):
         }
         write(path, dump(repo_meta))
         write(os.path.join(repo, ".inputs." + name), inputs + "\n")
+    prune_store(os.path.join(os.path.dirname(os.path.abspath(repo)), "store"), name, version)
     print(sha1)
+
+
+def open_files():
+    """Every file some process holds open (we run as root)."""
+    held = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        fds = f"/proc/{pid}/fd"
+        try:
+            for fd in os.listdir(fds):
+                try:
+                    held.add(os.readlink(os.path.join(fds, fd)))
+                except OSError:
+                    pass
+        except OSError:
+            pass
+    return held
+
+
+def prune_store(store, name, version):
+    """Removes the other versions of template `name` from the test store."""
+    prefix = f"lago-tests:{name}:"
+    try:
+        entries = os.listdir(store)
+    except OSError:
+        return
+    sidecars = (".hash", ".metadata", ".lock", ".tmp", ".tmp.raw", ".tmp.hash", ".tmp.metadata")
+    images = [e for e in entries if e.startswith(prefix) and not e.endswith(sidecars)
+              and e != prefix + version]
+    if not images:
+        return
+    held = open_files()
+    for image in images:
+        path = os.path.join(store, image)
+        if path in held:
+            print(f"publish: keeping {path}: in use", file=sys.stderr)
+            continue
+        for suffix in ("",) + sidecars:
+            try:
+                os.remove(path + suffix)
+            except FileNotFoundError:
+                pass
+        print(f"publish: removed old version {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
