@@ -230,8 +230,7 @@ fn export_and_init_again() {
         .unwrap()
         .filter_map(|e| e.ok())
         .any(|e| {
-            e.file_name().to_string_lossy().starts_with("tiny:")
-                && fs::read_link(e.path()).is_ok()
+            e.file_name().to_string_lossy().starts_with("tiny:") && fs::read_link(e.path()).is_ok()
         });
     assert!(linked, "the layered re-init linked its template");
     fs::remove_dir_all(&root).unwrap();
