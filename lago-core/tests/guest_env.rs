@@ -20,7 +20,8 @@ use lago_core::bootstrap::Choice;
 use lago_core::config::Config;
 use lago_core::env::Env;
 use lago_core::prefix::init::InitOptions;
-use lago_core::provider::VmState;
+use lago_core::provider::libvirt::Libvirt;
+use lago_core::provider::{Provider, VmState};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -99,12 +100,10 @@ fn three_vms_two_networks() {
             // A VM stopped behind lago's back: the next start starts only it,
             // and drops its dead connection (a wait on it would last until
             // TCP's retransmission met the new guest) but keeps the others.
-            let domain = env.vm_libvirt_name("vm0");
-            let out = Command::new("virsh")
-                .args(["-q", "-c", "qemu:///system", "destroy", &domain])
-                .output()
+            Libvirt::connect("qemu:///system")
+                .unwrap()
+                .destroy_vm(&env.vm_libvirt_name("vm0"))
                 .unwrap();
-            assert!(out.status.success(), "{out:?}");
             assert!(env.ssh_client("vm0").unwrap().is_connected());
             assert_eq!(env.start(&[]).unwrap(), vec!["vm0".to_string()]);
             assert!(!env.ssh_client("vm0").unwrap().is_connected());

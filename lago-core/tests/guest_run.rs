@@ -15,10 +15,8 @@ mod support;
 use std::fs;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use lago_core::config::Config;
 use lago_core::prefix::destroy::destroy;
 use lago_core::prefix::init::{InitOptions, init};
 use lago_core::prefix::naming;
@@ -70,22 +68,7 @@ nets:
 #[ignore = "real guests: tests/host/run cargo test -p lago-core --test guest_run -- --ignored"]
 fn init_start_stop_destroy_on_real_guests() {
     support::guest::require_namespace();
-    let root: PathBuf = std::env::temp_dir().join(format!("lago-guest-run-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(&root).unwrap();
-    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
-    let mut config = Config::new();
-    config.set(
-        "lago",
-        "lease_dir",
-        support::scratch::lease_dir().to_string_lossy(),
-    );
-    config.set("init", "template_store", format!("{test_root}/store"));
-    config.set(
-        "init",
-        "template_repo_path",
-        format!("{test_root}/repo/repo.metadata"),
-    );
+    let (root, config) = support::scratch::scratch("lago-guest-run");
     let initfile = root.join("LagoInitFile");
     fs::write(&initfile, INITFILE).unwrap();
 
@@ -183,24 +166,8 @@ nets:
 fn a_deleted_workdir_leaves_orphans_the_next_start_stops() {
     use lago_core::env::Env;
     support::guest::require_namespace();
-    let root: PathBuf =
-        std::env::temp_dir().join(format!("lago-guest-orphans-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(&root).unwrap();
-    let test_root = std::env::var("LAGO_TEST_ROOT").unwrap_or("/var/lib/lago-tests".into());
-    let mut config = Config::new();
-    config.set(
-        "lago",
-        "lease_dir",
-        support::scratch::lease_dir().to_string_lossy(),
-    );
+    let (root, mut config) = support::scratch::scratch("lago-guest-orphans");
     config.set("lago", "domain_type", "qemu");
-    config.set("init", "template_store", format!("{test_root}/store"));
-    config.set(
-        "init",
-        "template_repo_path",
-        format!("{test_root}/repo/repo.metadata"),
-    );
     let initfile = root.join("LagoInitFile");
     fs::write(&initfile, ONE_VM).unwrap();
 
