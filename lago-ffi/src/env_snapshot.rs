@@ -5,6 +5,8 @@
 
 use std::ffi::c_char;
 
+use lago_core::env::Env;
+
 use crate::boundary::{arg_out, arg_str, arg_str_list, owned_c_string, write_out};
 use crate::env::{arg_env, lago_env};
 use crate::env_vm::check_vm_names;
@@ -35,18 +37,8 @@ pub unsafe extern "C" fn lago_env_snapshot(
     n_vm_names: usize,
     err_out: *mut *mut lago_error,
 ) -> lago_status {
-    ffi_boundary!(err_out, {
-        // SAFETY: forwarded from this function's contract.
-        let env = unsafe { arg_env(env) }?;
-        // SAFETY: forwarded from this function's contract.
-        let name = unsafe { arg_str(name, "name") }?;
-        // SAFETY: forwarded from this function's contract.
-        let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
-        env.with(|e| {
-            check_vm_names(e, &names)?;
-            Ok(e.snapshot(name, &names)?)
-        })
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { named_vms_call(env, name, vm_names, n_vm_names, err_out, Env::snapshot) }
 }
 
 /// Reverts the named VMs (all when `n_vm_names` is 0) to snapshot `name`:
@@ -66,6 +58,24 @@ pub unsafe extern "C" fn lago_env_revert(
     n_vm_names: usize,
     err_out: *mut *mut lago_error,
 ) -> lago_status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { named_vms_call(env, name, vm_names, n_vm_names, err_out, Env::revert) }
+}
+
+/// The body both snapshot and revert share: their arguments checked (the
+/// VM names against the env), then `op(env, name, vm_names)`.
+///
+/// # Safety
+///
+/// As `lago_env_snapshot`.
+unsafe fn named_vms_call(
+    env: *const lago_env,
+    name: *const c_char,
+    vm_names: *const *const c_char,
+    n_vm_names: usize,
+    err_out: *mut *mut lago_error,
+    op: fn(&Env, &str, &[String]) -> lago_core::Result<()>,
+) -> lago_status {
     ffi_boundary!(err_out, {
         // SAFETY: forwarded from this function's contract.
         let env = unsafe { arg_env(env) }?;
@@ -75,7 +85,7 @@ pub unsafe extern "C" fn lago_env_revert(
         let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
         env.with(|e| {
             check_vm_names(e, &names)?;
-            Ok(e.revert(name, &names)?)
+            Ok(op(e, name, &names)?)
         })
     })
 }
