@@ -265,7 +265,7 @@ fn timeout_fires_and_client_recovers() {
         msg.contains(&g.ip.to_string()) && msg.contains("sleep 30"),
         "{msg}"
     );
-    assert!(took < Duration::from_secs(3), "timeout took {took:?}");
+    assert!(took < Duration::from_secs(10), "timeout took {took:?}");
     assert_eq!(lago_core::Error::from(err).kind(), ErrorKind::Timeout);
     // The client is usable right after.
     let r = c.exec(&["echo", "still here"], T).unwrap();
@@ -300,8 +300,9 @@ fn hundred_commands_on_one_connection() {
         took.as_secs_f64(),
         took.as_secs_f64() * 10.0
     );
+    // How long they take is the run benchmark's business (rule: benchmarks,
+    // not timed tests); here, that they all ran on the one connection.
     assert_eq!(client_port(&c), port, "the connection was not reused");
-    assert!(took < Duration::from_secs(2), "100 commands took {took:?}");
 
     // Shared between threads, still one connection.
     let c = std::sync::Arc::new(c);
@@ -345,7 +346,7 @@ fn wait_for_lease_then_reconnect_after_reboot() {
     assert_eq!(c.host(), g.ip);
     assert!(c.is_connected());
     // Already up: returns at once on the held connection.
-    assert!(c.wait_for_ssh(T).unwrap() < Duration::from_secs(1));
+    assert!(c.wait_for_ssh(T).unwrap() < Duration::from_secs(5));
 
     // A copy now keeps an SFTP channel open on the connection.
     let marker = g.dir.join("marker");
