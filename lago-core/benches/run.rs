@@ -6,9 +6,9 @@
 //!   (the first start after init, so that both boot guests that never ran;
 //!   restarts of a stopped env are printed too);
 //! - init of that environment with NoCloud bootstrap: under 2 s;
-//! - 100 sequential `ssh(['true'])` on one VM: under 2 s (after 5 warm-up
-//!   commands; OpenSSH multiplexed over one connection is printed as a
-//!   reference);
+//! - 100 sequential `ssh(['true'])` on one VM: under 2 s (the median of
+//!   rounds of 100 after 20 warm-up commands; OpenSSH multiplexed over one
+//!   connection, in rounds alternated with ours, is printed as a reference);
 //! - copy_to / copy_from of 100 MiB: at least half of plain `scp`.
 //!
 //! Inside the test namespace:
@@ -31,6 +31,9 @@ use lago_core::prefix::init::InitOptions;
 /// a ratio of two noisy boot times.
 const START_ROUNDS: usize = 5;
 
+/// Untimed commands before the 100 x ssh rounds.
+const WARM_UP: usize = 20;
+
 /// OpenSSH's options for the guests: no host key checks, key only.
 const OPENSSH_OPTS: &[&str] = &[
     "-q",
@@ -42,16 +45,20 @@ const OPENSSH_OPTS: &[&str] = &[
     "BatchMode=yes",
 ];
 
-/// Seconds for `n` runs of `f`, after 5 untimed ones.
-fn times(n: usize, f: impl Fn()) -> f64 {
-    for _ in 0..5 {
-        f();
-    }
+/// Seconds for `n` runs of `f`.
+fn times(n: usize, f: &dyn Fn()) -> f64 {
     let t0 = Instant::now();
     for _ in 0..n {
         f();
     }
     t0.elapsed().as_secs_f64()
+}
+
+/// `min / median / max` of `v`, for the spread of a timing.
+fn spread(v: &[f64]) -> String {
+    let lo = v.iter().copied().fold(f64::MAX, f64::min);
+    let hi = v.iter().copied().fold(0.0, f64::max);
+    format!("{lo:.2} / {:.2} / {hi:.2} s", median(v.to_vec()))
 }
 
 fn scp(args: &[&str], key: &Path) -> f64 {
@@ -120,8 +127,7 @@ fn main() {
     }
 
     // 100 sequential ssh(['true']) on one VM, and the same over one
-    // multiplexed OpenSSH connection (ControlMaster) for reference: both
-    // after 5 warm-up commands, as the guest has only just booted.
+    // multiplexed OpenSSH connection (ControlMaster) for reference.
     let ip = env.state().vm("vm0").unwrap().ip().unwrap().to_string();
     let key = env.paths().ssh_id_rsa();
     let ours = || {
@@ -147,7 +153,18 @@ fn main() {
         assert!(out.status.success(), "ssh {opts:?} {command:?}: {out:?}");
     };
     openssh(&["-M", "-N", "-f"], &[]);
-    let (ssh100, cm100) = (times(100, ours), times(100, || openssh(&[], &["true"])));
+    let theirs = || openssh(&[], &["true"]);
+    // The guest has only just booted: under software emulation its first
+    // commands are slower (their code is translated on first use). Then
+    // rounds of 100, ours and OpenSSH's alternated, so that a change in the
+    // machine's load meets both alike.
+    times(WARM_UP, &ours);
+    times(WARM_UP, &theirs);
+    let (mut ssh100s, mut cm100s) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        ssh100s.push(times(100, &ours));
+        cm100s.push(times(100, &theirs));
+    }
     openssh(&["-O", "exit"], &[]);
 
     // 100 MiB each way, ours and scp, best of two
@@ -204,9 +221,15 @@ fn main() {
         "  init with NoCloud bootstrap                 {init_m:6.2} s   target < 2 s: {}",
         verdict(init_m < 2.0)
     );
+    let (ssh100, cm100) = (median(ssh100s.clone()), median(cm100s.clone()));
     println!(
         "  100 x ssh(['true']) on one VM               {ssh100:6.2} s   target < 2 s: {}   (OpenSSH over one ControlMaster connection: {cm100:.2} s)",
         verdict(ssh100 < 2.0)
+    );
+    println!(
+        "      min / median / max of {ROUNDS} rounds: ours {}, OpenSSH {}",
+        spread(&ssh100s),
+        spread(&cm100s)
     );
     let (rt, rf) = (scp_to / ours_to, scp_from / ours_from);
     println!(

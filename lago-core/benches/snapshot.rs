@@ -1,6 +1,6 @@
 //! Benchmark of env-wide snapshots and reverts on a running 3-VM tiny
 //! environment, with the raw floor (tests/bench/floor.py) measured in the
-//! same run. Targets (issue 7):
+//! same run, its rounds interleaved with the revert rounds. Targets (issue 7):
 //! - `Env::snapshot` of all 3 running VMs: under 3 s;
 //! - `Env::revert` until every VM answers SSH again, as a ratio to the floor
 //!   for 3 guests (a revert is a power cut, new overlays and a boot);
@@ -16,7 +16,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{ROUNDS, floor_median, median, verdict};
+use common::{ROUNDS, floor_once, median, verdict};
 use lago_core::env::Env;
 use lago_core::prefix::init::InitOptions;
 
@@ -24,17 +24,24 @@ fn main() {
     let (root, config) = common::scratch("snapshot");
     let initfile = common::tiny_initfile(&root, 3);
 
-    eprintln!("measuring the floor (3 guests, {ROUNDS} rounds) ...");
-    let floor3 = floor_median(3);
-
-    let env = Env::init(&InitOptions::new(root.join("w"), &initfile), config).unwrap();
-    let dtype = env.domain_type().unwrap().as_str();
-    env.start(&[]).unwrap();
-    env.wait_for_ssh_all(&[], None).unwrap();
-
-    let mut snaps = Vec::new();
-    let mut reverts = Vec::new();
+    // Each round: one round of the floor, then a fresh env started, a
+    // snapshot, a write, and the revert. Interleaved, so that a change in
+    // the machine's load meets both alike, and with no other guest running
+    // during either. The last round's env stays for the collect rounds.
+    let (mut floors, mut snaps, mut reverts) = (Vec::new(), Vec::new(), Vec::new());
+    let mut kept = None;
+    let mut dtype = "";
     for r in 0..ROUNDS {
+        eprintln!("round {r}: the floor (3 guests), then lago ...");
+        floors.push(floor_once(3));
+        let env = Env::init(
+            &InitOptions::new(root.join(format!("w{r}")), &initfile),
+            config.clone(),
+        )
+        .unwrap();
+        dtype = env.domain_type().unwrap().as_str();
+        env.start(&[]).unwrap();
+        env.wait_for_ssh_all(&[], None).unwrap();
         let name = format!("s{r}");
         let t0 = Instant::now();
         env.snapshot(&name, &[]).unwrap();
@@ -69,7 +76,13 @@ fn main() {
                 "{vm}: a file written after the snapshot survived the revert"
             );
         }
+        if r + 1 < ROUNDS {
+            env.destroy().unwrap();
+        } else {
+            kept = Some(env);
+        }
     }
+    let env = kept.unwrap();
     // collect /var/log of the 3 VMs (the guest's kernel log and 1 MiB of
     // text in each, so there is something to carry)
     for vm in env.vm_names() {
@@ -108,9 +121,10 @@ fn main() {
     env.destroy().unwrap();
     fs::remove_dir_all(&root).unwrap();
 
+    let floor3 = median(floors);
     let (snap_m, revert_m, collect_m) = (median(snaps), median(reverts), median(collects));
     println!(
-        "snapshot benchmark: 3 running tiny VMs, domain type {dtype}, {ROUNDS} rounds (medians)"
+        "snapshot benchmark: 3 running tiny VMs, domain type {dtype}, medians of {ROUNDS} rounds (floor interleaved)"
     );
     println!("  floor (virsh create -> first SSH, 3 guests)  {floor3:6.2} s");
     println!(

@@ -10,13 +10,14 @@ pub mod service;
 pub use service::VmService;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -387,9 +388,36 @@ impl Env {
             ));
         }
         let client = self.ssh_client(vm)?;
+        let timeout = timeout.unwrap_or_else(|| self.boot_timeout(vm));
+        let address = self.lease_lookup(vm)?;
         client
-            .wait_for_ssh(timeout.unwrap_or_else(|| self.boot_timeout(vm)))
+            .wait_for_ssh_from(timeout, &address)
             .map_err(Error::from)
+    }
+
+    /// Where to probe VM `vm` while waiting for it: the address the DHCP
+    /// server of its management net has leased to its management NIC,
+    /// else (no lease yet, or a net without DHCP) the address its init
+    /// planned. Lago's host entries make the two the same, so a lease
+    /// that says otherwise is the guest's own choice and wins.
+    fn lease_lookup(&self, vm: &str) -> Result<impl Fn() -> Option<IpAddr> + use<>> {
+        let planned = {
+            let state = self.state.read();
+            run::select(&state, &[vm.to_string()])?[0].ip()
+        };
+        let provider = self.backend()?.provider.clone();
+        let domain = self.vm_libvirt_name(vm);
+        let mac = planned.map(crate::plan::ipv4_to_mac);
+        Ok(move || {
+            let leased = mac.as_deref().and_then(|mac| {
+                provider
+                    .leased_ipv4(&domain, mac)
+                    .inspect_err(|e| debug!(error = %e, "no DHCP lease read"))
+                    .ok()
+                    .flatten()
+            });
+            leased.or(planned).map(IpAddr::V4)
+        })
     }
 
     /// Waits for every named VM (all when empty) in parallel.
@@ -756,12 +784,91 @@ fn probe_cache() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::ProviderError;
+    use std::net::Ipv4Addr;
 
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
     fn env_is_send_and_sync() {
         assert_send_sync::<Env>();
+    }
+
+    /// A provider that knows only DHCP leases (planning logic, no VMs).
+    struct LeasesOnly(Mutex<HashMap<(String, String), Ipv4Addr>>);
+
+    impl Provider for LeasesOnly {
+        fn network_active(&self, _: &str) -> std::result::Result<bool, ProviderError> {
+            Ok(false)
+        }
+        fn create_network(&self, _: &str) -> std::result::Result<(), ProviderError> {
+            Ok(())
+        }
+        fn destroy_network(&self, _: &str) -> std::result::Result<(), ProviderError> {
+            Ok(())
+        }
+        fn vm_state(&self, _: &str) -> std::result::Result<VmState, ProviderError> {
+            Ok(VmState::Running)
+        }
+        fn create_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
+            Ok(())
+        }
+        fn destroy_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
+            Ok(())
+        }
+        fn shutdown_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
+            Ok(())
+        }
+        fn reboot_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
+            Ok(())
+        }
+        fn vm_xml(&self, _: &str) -> std::result::Result<Option<String>, ProviderError> {
+            Ok(None)
+        }
+        fn network_xml(&self, _: &str) -> std::result::Result<Option<String>, ProviderError> {
+            Ok(None)
+        }
+        fn list_vms(&self) -> std::result::Result<Vec<String>, ProviderError> {
+            Ok(Vec::new())
+        }
+        fn list_networks(&self) -> std::result::Result<Vec<String>, ProviderError> {
+            Ok(Vec::new())
+        }
+        fn leased_ipv4(
+            &self,
+            name: &str,
+            mac: &str,
+        ) -> std::result::Result<Option<Ipv4Addr>, ProviderError> {
+            Ok(self.0.lock().get(&(name.into(), mac.into())).copied())
+        }
+    }
+
+    #[test]
+    fn the_probe_goes_where_the_lease_says_else_to_the_planned_address() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-workdir");
+        let leases = Arc::new(LeasesOnly(Mutex::new(HashMap::new())));
+        let env = Env::load(&dir, "current", Config::new())
+            .unwrap()
+            .with_provider(leases.clone(), String::new());
+        let planned = Ipv4Addr::new(192, 168, 201, 2);
+        let address = env.lease_lookup("vm0").unwrap();
+        // no lease yet: the address init planned on the management net
+        assert_eq!(address(), Some(IpAddr::V4(planned)));
+        // the lease of vm0's management NIC, asked for on each call
+        let leased = Ipv4Addr::new(192, 168, 201, 77);
+        let key = (
+            env.vm_libvirt_name("vm0"),
+            crate::plan::ipv4_to_mac(planned),
+        );
+        leases.0.lock().insert(key, leased);
+        assert_eq!(address(), Some(IpAddr::V4(leased)));
+        // another VM's lease is not vm0's
+        let other = env.lease_lookup("vm1").unwrap();
+        assert_eq!(other(), Some(IpAddr::V4(Ipv4Addr::new(192, 168, 201, 3))));
+        assert_eq!(
+            env.lease_lookup("nope").err().map(|e| e.kind()),
+            Some(ErrorKind::NotFound)
+        );
     }
 
     #[test]

@@ -92,9 +92,22 @@ fn three_vms_two_networks() {
             "round {round}: start -> all VMs answer SSH: {:.2?}",
             t0.elapsed()
         );
+        let provider = env.provider().unwrap();
         for vm in env.vm_names() {
             assert_eq!(env.vm_state(&vm).unwrap(), VmState::Running);
             assert_eq!(sh(&env, &vm, "hostname").stdout_lossy().trim(), vm);
+            // wait_for_ssh probes the address dnsmasq leased to the
+            // management NIC: the one init planned
+            let planned = env.state().vm(&vm).unwrap().ip().unwrap();
+            let mac = lago_core::plan::ipv4_to_mac(planned);
+            assert_eq!(
+                provider
+                    .leased_ipv4(&env.vm_libvirt_name(&vm), &mac)
+                    .unwrap(),
+                Some(planned),
+                "{vm}"
+            );
+            assert_eq!(env.ssh_client(&vm).unwrap().host(), planned);
         }
         if round == 0 {
             // A VM stopped behind lago's back: the next start starts only it,

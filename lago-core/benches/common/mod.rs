@@ -26,29 +26,14 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The floor for `guests` guests: median seconds from `virsh create` to the
-/// first SSH command in every guest, over [`ROUNDS`] rounds.
-pub fn floor_median(guests: u32) -> f64 {
-    floor_rounds(guests, ROUNDS)
-}
-
-/// One round of the floor for `guests` guests, for benchmarks that
-/// interleave it with their own rounds (so that a change in the machine's
-/// load meets both alike).
+/// One round of the floor for `guests` guests: seconds from `virsh create`
+/// to the first SSH command in every guest. Benchmarks interleave it with
+/// their own rounds, so that a change in the machine's load meets both
+/// alike.
 pub fn floor_once(guests: u32) -> f64 {
-    floor_rounds(guests, 1)
-}
-
-fn floor_rounds(guests: u32, rounds: usize) -> f64 {
     let out = Command::new("python3")
         .arg(repo_root().join("tests/bench/floor.py"))
-        .args([
-            "--json",
-            "--guests",
-            &guests.to_string(),
-            "--rounds",
-            &rounds.to_string(),
-        ])
+        .args(["--json", "--guests", &guests.to_string(), "--rounds", "1"])
         .output()
         .unwrap();
     assert!(

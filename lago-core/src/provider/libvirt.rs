@@ -1,6 +1,8 @@
 //! The libvirt provider, over the `virt` crate: one connection (libvirt
 //! connections are thread-safe), transient networks and domains.
 
+use std::net::Ipv4Addr;
+
 use virt::connect::Connect;
 use virt::domain::DomainState;
 use virt::error::ErrorNumber;
@@ -43,6 +45,20 @@ fn xml_name(xml: &str) -> String {
         .and_then(|(_, rest)| rest.split_once("</name>"))
         .map(|(name, _)| name.trim().to_string())
         .unwrap_or_else(|| "(unnamed)".into())
+}
+
+/// The IPv4 address leased to the interface with MAC address `mac`.
+fn lease_for(ifaces: &[virt::domain::Interface], mac: &str) -> Option<Ipv4Addr> {
+    ifaces
+        .iter()
+        .filter(|i| {
+            i.hwaddr
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(mac))
+        })
+        .flat_map(|i| &i.addrs)
+        .filter(|a| a.typed == i64::from(virt::sys::VIR_IP_ADDR_TYPE_IPV4))
+        .find_map(|a| a.addr.parse().ok())
 }
 
 impl Libvirt {
@@ -223,6 +239,21 @@ impl Provider for Libvirt {
         Ok(nets.iter().filter_map(|n| n.name().ok()).collect())
     }
 
+    fn leased_ipv4(&self, name: &str, mac: &str) -> Result<Option<Ipv4Addr>, ProviderError> {
+        let dom = match self.conn.lookup_domain_by_name(name) {
+            Ok(dom) => dom,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(fail("look up domain", name)(e)),
+        };
+        let ifaces =
+            match dom.interface_addresses(virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0) {
+                Ok(ifaces) => ifaces,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(fail("read DHCP leases of domain", name)(e)),
+            };
+        Ok(lease_for(&ifaces, mac))
+    }
+
     fn snapshot_disks(&self, name: &str, xml: &str, quiesce: bool) -> Result<(), ProviderError> {
         let dom = self
             .conn
@@ -259,6 +290,42 @@ mod tests {
     }
 
     #[test]
+    fn the_lease_of_the_nic_with_that_mac_is_chosen() {
+        use virt::domain::{IPAddress, Interface};
+        let addr = |typed: u32, addr: &str| IPAddress {
+            typed: i64::from(typed),
+            addr: addr.into(),
+            prefix: 24,
+        };
+        let ifaces = [
+            Interface {
+                name: "vnet0".into(),
+                hwaddr: Some("54:52:c0:a8:c8:02".into()),
+                naddrs: 1,
+                addrs: vec![addr(virt::sys::VIR_IP_ADDR_TYPE_IPV4, "192.168.200.2")],
+            },
+            Interface {
+                name: "vnet1".into(),
+                hwaddr: Some("54:52:C0:A8:C9:03".into()),
+                naddrs: 2,
+                addrs: vec![
+                    addr(virt::sys::VIR_IP_ADDR_TYPE_IPV6, "fd00::3"),
+                    addr(virt::sys::VIR_IP_ADDR_TYPE_IPV4, "192.168.201.3"),
+                ],
+            },
+        ];
+        assert_eq!(
+            lease_for(&ifaces, "54:52:c0:a8:c9:03"),
+            Some(Ipv4Addr::new(192, 168, 201, 3))
+        );
+        assert_eq!(
+            lease_for(&ifaces, "54:52:C0:A8:C8:02"),
+            Some(Ipv4Addr::new(192, 168, 200, 2))
+        );
+        assert_eq!(lease_for(&ifaces, "54:52:00:00:00:01"), None);
+    }
+
+    #[test]
     fn transient_objects_on_the_test_driver() {
         let lv = Libvirt::connect(TEST_URI).unwrap();
         assert_eq!(lv.vm_state("nope").unwrap(), VmState::Down);
@@ -275,6 +342,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lv.vm_state("tvm").unwrap(), VmState::Running);
+        // no NIC, no lease; an absent domain has none either
+        assert_eq!(lv.leased_ipv4("tvm", "54:52:c0:a8:c8:02").unwrap(), None);
+        assert_eq!(lv.leased_ipv4("nope", "54:52:c0:a8:c8:02").unwrap(), None);
         assert!(
             lv.vm_xml("tvm")
                 .unwrap()

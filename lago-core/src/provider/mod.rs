@@ -10,6 +10,7 @@ pub mod domain_type;
 pub mod libvirt;
 
 use std::fmt;
+use std::net::Ipv4Addr;
 
 use crate::error::{Error, ErrorKind};
 
@@ -112,6 +113,13 @@ pub trait Provider: Send + Sync {
     fn list_vms(&self) -> Result<Vec<String>, ProviderError>;
     /// Names of every active network.
     fn list_networks(&self) -> Result<Vec<String>, ProviderError>;
+    /// The IPv4 address the network's DHCP server has leased to the NIC
+    /// with MAC address `mac` of VM `name`, if it has one. The default
+    /// knows no leases (a provider without DHCP).
+    fn leased_ipv4(&self, name: &str, mac: &str) -> Result<Option<Ipv4Addr>, ProviderError> {
+        let _ = (name, mac);
+        Ok(None)
+    }
     /// Takes a disk-only external snapshot of running VM `name` from the
     /// `<domainsnapshot>` document `xml`, onto overlay files that exist
     /// already (`REUSE_EXT`), all disks or none (`ATOMIC`), without

@@ -297,7 +297,10 @@ pub(crate) fn pump_into(
         let pending = channel.read_window().available > 0
             || channel.eof()
             || (written < input.len() && channel.write_window().remaining > 0);
-        if !progress {
+        // Both outputs just ended: nothing left to wait for (waiting here
+        // cost each command a full slice).
+        let finished = out_done && err_done;
+        if !progress && !finished {
             let slice = if pending {
                 Duration::from_millis(1)
             } else {

@@ -12,7 +12,10 @@
 //! whole call; file transfers use [`SshTarget::io_timeout`] as the limit on
 //! any single network wait; connecting uses [`SshTarget::connect_timeout`].
 //! [`SshClient::wait_for_ssh`] polls the guest's port with short TCP probes
-//! until it answers with an SSH banner and a first `true` succeeds.
+//! until it answers with an SSH banner and a first `true` succeeds;
+//! [`SshClient::wait_for_ssh_from`] takes the address to probe from a
+//! source asked before each probe (`Env::wait_for_ssh` gives it the DHCP
+//! lease of the VM's management NIC, else the address init planned).
 //!
 //! Commands given as argument vectors are quoted for a POSIX shell and
 //! joined into the single command line an SSH `exec` request carries (see
