@@ -171,15 +171,17 @@ def test_run_command_with_validation() -> None:
 
 def test_invoke_different_funcs_in_parallel() -> None:
     names: list[str] = []
+    # all three must be running at once to pass the barrier (run one after
+    # another, the first would wait out the barrier's timeout and fail)
+    together = threading.Barrier(3, timeout=30)
 
     def f(n: int) -> int:
         names.append(threading.current_thread().name)
-        time.sleep(0.2)
+        together.wait()
         return n
 
-    t0 = time.monotonic()
     assert utils.invoke_different_funcs_in_parallel(lambda: f(1), lambda: f(2), lambda: f(3)) == [1, 2, 3]
-    assert time.monotonic() - t0 < 0.5 and len(set(names)) == 3
+    assert len(set(names)) == 3
     with pytest.raises(ZeroDivisionError):
         utils.invoke_different_funcs_in_parallel(lambda: 1, lambda: 1 // 0)
     assert utils.invoke_different_funcs_in_parallel() == []
