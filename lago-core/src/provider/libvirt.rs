@@ -8,6 +8,7 @@ use virt::domain::DomainState;
 use virt::error::ErrorNumber;
 
 use super::auth::{self, Credentials};
+use super::leases;
 use super::{Provider, ProviderError, VmState};
 
 /// The default connection URI (config `libvirt_url`).
@@ -45,20 +46,6 @@ fn xml_name(xml: &str) -> String {
         .and_then(|(_, rest)| rest.split_once("</name>"))
         .map(|(name, _)| name.trim().to_string())
         .unwrap_or_else(|| "(unnamed)".into())
-}
-
-/// The IPv4 address leased to the interface with MAC address `mac`.
-fn lease_for(ifaces: &[virt::domain::Interface], mac: &str) -> Option<Ipv4Addr> {
-    ifaces
-        .iter()
-        .filter(|i| {
-            i.hwaddr
-                .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(mac))
-        })
-        .flat_map(|i| &i.addrs)
-        .filter(|a| a.typed == i64::from(virt::sys::VIR_IP_ADDR_TYPE_IPV4))
-        .find_map(|a| a.addr.parse().ok())
 }
 
 impl Libvirt {
@@ -245,13 +232,11 @@ impl Provider for Libvirt {
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(fail("look up domain", name)(e)),
         };
-        let ifaces =
-            match dom.interface_addresses(virt::sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0) {
-                Ok(ifaces) => ifaces,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(fail("read DHCP leases of domain", name)(e)),
-            };
-        Ok(lease_for(&ifaces, mac))
+        match leases::leased_nics(&dom) {
+            Ok(nics) => Ok(leases::lease_for(&nics, mac)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(fail("read DHCP leases of domain", name)(e)),
+        }
     }
 
     fn snapshot_disks(&self, name: &str, xml: &str, quiesce: bool) -> Result<(), ProviderError> {
@@ -287,42 +272,6 @@ mod tests {
             "ab-vm0"
         );
         assert_eq!(xml_name("<domain/>"), "(unnamed)");
-    }
-
-    #[test]
-    fn the_lease_of_the_nic_with_that_mac_is_chosen() {
-        use virt::domain::{IPAddress, Interface};
-        let addr = |typed: u32, addr: &str| IPAddress {
-            typed: i64::from(typed),
-            addr: addr.into(),
-            prefix: 24,
-        };
-        let ifaces = [
-            Interface {
-                name: "vnet0".into(),
-                hwaddr: Some("54:52:c0:a8:c8:02".into()),
-                naddrs: 1,
-                addrs: vec![addr(virt::sys::VIR_IP_ADDR_TYPE_IPV4, "192.168.200.2")],
-            },
-            Interface {
-                name: "vnet1".into(),
-                hwaddr: Some("54:52:C0:A8:C9:03".into()),
-                naddrs: 2,
-                addrs: vec![
-                    addr(virt::sys::VIR_IP_ADDR_TYPE_IPV6, "fd00::3"),
-                    addr(virt::sys::VIR_IP_ADDR_TYPE_IPV4, "192.168.201.3"),
-                ],
-            },
-        ];
-        assert_eq!(
-            lease_for(&ifaces, "54:52:c0:a8:c9:03"),
-            Some(Ipv4Addr::new(192, 168, 201, 3))
-        );
-        assert_eq!(
-            lease_for(&ifaces, "54:52:C0:A8:C8:02"),
-            Some(Ipv4Addr::new(192, 168, 200, 2))
-        );
-        assert_eq!(lease_for(&ifaces, "54:52:00:00:00:01"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod domain_type;
+mod leases;
 pub mod libvirt;
 
 use std::fmt;
