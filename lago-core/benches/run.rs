@@ -166,6 +166,32 @@ fn main() {
         cm100s.push(times(100, &theirs));
     }
     openssh(&["-O", "exit"], &[]);
+    // What the guest alone spends on the same work: its shell starting
+    // `/bin/sh -c true` 100 times (dropbear does that for each command,
+    // after its own fork). The rest of a command is the guest's SSH server and
+    // the network round trips.
+    let guest_alone = {
+        // busybox's date has no %N: the uptime's hundredths, read without a fork
+        let script = "read a b < /proc/uptime; echo $a; i=0; while [ $i -lt 100 ]; do /bin/sh -c true; i=$((i+1)); done; read a b < /proc/uptime; echo $a";
+        let mut v = Vec::new();
+        for _ in 0..ROUNDS {
+            let r = env
+                .ssh(
+                    "vm0",
+                    &["sh".into(), "-c".into(), script.into()],
+                    Duration::from_secs(60),
+                )
+                .unwrap();
+            assert_eq!(r.code, 0, "{}", r.stderr_lossy());
+            let up: Vec<f64> = r
+                .stdout_lossy()
+                .split_whitespace()
+                .map(|t| t.parse().unwrap())
+                .collect();
+            v.push(up[1] - up[0]);
+        }
+        median(v)
+    };
 
     // 100 MiB each way, ours and scp, best of two
     let blob = root.join("blob");
@@ -230,6 +256,10 @@ fn main() {
         "      min / median / max of {ROUNDS} rounds: ours {}, OpenSSH {}",
         spread(&ssh100s),
         spread(&cm100s)
+    );
+    println!(
+        "      the guest alone starting `/bin/sh -c true` 100 times: {guest_alone:.2} s ({:.0}% of ours)",
+        100.0 * guest_alone / ssh100
     );
     let (rt, rf) = (scp_to / ours_to, scp_from / ours_from);
     println!(
