@@ -275,8 +275,9 @@ impl SshClient {
 
     /// Like [`wait_for_ssh`](SshClient::wait_for_ssh), with the guest's
     /// address coming from `address` (e.g. a lookup of its DHCP lease): it
-    /// is asked before each probe, and an address other than the current
-    /// one replaces it (see [`set_host`](SshClient::set_host)). `None`
+    /// is asked before each probe (not while a held connection is tried
+    /// first), and an address other than the current one replaces it (see
+    /// [`set_host`](SshClient::set_host)). `None`
     /// means no address is known yet: nothing is probed, and it is asked
     /// again 75 ms later.
     pub fn wait_for_ssh_from(
@@ -290,7 +291,12 @@ impl SshClient {
         let mut last = String::new();
         let mut probes = 0u32;
         loop {
-            let known = address();
+            // A held connection needs no address: it is tried as it is.
+            let known = if state.conn.is_some() {
+                Some(state.host)
+            } else {
+                address()
+            };
             if let Some(ip) = known
                 && ip != state.host
             {
