@@ -23,13 +23,17 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ROUNDS, floor_once, median, verdict};
+use common::{ROUNDS, floor_once, host_probe, median, verdict};
 use lago_core::env::Env;
 use lago_core::prefix::init::InitOptions;
 
 /// Rounds of the start comparison: more than [`ROUNDS`], as its target is
 /// a ratio of two noisy boot times.
 const START_ROUNDS: usize = 5;
+
+/// Rounds of 100 x ssh: more than [`ROUNDS`], as the guest's speed follows
+/// the host's, which drifts within minutes here.
+const SSH_ROUNDS: usize = 5;
 
 /// Untimed commands before the 100 x ssh rounds.
 const WARM_UP: usize = 20;
@@ -160,8 +164,9 @@ fn main() {
     // machine's load meets both alike.
     times(WARM_UP, &ours);
     times(WARM_UP, &theirs);
-    let (mut ssh100s, mut cm100s) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    let (mut ssh100s, mut cm100s, mut probes) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..SSH_ROUNDS {
+        probes.push(host_probe());
         ssh100s.push(times(100, &ours));
         cm100s.push(times(100, &theirs));
     }
@@ -231,7 +236,7 @@ fn main() {
     let restart_m = median(restarts);
     let init_m = median(inits);
     println!(
-        "run benchmark: 3 tiny VMs, domain type {dtype}, medians of {START_ROUNDS} rounds (start, floor interleaved) and {ROUNDS} (the rest)"
+        "run benchmark: 3 tiny VMs, domain type {dtype}, medians of {START_ROUNDS} rounds (start, floor interleaved), {SSH_ROUNDS} (100 x ssh) and {ROUNDS} (the rest)"
     );
     println!("  floor (virsh create -> first SSH, 3 guests)  {floor3:6.2} s");
     println!(
@@ -253,9 +258,18 @@ fn main() {
         verdict(ssh100 < 2.0)
     );
     println!(
-        "      min / median / max of {ROUNDS} rounds: ours {}, OpenSSH {}",
+        "      min / median / max of {SSH_ROUNDS} rounds: ours {}, OpenSSH {}",
         spread(&ssh100s),
         spread(&cm100s)
+    );
+    println!(
+        "      each of our rounds (host probe just before it: a fixed CPU loop, less is a faster host): {}",
+        ssh100s
+            .iter()
+            .zip(&probes)
+            .map(|(s, p)| format!("{s:.2} s ({:.0} ms)", p * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "      the guest alone starting `/bin/sh -c true` 100 times: {guest_alone:.2} s ({:.0}% of ours)",

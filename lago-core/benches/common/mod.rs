@@ -46,6 +46,22 @@ pub fn floor_once(guests: u32) -> f64 {
     v["median_s"].as_f64().unwrap()
 }
 
+/// Seconds this host takes for a fixed amount of CPU work (one thread, no
+/// memory traffic). Printed next to timings of guest-bound work: on these
+/// machines (virtual machines themselves) the same loop has taken from 0.53 s
+/// to 0.95 s within minutes, and a software-emulated guest slows alike.
+pub fn host_probe() -> f64 {
+    let t0 = std::time::Instant::now();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..50_000_000u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    std::hint::black_box(x);
+    t0.elapsed().as_secs_f64()
+}
+
 /// A fresh scratch folder `lago-bench-<tag>-<pid>` and a config using the
 /// test template repository and store, and the lease folder the real-guest
 /// tests share (`$LAGO_TEST_LEASES`, default `$LAGO_TEST_ROOT/leases`).
