@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ROUNDS, floor_once, host_probe, median, verdict};
+use common::{ROUNDS, floor_once, host_load, host_probe, median, verdict};
 use lago_core::env::Env;
 use lago_core::prefix::init::InitOptions;
 
@@ -156,6 +156,7 @@ fn main() {
             .unwrap();
         assert!(out.status.success(), "ssh {opts:?} {command:?}: {out:?}");
     };
+    let load = host_load();
     openssh(&["-M", "-N", "-f"], &[]);
     let theirs = || openssh(&[], &["true"]);
     // The guest has only just booted: under software emulation its first
@@ -271,6 +272,7 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!("      while the host had: {load} (this env's 3 among them)");
     println!(
         "      the guest alone starting `/bin/sh -c true` 100 times: {guest_alone:.2} s ({:.0}% of ours)",
         100.0 * guest_alone / ssh100

@@ -98,6 +98,19 @@ pub fn tiny_initfile(root: &Path, n: usize) -> PathBuf {
     initfile
 }
 
+/// What else is using this host's CPUs: the 1-minute load average and how
+/// many QEMU processes run, for a line next to guest-bound timings.
+pub fn host_load() -> String {
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_owned();
+    let qemus = Command::new("pgrep")
+        .args(["-c", "-f", "qemu-system"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "?".into());
+    format!("load average {load}, {qemus} QEMU processes")
+}
+
 /// `met` or `NOT met`.
 pub fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
