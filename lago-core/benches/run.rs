@@ -31,8 +31,8 @@ use lago_core::prefix::init::InitOptions;
 /// a ratio of two noisy boot times.
 const START_ROUNDS: usize = 5;
 
-/// Rounds of 100 x ssh: more than [`ROUNDS`], as the guest's speed follows
-/// the host's, which drifts within minutes here.
+/// Rounds of 100 x ssh: more than [`ROUNDS`], as the guest's speed under
+/// software emulation drifts by ±15% within minutes here.
 const SSH_ROUNDS: usize = 5;
 
 /// Untimed commands before the 100 x ssh rounds.
