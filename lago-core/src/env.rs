@@ -41,6 +41,7 @@ use crate::ssh::{CopyStats, ExecResult, SshClient, SshTarget};
 use crate::workdir::Workdir;
 use crate::xml::DomainType;
 
+mod first_boot;
 mod guest_ops;
 mod specs;
 pub use specs::HostCpu;
@@ -61,6 +62,8 @@ pub struct Env {
     backend: OnceLock<Backend>,
     domain_type: OnceLock<DomainType>,
     ssh: Mutex<HashMap<String, Arc<SshClient>>>,
+    /// One lock per VM around its first-boot bootstrap.
+    first_boot_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Env {
@@ -84,6 +87,7 @@ impl Env {
             backend: OnceLock::new(),
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
+            first_boot_locks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -387,12 +391,23 @@ impl Env {
                 format!("VM '{vm}' is not running: start it first"),
             ));
         }
-        let client = self.ssh_client(vm)?;
+        // before its first-boot bootstrap, a VM is reached with the
+        // template's password, and bootstrapped as soon as it answers
+        let pending = self.first_boot_pending(vm);
+        let client = if pending {
+            self.first_boot_client(vm)?
+        } else {
+            self.ssh_client(vm)?
+        };
         let timeout = timeout.unwrap_or_else(|| self.boot_timeout(vm));
         let address = self.lease_lookup(vm)?;
-        client
-            .wait_for_ssh_from(timeout, &address)
-            .map_err(Error::from)
+        let took = client.wait_for_ssh_from(timeout, &address)?;
+        if pending {
+            self.run_first_boot(vm, &client)?;
+            // a one-off client's address is the main one's too
+            self.ssh_client(vm)?.set_host(client.host());
+        }
+        Ok(took)
     }
 
     /// Where to probe VM `vm` while waiting for it: the address the DHCP
@@ -444,7 +459,7 @@ impl Env {
 
     /// Runs `argv` in VM `vm` (each argument quoted for the guest's shell).
     pub fn ssh(&self, vm: &str, argv: &[String], timeout: Duration) -> Result<ExecResult> {
-        Ok(self.ssh_client(vm)?.exec(argv, timeout)?)
+        Ok(self.guest(vm)?.exec(argv, timeout)?)
     }
 
     /// Like [`Env::ssh`], with `stdin` as the command's standard input
@@ -456,7 +471,7 @@ impl Env {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<ExecResult> {
-        Ok(self.ssh_client(vm)?.exec_stdin(argv, stdin, timeout)?)
+        Ok(self.guest(vm)?.exec_stdin(argv, stdin, timeout)?)
     }
 
     /// Runs `argv` (the login shell when empty) in VM `vm` on this
@@ -464,17 +479,17 @@ impl Env {
     /// is a terminal (see [`SshClient::interactive`]); returns the remote
     /// exit code. No time limit.
     pub fn interactive(&self, vm: &str, argv: &[String]) -> Result<i32> {
-        Ok(self.ssh_client(vm)?.interactive(argv)?)
+        Ok(self.guest(vm)?.interactive(argv)?)
     }
 
     /// Copies a local file or tree into VM `vm`.
     pub fn copy_to(&self, vm: &str, local: &Path, remote: &Path) -> Result<CopyStats> {
-        Ok(self.ssh_client(vm)?.copy_to(local, remote)?)
+        Ok(self.guest(vm)?.copy_to(local, remote)?)
     }
 
     /// Copies a file or tree out of VM `vm`.
     pub fn copy_from(&self, vm: &str, remote: &Path, local: &Path) -> Result<CopyStats> {
-        Ok(self.ssh_client(vm)?.copy_from(remote, local)?)
+        Ok(self.guest(vm)?.copy_from(remote, local)?)
     }
 
     /// Shuts the named VMs (all when empty) down cleanly, or reboots them:
@@ -582,9 +597,7 @@ impl Env {
         let steps = snapshot::plan(&state, vms, name)?;
         let provider = self.provider()?;
         let sync = |vm: &str| -> Result<()> {
-            let r = self
-                .ssh_client(vm)?
-                .exec(&["sync"], snapshot::SYNC_TIMEOUT)?;
+            let r = self.guest(vm)?.exec(&["sync"], snapshot::SYNC_TIMEOUT)?;
             if r.code == 0 {
                 Ok(())
             } else {

@@ -37,6 +37,8 @@ def dump(obj):
 def main(repo, staged, meta_json, inputs):
     meta = json.loads(meta_json)
     name, version = meta["name"], meta["version"]
+    # the repo entry's timestamp; a plain Lago template's metadata has none
+    timestamp = meta.pop("repo-timestamp", None) or meta["timestamp"]
     image = os.path.basename(staged)
     os.makedirs(repo, exist_ok=True)
     os.chmod(repo, 0o755)
@@ -65,7 +67,7 @@ def main(repo, staged, meta_json, inputs):
         repo_meta["sources"] = {"local": {"type": "file", "args": {"root": repo}}}
         repo_meta["templates"][name] = {
             "versions": {
-                version: {"source": "local", "handle": image, "timestamp": meta["timestamp"]}
+                version: {"source": "local", "handle": image, "timestamp": timestamp}
             }
         }
         write(path, dump(repo_meta))
@@ -99,7 +101,7 @@ def prune_store(store, name, version):
         entries = os.listdir(store)
     except OSError:
         return
-    sidecars = (".hash", ".metadata", ".lock", ".tmp", ".tmp.raw", ".tmp.hash", ".tmp.metadata")
+    sidecars = (".hash", ".metadata", ".lock", ".guest", ".tmp", ".tmp.raw", ".tmp.hash", ".tmp.metadata")
     images = [e for e in entries if e.startswith(prefix) and not e.endswith(sidecars)
               and e != prefix + version]
     if not images:

@@ -538,6 +538,18 @@ impl Config {
         )
     }
 
+    /// `key` in `[lago]` parsed by `parse`; a value it rejects is an
+    /// [`ConfigError::InvalidValue`] naming the key, where it was set and
+    /// `expected`.
+    pub fn get_parsed<T>(
+        &self,
+        key: &str,
+        expected: &'static str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.parse_in(ROOT_SECTION, key, expected, parse)
+    }
+
     /// `key` in `[lago]` as a `u32`; see [`Config::get_u32_in`].
     pub fn get_u32(&self, key: &str) -> Result<Option<u32>, ConfigError> {
         self.get_u32_in(ROOT_SECTION, key)

@@ -175,7 +175,7 @@ impl Env {
             })
             .collect::<Result<_>>()?;
         if self.vm_state(vm)?.is_running() {
-            let client = self.ssh_client(vm)?;
+            let client = self.guest(vm)?;
             match client.wait_for_ssh(REACHABLE_WAIT) {
                 Ok(_) => return collect::extract(vm, &Source::Ssh(&client), &items, ignore_nopath),
                 Err(e) => {
@@ -235,7 +235,7 @@ impl Env {
         };
         parallel(&jobs, "deploying", |(vm, scripts)| {
             self.wait_for_ssh(vm, None)?;
-            let client = self.ssh_client(vm)?;
+            let client = self.guest(vm)?;
             deploy::run_scripts(vm, &client, scripts)
         })
     }

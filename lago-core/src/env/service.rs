@@ -141,7 +141,7 @@ impl Env {
             debug!(vm, provider = %name, "unknown stored service provider: detecting again");
         }
         self.require_running(vm)?;
-        let manager = self.ssh_client(vm)?.service_manager()?.ok_or_else(|| {
+        let manager = self.guest(vm)?.service_manager()?.ok_or_else(|| {
             Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -167,7 +167,7 @@ impl Env {
     /// by the caller, e.g. a Python service plugin class), without detecting
     /// or persisting anything.
     pub fn service_with(&self, vm: &str, name: &str, manager: ServiceManager) -> Result<VmService> {
-        let client = self.ssh_client(vm)?;
+        let client = self.guest(vm)?;
         // checks the name once, here
         client.service_with(name, manager)?;
         Ok(VmService {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use tracing::{debug, info, warn};
 
-use crate::bootstrap::{Choice, Method, nocloud, sysprep};
+use crate::bootstrap::{Choice, Decision, Method, Support, learned, nocloud, sysprep};
 use crate::config::Config;
 use crate::disk::{ImageFormat, ImagePlan};
 use crate::error::{Error, ErrorKind, Result};
@@ -465,6 +465,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         undo.links.push(parent.link.clone());
     }
 
+    let base_choice = bootstrap_choice(opts.bootstrap, env.bootstrap_mode, config)?;
     let mut vm_specs: Vec<(String, Value)> = Vec::new();
     let mut sysprep_jobs: Vec<(String, PathBuf, String, String)> = Vec::new();
     for (d, vp) in env.domains.values().zip(&plan.vms) {
@@ -488,7 +489,12 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         // disks: make the images, store their paths and metadata
         let mut disk_values = Vec::new();
         let mut root_disk: Option<(PathBuf, String)> = None;
-        let mut method = Method::None;
+        let mut root_template: Option<PathBuf> = None;
+        let mut template_password: Option<String> = None;
+        let mut decision = Decision {
+            method: Method::None,
+            seed: false,
+        };
         for (disk, mut value) in d.disks.iter().zip(d.disks.iter().map(|x| x.to_json())) {
             let format = match disk.format {
                 DiskFormat::Qcow2 => ImageFormat::Qcow2,
@@ -509,6 +515,9 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                     };
                     match from_store {
                         Some(t) => {
+                            if disk_values.is_empty() {
+                                root_template = Some(t.image_path.clone());
+                            }
                             if let Value::Object(meta) = &t.metadata {
                                 for (k, v) in meta {
                                     metadata.insert(k.clone(), v.clone());
@@ -590,8 +599,19 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                     .get("nocloud")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                template_password = metadata
+                    .get("root-password")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 root_disk = Some((image.path.clone(), image.format.qemu_format().to_string()));
-                method = opts.bootstrap.method_for(d.bootstrap, nocloud, bootable);
+                let learned = root_template.as_deref().and_then(learned::read);
+                let support = Support::of(nocloud, learned);
+                let choice = match (opts.bootstrap, d.bootstrap_mode) {
+                    (Choice::Skip, _) => Choice::Skip,
+                    (_, Some(mode)) => mode,
+                    _ => base_choice,
+                };
+                decision = choice.decide(d.bootstrap, support, bootable);
             }
             if let Value::Object(v) = &mut value {
                 v.insert("path".into(), json!(image.stored_path));
@@ -661,28 +681,47 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                 _ => None,
             })
             .unwrap_or_else(|| "123456".to_string());
-        match (method, &root_disk) {
-            (Method::NoCloud, _) => {
-                let file = format!("{}_cidata.img", d.name);
-                let pubkey = paths.ssh_id_rsa_pub();
-                let key = fs::read_to_string(&pubkey).map_err(|e| io_error("read", &pubkey, e))?;
-                let seed = nocloud::Seed {
-                    instance_id: format!("{uuid}-{}", d.name),
-                    hostname: d.name.clone(),
-                    authorized_keys: vec![key],
-                    root_password: Some(root_password),
-                };
-                let path = paths.images().join(&file);
-                nocloud::write_seed(&path, &seed)
-                    .map_err(|e| io_error("write the NoCloud seed", &path, e))?;
-                obj.insert("nocloud-seed".into(), json!(Paths::stored_image(&file)));
+        if decision.seed {
+            let file = format!("{}_cidata.img", d.name);
+            let pubkey = paths.ssh_id_rsa_pub();
+            let key = fs::read_to_string(&pubkey).map_err(|e| io_error("read", &pubkey, e))?;
+            let seed = nocloud::Seed {
+                instance_id: format!("{uuid}-{}", d.name),
+                hostname: d.name.clone(),
+                authorized_keys: vec![key],
+                root_password: Some(root_password.clone()),
+            };
+            let path = paths.images().join(&file);
+            nocloud::write_seed(&path, &seed)
+                .map_err(|e| io_error("write the NoCloud seed", &path, e))?;
+            obj.insert("nocloud-seed".into(), json!(Paths::stored_image(&file)));
+        }
+        obj.insert("bootstrap-method".into(), json!(decision.method.as_str()));
+        match (decision.method, &root_disk) {
+            (Method::Ssh, _) => {
+                // logged in with the template's password at the first boot
+                let login = template_password
+                    .or_else(|| config.get("default_root_password").map(str::to_string))
+                    .unwrap_or_else(|| DEFAULT_TEMPLATE_PASSWORD.to_string());
+                let mut first_boot = Map::new();
+                first_boot.insert("login-password".into(), json!(login));
+                if let Some(image) = &root_template {
+                    first_boot.insert("template-image".into(), json!(image));
+                }
+                obj.insert("first-boot".into(), Value::Object(first_boot));
             }
+            (Method::NoCloud, _) => {}
             (Method::Sysprep, Some((disk, format))) => {
                 sysprep_jobs.push((d.name.clone(), disk.clone(), format.clone(), root_password));
             }
             _ => {}
         }
-        debug!(vm = %d.name, method = method.as_str(), "bootstrap");
+        info!(
+            vm = %d.name,
+            method = decision.method.as_str(),
+            seed = decision.seed,
+            "bootstrap"
+        );
         vm_specs.push((d.name.clone(), vm));
     }
     let pubkey = paths.ssh_id_rsa_pub();
@@ -772,4 +811,25 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         paths,
         uuid,
     })
+}
+
+/// The root password of a template whose metadata names none (Lago's).
+const DEFAULT_TEMPLATE_PASSWORD: &str = "123456";
+
+/// The bootstrap mode for the VMs that name none: `--skip-bootstrap` or an
+/// explicit mode of the caller, else the init file's top-level
+/// `bootstrap_mode`, else the configuration's, else `auto`.
+fn bootstrap_choice(asked: Choice, initfile: Option<Choice>, config: &Config) -> Result<Choice> {
+    if asked != Choice::Auto {
+        return Ok(asked);
+    }
+    if let Some(mode) = initfile {
+        return Ok(mode);
+    }
+    let configured = config.get_parsed(
+        "bootstrap_mode",
+        "auto, nocloud, ssh, sysprep or none",
+        Choice::parse,
+    )?;
+    Ok(configured.unwrap_or(Choice::Auto))
 }

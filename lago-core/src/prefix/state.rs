@@ -225,6 +225,18 @@ impl VmState {
             .unwrap_or_default()
     }
 
+    /// How init bootstrapped it (`nocloud`, `ssh`, `sysprep`, `none`), with
+    /// ` (at first boot)` while a first-boot bootstrap is still to run;
+    /// `None` for a prefix made by Lago or an older lago.
+    pub fn bootstrap_method(&self) -> Option<String> {
+        let method = self.spec.get("bootstrap-method")?.as_str()?;
+        Some(if self.spec.contains_key("first-boot") {
+            format!("{method} (at first boot)")
+        } else {
+            method.to_string()
+        })
+    }
+
     /// The free-form `metadata` mapping.
     pub fn metadata(&self) -> Map<String, Value> {
         self.spec

@@ -46,17 +46,19 @@ pub fn status_info(
                 }),
             );
         }
-        vms.insert(
-            vm.name.clone(),
-            json!({
-                "distro": vm.distro(),
-                "root password": vm.root_password(),
-                "status": vm_state(&vm.name),
-                "snapshots": vm.snapshot_names().join(", "),
-                "metadata": Value::Object(vm.metadata()),
-                "NICs": Value::Object(nics),
-            }),
-        );
+        let mut info = json!({
+            "distro": vm.distro(),
+            "root password": vm.root_password(),
+            "status": vm_state(&vm.name),
+            "snapshots": vm.snapshot_names().join(", "),
+            "metadata": Value::Object(vm.metadata()),
+            "NICs": Value::Object(nics),
+        });
+        // how init chose to bootstrap it (prefixes of Lago have no such key)
+        if let (Some(method), Value::Object(info)) = (vm.bootstrap_method(), &mut info) {
+            info.insert("bootstrap".into(), json!(method));
+        }
+        vms.insert(vm.name.clone(), info);
     }
     json!({
         "Prefix": {

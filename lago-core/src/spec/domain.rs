@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::disk::DiskSpec;
 use super::error::{SpecError, SpecErrorKind};
 use super::read::{Obj, string_items};
+use crate::bootstrap::Choice;
 
 /// Memory of a VM whose init file gives none, in MiB (Lago's default).
 pub const DEFAULT_MEMORY_MIB: u64 = 16 * 1024;
@@ -114,6 +115,9 @@ pub struct DomainSpec {
     pub groups: Option<Groups>,
     /// `bootstrap`: prepare the root disk for SSH at init; true when absent.
     pub bootstrap: bool,
+    /// `bootstrap_mode`: how this VM is bootstrapped (overrides the init
+    /// file's top-level `bootstrap_mode` and the configuration's).
+    pub bootstrap_mode: Option<Choice>,
     /// `ssh-user`; the configured default (`root`) when absent.
     pub ssh_user: Option<String>,
     /// `ssh-password`.
@@ -247,6 +251,7 @@ impl DomainSpec {
             }
         };
         let bootstrap = obj.boolean("bootstrap")?.unwrap_or(true);
+        let bootstrap_mode = obj.one_of("bootstrap_mode", Choice::VALID, Choice::parse)?;
         let ssh_user = obj.text("ssh-user")?;
         let ssh_password = obj.text("ssh-password")?;
         let root_password = obj.text("root-password")?;
@@ -276,6 +281,7 @@ impl DomainSpec {
             artifacts,
             groups,
             bootstrap,
+            bootstrap_mode,
             ssh_user,
             ssh_password,
             root_password,
@@ -330,6 +336,9 @@ impl DomainSpec {
             out.insert("groups".into(), groups.to_json());
         }
         out.insert("bootstrap".into(), json!(self.bootstrap));
+        if let Some(mode) = self.bootstrap_mode {
+            out.insert("bootstrap_mode".into(), json!(mode.as_str()));
+        }
         let optional = [
             ("ssh-user", &self.ssh_user),
             ("ssh-password", &self.ssh_password),

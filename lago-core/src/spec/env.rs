@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::domain::DomainSpec;
 use super::error::{SpecError, SpecErrorKind};
 use super::net::NetSpec;
 use super::path::KeyPath;
 use super::read::{Ctx, Obj, check_name};
+use crate::bootstrap::Choice;
 
 /// A loaded and validated LagoInitFile.
 ///
@@ -27,6 +28,9 @@ pub struct EnvSpec {
     pub nets: IndexMap<String, NetSpec>,
     /// `prototypes` as written (already applied to the domains).
     pub prototypes: Map<String, Value>,
+    /// `bootstrap_mode` at the top level: how the VMs are bootstrapped
+    /// unless a VM says otherwise.
+    pub bootstrap_mode: Option<Choice>,
     /// Top-level keys lago does not know, kept in file order.
     pub extra: Map<String, Value>,
     /// The absolute directory of the init file: the value of
@@ -73,6 +77,9 @@ impl EnvSpec {
             .collect();
         out.insert("domains".into(), Value::Object(domains));
         out.insert("nets".into(), Value::Object(nets));
+        if let Some(mode) = self.bootstrap_mode {
+            out.insert("bootstrap_mode".into(), json!(mode.as_str()));
+        }
         for (key, value) in &self.extra {
             out.insert(key.clone(), value.clone());
         }
@@ -86,7 +93,7 @@ pub(crate) fn read_env(
     ctx: &mut Ctx<'_>,
     initfile_dir: PathBuf,
 ) -> Result<EnvSpec, SpecError> {
-    let (domains, nets, prototypes, extra) = {
+    let (domains, nets, prototypes, bootstrap_mode, extra) = {
         let ctx = &*ctx;
         let mut top = Obj::new(
             ctx,
@@ -121,7 +128,8 @@ pub(crate) fn read_env(
                 )
                 .valid("at least one network, e.g. nets: {lago: {type: nat}}"));
         }
-        (domains, nets, prototypes, top.finish())
+        let mode = top.one_of("bootstrap_mode", Choice::VALID, Choice::parse)?;
+        (domains, nets, prototypes, mode, top.finish())
     };
 
     let mut net_specs = IndexMap::with_capacity(nets.len());
@@ -152,6 +160,7 @@ pub(crate) fn read_env(
         domains: domain_specs,
         nets: net_specs,
         prototypes,
+        bootstrap_mode,
         extra,
         initfile_dir,
     })

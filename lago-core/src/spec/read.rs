@@ -166,6 +166,30 @@ impl<'c, 'a> Obj<'c, 'a> {
         }
     }
 
+    /// Takes a string naming one of a fixed set of values: `parse` reads
+    /// it, `valid` lists the values for the message when it does not.
+    pub(crate) fn one_of<T>(
+        &mut self,
+        key: &str,
+        valid: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, SpecError> {
+        let Some(text) = self.string(key)? else {
+            return Ok(None);
+        };
+        match parse(&text) {
+            Some(v) => Ok(Some(v)),
+            None => Err(self
+                .ctx
+                .error(
+                    SpecErrorKind::InvalidValue,
+                    &self.at(key),
+                    format!("unknown value {text:?}"),
+                )
+                .valid(valid.to_string())),
+        }
+    }
+
     /// Takes a string, or a number or boolean written without quotes (kept
     /// as its text, e.g. `root-password: 123456`).
     pub(crate) fn text(&mut self, key: &str) -> Result<Option<String>, SpecError> {
