@@ -30,6 +30,18 @@ use lago_core::ssh::{SshClient, SshTarget};
 
 const T: Duration = Duration::from_secs(60);
 
+/// Stops an env's VMs and nets if the test fails while they run, so that
+/// a failure leaves no guest behind to load the host.
+struct StopOnPanic<'a>(&'a Env);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.stop(&[]);
+        }
+    }
+}
+
 fn sh(env: &Env, vm: &str, cmd: &str) -> String {
     let r = env
         .ssh(vm, &["sh".into(), "-c".into(), cmd.into()], T)
@@ -117,6 +129,7 @@ fn every_route_gives_hostname_key_and_password() {
     assert_eq!(route("prepped"), "sysprep");
     assert!(env.first_boot_pending("plain"));
 
+    let _guard = StopOnPanic(&env);
     let t0 = Instant::now();
     env.start(&[]).unwrap();
     env.wait_for_ssh_all(&[], None).unwrap();
@@ -169,6 +182,7 @@ fn every_route_gives_hostname_key_and_password() {
     let marker = private.lines().nth(1).unwrap();
     assert!(tmp_files_holding(marker, since).is_empty());
 
+    drop(_guard);
     env.destroy().unwrap();
     fs::remove_dir_all(&root).unwrap();
 }
@@ -185,6 +199,7 @@ fn first_boot_also_runs_for_a_call_that_did_not_wait() {
     )
     .unwrap();
     let env = Env::init(&InitOptions::new(root.join(".lago"), &initfile), config).unwrap();
+    let _guard = StopOnPanic(&env);
     env.start(&[]).unwrap();
     // a copy before anyone waited: it reaches the guest once it is up and
     // bootstraps it first
@@ -204,6 +219,7 @@ fn first_boot_also_runs_for_a_call_that_did_not_wait() {
     assert!(!env.first_boot_pending("vm0"));
     assert_eq!(sh(&env, "vm0", "hostname"), "vm0");
     assert_eq!(sh(&env, "vm0", "cat /root/hello"), "hi");
+    drop(_guard);
     env.destroy().unwrap();
     fs::remove_dir_all(&root).unwrap();
 }

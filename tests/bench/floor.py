@@ -10,6 +10,7 @@ floor every lago benchmark is compared with, measured in the same run.
     tests/bench/floor.py                  # N = 1 and 3, 3 rounds each
     tests/bench/floor.py --guests 3 --rounds 5
     tests/bench/floor.py --json           # one JSON object per N on stdout
+    tests/bench/floor.py --template tiny-plain --guests 3   # another test template
 
 Run it inside the test host's namespace (tests/host/run); it re-executes
 itself there when started outside. Other benchmarks import `Floor`.
@@ -35,7 +36,12 @@ from pathlib import Path
 TEST_ROOT = Path(os.environ.get("LAGO_TEST_ROOT", "/var/lib/lago-tests"))
 NETNS = os.environ.get("LAGO_TEST_NETNS", "lago-test")
 REPO = TEST_ROOT / "repo"
-IMAGE = REPO / "tiny.img"
+IMAGE = REPO / "tiny.img"  # the default template's image
+
+
+def template_image(name: str) -> Path:
+    """The image of test template `name` in the repo (its `.img`)."""
+    return REPO / f"{name}.img"
 URI = "qemu:///system"
 # Outside Lago's lease range (192.168.200-255), so a floor run and a lago run
 # in the same namespace never compete for a subnet.
@@ -117,6 +123,8 @@ class Floor:
     guests: int
     networks: int = 1
     nocloud: bool = False
+    image: Path = IMAGE
+    memory_mib: int = 256
     workdir: Path = field(init=False)
     nets: list[str] = field(init=False, default_factory=list)
     vms: list[Guest] = field(init=False, default_factory=list)
@@ -124,8 +132,8 @@ class Floor:
     key: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        if not IMAGE.exists():
-            raise SystemExit(f"floor: {IMAGE} missing: run tests/templates/build-tiny")
+        if not self.image.exists():
+            raise SystemExit(f"floor: {self.image} missing: run tests/templates/build-*")
         TEST_ROOT.joinpath("floor").mkdir(parents=True, exist_ok=True)
         # qemu runs as libvirt-qemu: every folder above a disk must be searchable
         self.workdir = Path(tempfile.mkdtemp(prefix="run-", dir=TEST_ROOT / "floor"))
@@ -175,7 +183,7 @@ class Floor:
 """
         return f"""<domain type='qemu'>
   <name>{g.name}</name>
-  <memory unit='MiB'>256</memory>
+  <memory unit='MiB'>{self.memory_mib}</memory>
   <vcpu>1</vcpu>
   <cpu mode='maximum'/>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
@@ -197,7 +205,7 @@ class Floor:
         for g in self.vms:
             subprocess.run(
                 ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
-                 "-b", str(IMAGE), str(g.disk)],
+                 "-b", str(self.image), str(g.disk)],
                 check=True,
             )
         if self.nocloud:
@@ -304,11 +312,11 @@ class Floor:
         self.teardown()
 
 
-def measure(guests: int, rounds: int) -> list[float]:
+def measure(guests: int, rounds: int, image: Path = IMAGE, memory_mib: int = 256) -> list[float]:
     """Seconds from `virsh create` to SSH in all guests, one figure per round."""
     times = []
     for _ in range(rounds):
-        with Floor(guests) as floor:
+        with Floor(guests, image=image, memory_mib=memory_mib) as floor:
             times.append(floor.boot_all())
     return times
 
@@ -327,12 +335,17 @@ def main() -> int:
                     help="guests booted together (repeatable; default 1 and 3)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="print JSON lines")
+    ap.add_argument("--template", default="tiny",
+                    help="test template to boot as it is, logged in with its root password "
+                         "(default tiny)")
+    ap.add_argument("--memory", type=int, default=256, help="MiB per guest (default 256)")
     args = ap.parse_args()
     ensure_namespace()
-    print(f"floor: tiny template {IMAGE}, domain type qemu, cpu mode maximum, "
+    image = template_image(args.template)
+    print(f"floor: template {image}, domain type qemu, cpu mode maximum, "
           f"virsh create -> first SSH command", file=sys.stderr)
     for n in args.guests or [1, 3]:
-        s = summary(n, measure(n, args.rounds))
+        s = summary(n, measure(n, args.rounds, image, args.memory))
         if args.json:
             print(json.dumps(s), flush=True)
         else:

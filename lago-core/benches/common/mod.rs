@@ -31,9 +31,16 @@ fn repo_root() -> PathBuf {
 /// their own rounds, so that a change in the machine's load meets both
 /// alike.
 pub fn floor_once(guests: u32) -> f64 {
+    floor_of("tiny", 256, guests)
+}
+
+/// [`floor_once`] for test template `template` booted as it is (no seed,
+/// root's password), each guest with `memory_mib`.
+pub fn floor_of(template: &str, memory_mib: u32, guests: u32) -> f64 {
     let out = Command::new("python3")
         .arg(repo_root().join("tests/bench/floor.py"))
         .args(["--json", "--guests", &guests.to_string(), "--rounds", "1"])
+        .args(["--template", template, "--memory", &memory_mib.to_string()])
         .output()
         .unwrap();
     assert!(
@@ -88,10 +95,16 @@ pub fn scratch(tag: &str) -> (PathBuf, Config) {
 /// An init file of `n` tiny VMs (256 MiB, 1 vcpu) on one management net,
 /// written to `<root>/LagoInitFile`.
 pub fn tiny_initfile(root: &Path, n: usize) -> PathBuf {
+    initfile(root, "tiny", 256, n)
+}
+
+/// An init file of `n` VMs of test template `template` (`memory_mib`, 1
+/// vcpu) on one management net, written to `<root>/LagoInitFile`.
+pub fn initfile(root: &Path, template: &str, memory_mib: u32, n: usize) -> PathBuf {
     let mut text = String::from("domains:\n");
     for i in 0..n {
         text += &format!(
-            "  vm{i}:\n    memory: 256\n    vcpu: 1\n    nics: [{{net: mgmt}}]\n    disks: [{{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}}]\n"
+            "  vm{i}:\n    memory: {memory_mib}\n    vcpu: 1\n    nics: [{{net: mgmt}}]\n    disks: [{{template_name: {template}, type: template, name: root, dev: vda, format: qcow2}}]\n"
         );
     }
     text += "nets:\n  mgmt: {type: nat, management: true, dhcp: {start: 100, end: 254}}\n";

@@ -1,0 +1,135 @@
+//! Benchmark of bootstrap on templates published the way plain Lago
+//! repositories publish them (no `nocloud` key): `tiny-plain` (no
+//! cloud-init in the guest: first boot over SSH) and `debian-bookworm`
+//! (cloud-init: NoCloud once a first boot has learned it). For 3 VMs of
+//! each, as ratios to the raw floor of the same template (plain
+//! `virsh create` of the template as it is + first SSH with root's
+//! password) measured in the same run, rounds interleaved. Targets (issue
+//! "Fast bootstrap for every Lago template"):
+//! - init: at most 2 s;
+//! - init + start until all 3 answer SSH: at most 1.2x the floor.
+//!
+//! Each round is a fresh init of a fresh prefix. Which route init chose for
+//! each VM is printed with the round (`lago status`'s `bootstrap`).
+//!
+//! Inside the test namespace:
+//!     tests/host/run cargo bench -p lago-core --bench bootstrap
+//!     LAGO_BENCH_TEMPLATES=tiny-plain tests/host/run cargo bench -p lago-core --bench bootstrap
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // a benchmark program
+
+mod common;
+
+use std::time::Instant;
+
+use common::{ROUNDS, floor_of, median, verdict};
+use lago_core::env::Env;
+use lago_core::prefix::init::InitOptions;
+
+/// The templates measured: name, memory of each guest (MiB), rounds (more
+/// for the quick tiny guest: its ratio is of two noisy boot times).
+const TEMPLATES: &[(&str, u32, usize)] =
+    &[("tiny-plain", 256, 5), ("debian-bookworm", 512, ROUNDS)];
+
+struct Figures {
+    template: &'static str,
+    floor: f64,
+    init: f64,
+    total: f64,
+    routes: Vec<String>,
+    ratios: Vec<f64>,
+}
+
+fn measure(template: &'static str, memory: u32, rounds: usize) -> Figures {
+    let (root, config) = common::scratch(&format!("bootstrap-{template}"));
+    let initfile = common::initfile(&root, template, memory, 3);
+    let (mut floors, mut inits, mut totals, mut routes, mut ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in 0..rounds {
+        eprintln!("{template} round {r}: the floor (3 guests), then lago ...");
+        floors.push(floor_of(template, memory, 3));
+        let t0 = Instant::now();
+        let env = Env::init(
+            &InitOptions::new(root.join(format!("w{r}")), &initfile),
+            config.clone(),
+        )
+        .unwrap();
+        let init = t0.elapsed().as_secs_f64();
+        let status = env.status().unwrap();
+        let route = status["Prefix"]["VMs"]["vm0"]["bootstrap"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        env.start(&[]).unwrap();
+        env.wait_for_ssh_all(&[], None).unwrap();
+        let total = t0.elapsed().as_secs_f64();
+        // what the guest must show, whatever the route
+        let out = env
+            .ssh(
+                "vm1",
+                &["hostname".into()],
+                std::time::Duration::from_secs(30),
+            )
+            .unwrap();
+        assert_eq!(out.stdout_lossy().trim(), "vm1");
+        eprintln!(
+            "  floor {:.2} s, init {init:.2} s, init + start {total:.2} s, route {route}",
+            floors[r]
+        );
+        ratios.push(total / floors[r]);
+        inits.push(init);
+        totals.push(total);
+        routes.push(route);
+        env.destroy().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Figures {
+        template,
+        floor: median(floors),
+        init: median(inits),
+        total: median(totals),
+        routes,
+        ratios,
+    }
+}
+
+fn main() {
+    let only = std::env::var("LAGO_BENCH_TEMPLATES").ok();
+    let chosen: Vec<_> = TEMPLATES
+        .iter()
+        .filter(|(t, _, _)| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|x| x == *t))
+        })
+        .collect();
+    let figures: Vec<Figures> = chosen.iter().map(|(t, m, r)| measure(t, *m, *r)).collect();
+    println!(
+        "bootstrap benchmark: 3 VMs per template, plain Lago metadata, medians of the rounds (floor interleaved)"
+    );
+    for f in &figures {
+        println!("  {}: routes by round: {}", f.template, f.routes.join(", "));
+        let per_round: Vec<String> = f.ratios.iter().map(|r| format!("{r:.2}x")).collect();
+        println!(
+            "  {}: init + start / floor by round: {}",
+            f.template,
+            per_round.join(", ")
+        );
+        println!(
+            "  {:<16} floor (virsh create -> first SSH, 3 guests)  {:6.2} s",
+            f.template, f.floor
+        );
+        println!(
+            "  {:<16} init                                        {:6.2} s   target <= 2 s: {}",
+            f.template,
+            f.init,
+            verdict(f.init <= 2.0)
+        );
+        println!(
+            "  {:<16} init + start -> all 3 answer SSH            {:6.2} s   ratio {:.2}x floor   target <= 1.2x: {}",
+            f.template,
+            f.total,
+            f.total / f.floor,
+            verdict(f.total / f.floor <= 1.2)
+        );
+    }
+}
