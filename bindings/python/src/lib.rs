@@ -6,6 +6,7 @@
 //! import `lago`, not `lago._native`. Structured values (specs, status) cross
 //! the boundary as JSON text, decoded on the Python side.
 
+mod compat;
 mod errors;
 mod logbridge;
 
@@ -739,8 +740,8 @@ mod _native {
     const __version__: &str = lago_core::VERSION;
 
     #[pymodule_init]
-    fn init(_m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         super::logbridge::install();
-        Ok(())
+        super::compat::register(m)
     }
 }
