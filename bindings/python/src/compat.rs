@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use lago_core::bootstrap::sysprep::build_args as core_build_args;
+use lago_core::bootstrap::sysprep::{self as core_sysprep, build_args as core_build_args};
 use lago_core::lease::{LeaseStatus, Subnet, SubnetStore as CoreStore};
 use lago_core::prefix::inventory::{self, InventoryVm};
 use lago_core::spec::{BuildArgs, BuildOption, BuildStep};
@@ -59,8 +59,12 @@ impl SubnetStore {
     ) -> PyResult<u8> {
         let requested = requested
             .map(|r| {
-                r.parse()
-                    .map_err(|_| msg(ErrorKind::InvalidInput, format!("{r:?} is not an IPv4 address")))
+                r.parse().map_err(|_| {
+                    msg(
+                        ErrorKind::InvalidInput,
+                        format!("{r:?} is not an IPv4 address"),
+                    )
+                })
             })
             .transpose()?;
         let lease = py
@@ -105,8 +109,12 @@ impl SubnetStore {
 
 /// Decodes a JSON argument, naming it in the error.
 fn decode(what: &str, text: &str) -> PyResult<Value> {
-    serde_json::from_str(text)
-        .map_err(|e| msg(ErrorKind::InvalidInput, format!("{what} is not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| {
+        msg(
+            ErrorKind::InvalidInput,
+            format!("{what} is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// The inventory text of `vms_json` (a list of `[name, ip, spec]`) for
@@ -114,7 +122,10 @@ fn decode(what: &str, text: &str) -> PyResult<Value> {
 #[pyfunction]
 fn inventory_render(vms_json: &str, keys: Vec<String>, key_file: &str) -> PyResult<String> {
     let Value::Array(rows) = decode("the VM list", vms_json)? else {
-        return Err(msg(ErrorKind::InvalidInput, "the VM list must be a JSON array"));
+        return Err(msg(
+            ErrorKind::InvalidInput,
+            "the VM list must be a JSON array",
+        ));
     };
     let mut names = Vec::with_capacity(rows.len());
     let mut rest = Vec::with_capacity(rows.len());
@@ -216,6 +227,33 @@ fn numa_cells(vcpu: u32, memory_mib: u64) -> Vec<(u32, String, u64)> {
         .collect()
 }
 
+/// The virt-sysprep commands lago gives every VM (Lago's base template).
+#[pyfunction]
+fn sysprep_commands(hostname: &str, root_password: &str, pubkey_file: PathBuf) -> String {
+    core_sysprep::sysprep_commands(hostname, root_password, &pubkey_file)
+}
+
+/// Runs virt-sysprep on `disk` (of `format`) with `commands`, written to
+/// `work_file` for the run.
+#[pyfunction]
+fn sysprep(
+    py: Python<'_>,
+    disk: PathBuf,
+    format: &str,
+    commands: &str,
+    work_file: PathBuf,
+) -> PyResult<()> {
+    py.detach(|| core_sysprep::sysprep(&disk, format, commands, &work_file))
+        .map_err(err)
+}
+
+/// The `(section, key, value)` items of configuration file text `text`
+/// read from `path` (for error messages), in file order.
+#[pyfunction]
+fn parse_ini(text: &str, path: PathBuf) -> PyResult<Vec<(String, String, String)>> {
+    lago_core::config::parse_ini(text, &path).map_err(err)
+}
+
 /// Adds this file's classes and functions to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SubnetStore>()?;
@@ -223,5 +261,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inventory_get_key, m)?)?;
     m.add_function(wrap_pyfunction!(build_args, m)?)?;
     m.add_function(wrap_pyfunction!(numa_cells, m)?)?;
+    m.add_function(wrap_pyfunction!(sysprep_commands, m)?)?;
+    m.add_function(wrap_pyfunction!(sysprep, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_ini, m)?)?;
     Ok(())
 }

@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
@@ -264,7 +263,7 @@ def do_ansible_hosts(args: argparse.Namespace) -> int:
 
 
 def do_generate_config(args: argparse.Namespace) -> int:
-    sys.stdout.write(lago_config.native.to_ini(bool(args.verbose), time.strftime("%c")))
+    print(lago_config.get_ini(incl_unset=bool(args.verbose)))
     return 0
 
 
@@ -336,7 +335,7 @@ def update_config_from_args(args: argparse.Namespace) -> None:
         if value is None:
             continue
         if lago_config.native.get(key) != str(value):
-            lago_config.native.set("lago", key, str(value))
+            lago_config.set("lago", key, str(value))
 
 
 # -- parser -----------------------------------------------------------------------
@@ -357,22 +356,22 @@ def create_parser(
     g("-l", "--loglevel", choices=["info", "debug", "error", "warning"], default=_cfg("loglevel", "info"), help="Log level to use")
     g("--logdepth", type=int, default=int(_cfg("logdepth", 3)), help="How many task levels to show")
     g("--version", action="version", version=f"%(prog)s {__version__}")
-    g("-f", "--out-format", choices=list(formats), default="default", help="Output format")
-    g("-p", "--prefix-path", default=None, help="Path to the prefix (deprecated, use --workdir-path)")
-    g("-w", "--workdir-path", default=None, help="Path to the workdir")
-    g("-P", "--prefix-name", default=_cfg("prefix_name", "current"), help="Name of the prefix to use")
-    g("--ssh-user", default=_cfg("ssh_user", "root"), help="User for SSH")
-    g("--ssh-password", default=_cfg("ssh_password", "123456"), help="Password for SSH")
-    g("--ssh-tries", type=int, default=int(_cfg("ssh_tries", 100)), help="Number of SSH attempts")
-    g("--ssh-timeout", type=int, default=int(_cfg("ssh_timeout", 10)), help="Timeout of an SSH connect (s)")
-    g("--libvirt_url", default=_cfg("libvirt_url", "qemu:///system"), help="libvirt URI")
+    g("-f", "--out-format", choices=list(formats), default="default")
+    g("-p", "--prefix-path", default=None, help="Path to the prefix to use, will be deprecated, use --workdir-path instead")
+    g("-w", "--workdir-path", default=None, help="Path to the workdir to use.")
+    g("-P", "--prefix-name", default=_cfg("prefix_name", "current"), help="Name of the prefix to use.")
+    g("--ssh-user", default=_cfg("ssh_user", "root"), help="User for SSH provider.")
+    g("--ssh-password", default=_cfg("ssh_password", "123456"), help="Password for SSH provider.")
+    g("--ssh-tries", type=int, default=int(_cfg("ssh_tries", 100)), help="Number of ssh time outs to wait before failing.")
+    g("--ssh-timeout", type=int, default=int(_cfg("ssh_timeout", 10)), help="Seconds to wait before marking SSH connection as failed.")
+    g("--libvirt_url", default=_cfg("libvirt_url", "qemu:///system"), help="libvirt URI, currently only system is supported.")
     g("--libvirt-user", default=_cfg("libvirt_user"), help="libvirt user")
     g("--libvirt-password", default=_cfg("libvirt_password"), help="libvirt password")
-    g("--default_vm_type", default=_cfg("default_vm_type", "default"), help="Default VM type")
-    g("--default_vm_provider", default=_cfg("default_vm_provider", "local-libvirt"), help="Default VM provider")
+    g("--default_vm_type", default=_cfg("default_vm_type", "default"), help="Default vm type")
+    g("--default_vm_provider", default=_cfg("default_vm_provider", "local-libvirt"), help="Default vm provider")
     g("--default_root_password", default=_cfg("default_root_password"), help="Default root password")
-    g("--lease_dir", default=_cfg("lease_dir", "/var/lib/lago/subnets"), help="Subnet lease directory")
-    g("--reposync-dir", default=_cfg("reposync_dir", "/var/lib/lago"), help="Reposync directory")
+    g("--lease_dir", default=_cfg("lease_dir", "/var/lib/lago/subnets"), help="Path to store created subnets configurations")
+    g("--reposync-dir", default=_cfg("reposync_dir", "/var/lib/lago"), help="Reposync dir if used")
     g("--ignore-warnings", action="store_true", help="Do not turn Python warnings into errors")
 
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
@@ -382,13 +381,17 @@ def create_parser(
         p.set_defaults(func=func)
         return p
 
+    # ansible_hosts comes before init, as in Lago (generate-config's order).
+    p = verb("ansible_hosts", do_ansible_hosts, "Print an Ansible inventory")
+    p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Path to the keys that should be used as groups")
     p = verb("init", do_init, "Initialize a directory for use by lago")
     p.add_argument("workdir", nargs="?", metavar="WORKDIR", help="Workdir (default: ./.lago)")
     p.add_argument("virt_config", nargs="?", metavar="VIRT_CONFIG", help="Init file (default: ./LagoInitFile)")
-    p.add_argument("--template-repo-path", default=_cfg("template_repo_path", None, "init"), help="Template repository (path or URL of repo.metadata)")
-    p.add_argument("--template-repo-name", default=None, help="Name of a stored template repository")
-    p.add_argument("--template-store", default=_cfg("template_store", None, "init"), help="Template store")
-    p.add_argument("--template-repos", default=_cfg("template_repos", None, "init"), help="Template repositories folder")
+    # Options in Lago's order: `generate-config` prints them in this order.
+    p.add_argument("--template-repos", default=_cfg("template_repos", None, "init"), help="Location to store repos")
+    p.add_argument("--template-store", default=_cfg("template_store", None, "init"), help="Location to store templates at")
+    p.add_argument("--template-repo-name", default=None, help="Name of the repo from the template repos dir")
+    p.add_argument("--template-repo-path", default=_cfg("template_repo_path", None, "init"), help="Repo file describing the templates")
     p.add_argument("--set-current", action="store_true", help="Point 'current' to the new prefix")
     p.add_argument("--skip-bootstrap", action="store_true", help="Do not bootstrap the disks")
     p.add_argument("--skip-build", action="store_true", help="Do not run the disks' build steps")
@@ -431,13 +434,11 @@ def create_parser(
     p.add_argument("-n", "--vm-names", nargs="*", default=[], metavar="VM_NAME", help="VMs to export (default: all)")
     p.add_argument("-s", "--standalone", action="store_true", help="Flatten the disks (no template needed)")
     p.add_argument("-c", "--compress", action="store_true", help="Compress the images with xz")
-    p.add_argument("-d", "--dst-dir", default=".", help="Destination folder")
-    p.add_argument("--init-file-name", default="LagoInitFile", help="Name of the exported init file")
+    p.add_argument("--init-file-name", default="LagoInitFile", help="The name of the exported init file")
+    p.add_argument("-d", "--dst-dir", default=".", help="Dir to place the exported images in")
     p.add_argument("--collect-only", action="store_true", help="Only print the images that would be exported")
     p.add_argument("--without-threads", action="store_true", help="Export one disk at a time")
     verb("deploy", do_deploy, "Run the deploy scripts")
-    p = verb("ansible_hosts", do_ansible_hosts, "Print an Ansible inventory")
-    p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Spec keys to group by")
     p = verb("generate-config", do_generate_config, "Print the effective configuration")
     p.add_argument("--verbose", action="store_true", help="Include unset options")
 
@@ -449,6 +450,7 @@ def create_parser(
         p = sub.add_parser(name, formatter_class=fmt, **plugin.init_args)
         plugin.populate_parser(p)
         p.set_defaults(func=plugin.do_run)
+    lago_config.update_parser(parser)
     return parser
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import shlex
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
+from lago._argparse_ini import argparse_sections as argparse_sections
+from lago._argparse_ini import argparse_to_ini as argparse_to_ini
+
 #: ``subprocess.PIPE`` (subprocess itself is imported when a command runs).
 PIPE = -1
 
