@@ -91,6 +91,24 @@ impl Config {
     fn to_ini(&self, verbose: bool, generated_at: &str) -> String {
         self.inner.to_ini(verbose, generated_at)
     }
+
+    /// `key` of `section` (`lago` when None) as a whole number from 0 to
+    /// 4294967295, None when unset; any other value raises
+    /// `LagoConfigError` naming the key, where it was set and what is valid.
+    #[pyo3(signature = (key, section=None))]
+    fn get_u32(&self, key: &str, section: Option<&str>) -> PyResult<Option<u32>> {
+        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        self.inner.get_u32_in(section, key).map_err(err)
+    }
+
+    /// Where the value of `key` in `section` (`lago` when None) was set:
+    /// `PATH:LINE`, `environment variable NAME`, `the default`...; None
+    /// when the key is unknown.
+    #[pyo3(signature = (key, section=None))]
+    fn source(&self, key: &str, section: Option<&str>) -> Option<String> {
+        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        self.inner.source_of(section, key).map(|s| s.to_string())
+    }
 }
 
 /// One environment: a prefix of a workdir.
