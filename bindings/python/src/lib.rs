@@ -734,6 +734,42 @@ fn resolve_workdir(cwd: PathBuf) -> PyResult<PathBuf> {
         .map_err(err)
 }
 
+/// The template repository at `location` (a path, `file://` or `http(s)://`
+/// URL), read and checked by the core, as JSON text.
+#[pyfunction]
+fn template_repo_json(py: Python<'_>, location: &str) -> PyResult<String> {
+    py.detach(|| {
+        lago_core::template::RepoMetadata::load(
+            location,
+            &lago_core::template::HttpClient::default(),
+        )
+    })
+    .map(|repo| json(&repo))
+    .map_err(err)
+}
+
+/// Version `version` (None: the newest) of template `template` of the
+/// repository at `repo`, fetched into the store at `store` unless present;
+/// returns `(image path, hash, metadata JSON)`.
+#[pyfunction]
+#[pyo3(signature = (store, repo, template, version=None))]
+fn template_fetch(
+    py: Python<'_>,
+    store: PathBuf,
+    repo: &str,
+    template: &str,
+    version: Option<&str>,
+) -> PyResult<(PathBuf, String, String)> {
+    use lago_core::template::{HttpClient, RepoMetadata, TemplateStore, env_lookup};
+    py.detach(|| {
+        let metadata = RepoMetadata::load(repo, &HttpClient::default())?;
+        let resolved = metadata.resolve(template, version, &env_lookup)?;
+        TemplateStore::new(store).get_or_fetch(&resolved)
+    })
+    .map(|t| (t.image_path, t.hash, json(&t.metadata)))
+    .map_err(err)
+}
+
 /// Forwards queued core log records to Python's `logging` now.
 #[pyfunction]
 fn flush_logs(py: Python<'_>) {
@@ -749,6 +785,7 @@ mod _native {
     #[pymodule_export]
     use super::{
         Config, Env, current_prefix, flush_logs, prefix_names, resolve_workdir, set_current,
+        template_fetch, template_repo_json,
     };
 
     /// The version of lago, equal to the Cargo workspace version.

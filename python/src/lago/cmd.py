@@ -107,10 +107,10 @@ def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
 # -- prefix resolution -------------------------------------------------------
 def _workdir(args: argparse.Namespace) -> str:
     if args.workdir_path:
-        return os.path.abspath(args.workdir_path)
+        return os.path.abspath(str(args.workdir_path))
     if args.prefix_path:
         # Old style: the prefix path's parent is the workdir.
-        return os.path.dirname(os.path.abspath(args.prefix_path))
+        return os.path.dirname(os.path.abspath(str(args.prefix_path)))
     try:
         return str(_native.resolve_workdir(os.getcwd()))
     except LagoException as exc:
@@ -119,7 +119,7 @@ def _workdir(args: argparse.Namespace) -> str:
 
 def _prefix_name(args: argparse.Namespace) -> str:
     if args.prefix_path:
-        return os.path.basename(os.path.abspath(args.prefix_path))
+        return os.path.basename(os.path.abspath(str(args.prefix_path)))
     return str(args.prefix_name or "current")
 
 
@@ -143,7 +143,7 @@ def _add_file_log(path: str) -> None:
 
 
 def _find_vm(env: Any, host: str) -> str:
-    names = list(env.vm_names())
+    names = [str(n) for n in env.vm_names()]
     if host in names:
         return host
     for name in names:
@@ -206,7 +206,10 @@ def _template_repo(args: argparse.Namespace) -> Optional[str]:
     if args.template_repo_name and (path is None or path == configured):
         from lago.templates import find_repo_by_name
 
-        return find_repo_by_name(args.template_repo_name, args.template_repos).path
+        try:
+            return find_repo_by_name(args.template_repo_name, args.template_repos).path
+        except RuntimeError as exc:
+            raise LagoUserException(str(exc)) from exc
     return None if path is None else str(path)
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lago._exc import LagoException
 from lago.plugins.service import ServicePlugin, ServiceState
-from lago.utils import CommandStatus
+from lago.utils import CommandStatus, LagoException
 
 
 class _NativeService(ServicePlugin):
