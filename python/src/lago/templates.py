@@ -214,7 +214,7 @@ def find_repo_by_name(name: str, repo_dir: Optional[str] = None) -> TemplateRepo
         repo_dir = config.native.get("template_repos", "init") or config.get("template_repos")
     if repo_dir is None:
         raise RuntimeError(f"Could not find repo {name}: no template_repos folder is configured")
-    paths = []
+    paths: list[str] = []
     for folder, _dirs, files in os.walk(repo_dir):
         paths.extend(os.path.join(folder, f) for f in files if f.endswith(".json"))
     for path in sorted(paths):
