@@ -5,12 +5,15 @@ Core errors are raised as the classes of ``lago._exc.BY_KIND`` (all
 """
 
 from os import PathLike
-from typing import Optional, Union
+from typing import Optional, Union, final
+
 
 _Path = Union[str, PathLike[str]]
 
 __version__: str
+__all__ = ["Config", "Env", "__version__", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json"]
 
+@final
 class Config:
     """Lago's configuration: defaults, files, ``LAGO_*`` environment, overrides."""
 
@@ -23,7 +26,10 @@ class Config:
     def section(self, name: str) -> Optional[list[tuple[str, str]]]: ...
     def section_names(self) -> list[str]: ...
     def to_ini(self, verbose: bool, generated_at: str) -> str: ...
+    def get_u32(self, key: str, section: Optional[str] = None) -> Optional[int]: ...
+    def source(self, key: str, section: Optional[str] = None) -> Optional[str]: ...
 
+@final
 class Env:
     """One environment: a prefix of a workdir."""
 
@@ -70,7 +76,7 @@ class Env:
         dst_dir: _Path = ...,
         standalone: bool = False,
         compress: bool = False,
-        init_file_name: Optional[str] = "LagoInitFile",
+        init_file_name: Optional[str] = ...,  # "LagoInitFile"
         init_file_json: bool = False,
         collect_only: bool = False,
         sparsify: bool = False,
@@ -119,6 +125,11 @@ def current_prefix(workdir: _Path) -> str: ...
 def set_current(workdir: _Path, name: str) -> None: ...
 def resolve_workdir(cwd: _Path) -> str: ...
 def flush_logs() -> None: ...
+
+def template_repo_json(location: str) -> str: ...
+def template_fetch(
+    store: _Path, repo: str, template: str, version: Optional[str] = None
+) -> tuple[str, str, str]: ...
 
 # -- core pieces used without an environment (bindings/python/src/compat.rs) --
 
