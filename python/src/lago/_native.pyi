@@ -11,7 +11,7 @@ from typing import Optional, Union, final
 _Path = Union[str, PathLike[str]]
 
 __version__: str
-__all__ = ["Config", "Env", "__version__", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json"]
+__all__ = ["Config", "Env", "__version__", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini"]
 
 @final
 class Config:
@@ -133,10 +133,11 @@ def template_fetch(
 
 # -- core pieces used without an environment (bindings/python/src/compat.rs) --
 
+@final
 class SubnetStore:
     """lago-core's subnet lease store over ``192.168.<min..max>.0/24``."""
 
-    def __init__(self, path: _Path, min_third_octet: int = 200, max_third_octet: int = 255) -> None: ...
+    def __new__(cls, path: _Path, min_third_octet: int = 200, max_third_octet: int = 255) -> SubnetStore: ...
     def acquire(self, uuid_path: _Path, uuid: str, requested: Optional[str] = None) -> int: ...
     def release(self, third_octet: int) -> bool: ...
     def list(
