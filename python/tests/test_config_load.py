@@ -158,3 +158,36 @@ def test_generate_config_prints_lagos_sections(tmp_path: Path) -> None:
         "dst_dir = .",
     ]
     assert r.stdout.endswith("dst_dir = .\n\n\n")
+
+
+def test_generate_config_verbose_has_every_verbs_section_in_lagos_order(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAGO")}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_DIRS=str(tmp_path / "none"))
+    r = subprocess.run(
+        [sys.executable, "-c", "from lago.cmd import run; run()", "generate-config", "--verbose"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    sections = [line for line in lines if line.startswith("[")]
+    assert sections == [
+        "[lago]", "[collect]", "[console]", "[copy-from-vm]", "[copy-to-vm]", "[ansible_hosts]",
+        "[init]", "[list]", "[revert]", "[set-current]", "[shell]", "[snapshot]", "[start]",
+        "[stop]", "[export]", "[shutdown]",
+    ]
+    # Keys are the dests Lago used; init's positionals follow its options.
+    init = lines[lines.index("[init]"):lines.index("[list]")]
+    keys = [line.split(" = ")[0].lstrip("#") for line in init if " = " in line]
+    assert keys == ["template_repos", "template_store", "template_repo_name", "template_repo_path", "workdir", "virt_config"]
+    assert lines[lines.index("[list]") + 1 : lines.index("[list]") + 4] == [
+        "#  path to the workdir. if not provided lago will try to find a workdir",
+        "# relative to the current directory.",
+        "#workdir_path = None",
+    ]
+    assert lines[lines.index("[set-current]") + 2] == "#prefix_name = None"
+    export = lines[lines.index("[export]"):lines.index("[shutdown]")]
+    assert export[-3:] == [
+        "# in this prefix.",
+        "#vm_names = None",
+        "",
+    ]

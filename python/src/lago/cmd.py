@@ -164,19 +164,34 @@ def _running_vm(env: Any, host: str) -> str:
 # Each verb is a BuiltinVerb (see ``verb``) named as Lago names it in
 # ``lago.cmd``, so that the ``lago.plugins.cli`` entry points match Lago's.
 def _init_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("workdir", nargs="?", metavar="WORKDIR", help="Workdir (default: ./.lago)")
-    p.add_argument("virt_config", nargs="?", metavar="VIRT_CONFIG", help="Init file (default: ./LagoInitFile)")
-    # Options in Lago's order: `generate-config` prints them in this order.
+    # Arguments in Lago's order: `generate-config` prints them in this order.
     p.add_argument("--template-repos", default=_cfg("template_repos", None, "init"), help="Location to store repos")
     p.add_argument("--template-store", default=_cfg("template_store", None, "init"), help="Location to store templates at")
     p.add_argument("--template-repo-name", default=None, help="Name of the repo from the template repos dir")
     p.add_argument("--template-repo-path", default=_cfg("template_repo_path", None, "init"), help="Repo file describing the templates")
+    p.add_argument(
+        "workdir",
+        nargs="?",
+        metavar="WORKDIR",
+        help="Workdir directory of the deployment, if none passed, it will use $PWD/.lago",
+    )
+    p.add_argument(
+        "virt_config",
+        nargs="?",
+        metavar="VIRT_CONFIG",
+        help=(
+            "Configuration of resources to deploy, json and yaml file formats are supported, "
+            "takes option precedence over workdir. Will use $PWD/LagoInitFile by default. "
+            "You can use any env vars in that file, inculuding the extra ones "
+            "LAGO_PREFIX_PATH LAGO_WORKDIR_PATH and LAGO_INITFILE_PATH"
+        ),
+    )
     p.add_argument("--set-current", action="store_true", help="Point 'current' to the new prefix")
     p.add_argument("--skip-bootstrap", action="store_true", help="Do not bootstrap the disks")
     p.add_argument("--skip-build", action="store_true", help="Do not run the disks' build steps")
 
 
-@verb("Initialize a directory for use by lago", _init_args)
+@verb("Initialize a directory for framework deployment", _init_args)
 def do_init(args: argparse.Namespace) -> int:
     workdir, virt_config = args.workdir, args.virt_config
     if workdir is not None and virt_config is None:
@@ -229,11 +244,15 @@ def _init_env(
     )
 
 
-def _vm_names_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs (default: all)")
+def _start_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="Name of the vm to start")
 
 
-@verb("Start the VMs (and networks)", _vm_names_arg)
+def _stop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="Name of the vm to stop")
+
+
+@verb("Deploy lago resources", _start_args)
 def do_start(args: argparse.Namespace) -> int:
     env = _env(args)
     with LogTask("Start Prefix"):
@@ -241,7 +260,7 @@ def do_start(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("Stop the VMs (and networks)", _vm_names_arg)
+@verb("Destroy lago resources", _stop_args)
 def do_stop(args: argparse.Namespace) -> int:
     env = _env(args)
     with LogTask("Stop prefix"):
@@ -249,7 +268,7 @@ def do_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("Show the status of the environment")
+@verb("Show status of the deployed virtual resources")
 def do_status(args: argparse.Namespace) -> int:
     info = json.loads(_env(args).status_json())
     print(args.out_format.format(info))
@@ -257,11 +276,11 @@ def do_status(args: argparse.Namespace) -> int:
 
 
 def _snapshot_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("snapshot_name", nargs="?", metavar="SNAPSHOT_NAME", help="Name of the new snapshot")
+    p.add_argument("snapshot_name", nargs="?", metavar="SNAPSHOT_NAME", help="Name of the snapshot to create")
     p.add_argument("-l", "--list", action="store_true", help="List the snapshots of every VM")
 
 
-@verb("Snapshot the VMs' disks (running or stopped)", _snapshot_args)
+@verb("Create snapshots for all deployed resources", _snapshot_args)
 def do_snapshot(args: argparse.Namespace) -> int:
     env = _env(args)
     if args.list:
@@ -274,22 +293,34 @@ def do_snapshot(args: argparse.Namespace) -> int:
 
 
 def _revert_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("snapshot_name", metavar="SNAPSHOT_NAME", help="Snapshot to revert to")
+    p.add_argument("snapshot_name", metavar="SNAPSHOT_NAME", help="Name of the snapshot to revert to")
 
 
-@verb("Revert the VMs to a snapshot", _revert_args)
+@verb("Revert resources to a snapshot", _revert_args)
 def do_revert(args: argparse.Namespace) -> int:
     _env(args).revert(args.snapshot_name, [])
     return 0
 
 
 def _list_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("workdir", nargs="?", metavar="WORKDIR_PATH", help="Workdir (default: found from the current folder)")
+    # Lago's dest: the global --workdir-path's, which a given WORKDIR_PATH
+    # overrides (do_list falls back to the global value otherwise).
+    p.add_argument(
+        "workdir_path",
+        nargs="?",
+        metavar="WORKDIR_PATH",
+        help=(
+            "\nPath to the Workdir. If not provided Lago will\n"
+            "try to find a Workdir relative to the current directory.\n"
+        ),
+    )
 
 
-@verb("List the prefixes of a workdir", _list_args)
+@verb("List the prefixes (envs) in a Workdir", _list_args)
 def do_list(args: argparse.Namespace) -> int:
-    path = os.path.abspath(args.workdir) if args.workdir else _workdir(args)
+    if not args.workdir_path:
+        args.workdir_path = getattr(args, GLOBAL_WORKDIR_PATH, None)
+    path = _workdir(args)
     names = set(_native.prefix_names(path))
     # Lago lists the prefixes in the order the folder gives them.
     with os.scandir(path) as entries:
@@ -299,12 +330,13 @@ def do_list(args: argparse.Namespace) -> int:
 
 
 def _set_current_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("prefix_name_to_set", metavar="PREFIX_NAME", help="Prefix to make current")
+    # Lago's dest: the global --prefix-name's, which this one overrides.
+    p.add_argument("prefix_name", metavar="PREFIX_NAME", help="Name of the prefix to set as current")
 
 
-@verb("Point 'current' to a prefix", _set_current_args)
+@verb("Change the current prefix link, so the default prefix that is used is a new one", _set_current_args)
 def do_set_current(args: argparse.Namespace) -> int:
-    _native.set_current(_workdir(args), args.prefix_name_to_set)
+    _native.set_current(_workdir(args), args.prefix_name)
     return 0
 
 
@@ -313,7 +345,7 @@ def _destroy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation")
 
 
-@verb("Stop and remove the environment", _destroy_args)
+@verb("Cleanup and remove the whole prefix and any files in it", _destroy_args)
 def do_destroy(args: argparse.Namespace) -> int:
     workdir = _workdir(args)
     if args.all_prefixes:
@@ -338,11 +370,20 @@ def do_destroy(args: argparse.Namespace) -> int:
 
 
 def _shell_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("host", metavar="HOST", help="VM name (or its end)")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="Command")
+    p.add_argument("host", metavar="HOST", help="Host to connect to")
+    p.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help=(
+            "If none provided, an interactive shell will be started.\n"
+            "If arguments start with -c, what follows will be executes as a command.\n"
+            "Otherwise, if a single provided, it will be ran as script on the domain."
+        ),
+    )
 
 
-@verb("Run a command in a VM", _shell_args, prefix_chars="\x00", add_help=False, formatter_class=argparse.HelpFormatter)
+@verb("Open shell on the domain or run as script/command", _shell_args, prefix_chars="\x00", add_help=False, formatter_class=argparse.HelpFormatter)
 def do_shell(args: argparse.Namespace) -> int:
     from lago.vm import INTERACTIVE_SHELL, SCRIPT_SHELL, echo_output, flush_std_streams
 
@@ -366,12 +407,13 @@ def do_shell(args: argparse.Namespace) -> int:
 
 
 def _copy_to_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("host", metavar="HOST")
-    p.add_argument("local_path", metavar="LOCAL_PATH")
-    p.add_argument("remote_path", metavar="REMOTE_PATH")
+    # Lago's help texts, its mix-up of the two paths' words included.
+    p.add_argument("host", metavar="HOST", help="Host to copy files to")
+    p.add_argument("local_path", metavar="LOCAL_PATH", help="Path of the file/dir to copy from the host")
+    p.add_argument("remote_path", metavar="REMOTE_PATH", help="Local path to copy the file/dir to")
 
 
-@verb("Copy a file or folder into a VM", _copy_to_args)
+@verb("Copy file/dir to a virtual machine from the local host", _copy_to_args)
 def do_copy_to_vm(args: argparse.Namespace) -> int:
     env = _env(args)
     vm = _running_vm(env, args.host)
@@ -381,12 +423,12 @@ def do_copy_to_vm(args: argparse.Namespace) -> int:
 
 
 def _copy_from_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("host", metavar="HOST")
-    p.add_argument("remote_path", metavar="REMOTE_PATH")
-    p.add_argument("local_path", metavar="LOCAL_PATH")
+    p.add_argument("host", metavar="HOST", help="Host to copy files from")
+    p.add_argument("remote_path", metavar="REMOTE_PATH", help="Path of the file/dir to copy from the host")
+    p.add_argument("local_path", metavar="LOCAL_PATH", help="Path on the local host to copy the file/dir to")
 
 
-@verb("Copy a file or folder out of a VM", _copy_from_args)
+@verb("Copy file from a virtual machine to local machine", _copy_from_args)
 def do_copy_from_vm(args: argparse.Namespace) -> int:
     env = _env(args)
     vm = _running_vm(env, args.host)
@@ -396,11 +438,11 @@ def do_copy_from_vm(args: argparse.Namespace) -> int:
 
 
 def _collect_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", required=True, type=os.path.abspath, help="Output folder")
+    p.add_argument("--output", required=True, type=os.path.abspath, help="Path to place all the extracted at")
     p.add_argument("--no-skip", action="store_true", help="Fail on missing artifacts")
 
 
-@verb("Collect the VMs' artifacts", _collect_args)
+@verb("Collect logs from VMs, list of collected logs can be specified in the init file, under artifacts parameter ", _collect_args)
 def do_collect(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
@@ -409,16 +451,22 @@ def do_collect(args: argparse.Namespace) -> int:
 
 
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", "--vm-names", nargs="*", default=[], metavar="VM_NAME", help="VMs to export (default: all)")
     p.add_argument("-s", "--standalone", action="store_true", help="Flatten the disks (no template needed)")
     p.add_argument("-c", "--compress", action="store_true", help="Compress the images with xz")
     p.add_argument("--init-file-name", default="LagoInitFile", help="The name of the exported init file")
     p.add_argument("-d", "--dst-dir", default=".", help="Dir to place the exported images in")
+    p.add_argument(
+        "-n",
+        "--vm-names",
+        nargs="*",
+        metavar="VM_NAME",
+        help="Name of the vms to export. If no name is specified, export all the vms in this prefix.",
+    )
     p.add_argument("--collect-only", action="store_true", help="Only print the images that would be exported")
     p.add_argument("--without-threads", action="store_true", help="Export one disk at a time")
 
 
-@verb("Export the VMs' disks and an init file re-creating them", _export_args)
+@verb("Export virtual machine disks", _export_args)
 def do_export(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
@@ -437,7 +485,7 @@ def do_export(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("Run the deploy scripts")
+@verb("Run scripts that install necessary RPMs and configuration")
 def do_deploy(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
@@ -449,7 +497,7 @@ def _ansible_hosts_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Path to the keys that should be used as groups")
 
 
-@verb("Print an Ansible inventory", _ansible_hosts_args)
+@verb("Create Ansible host inventory of the environment", _ansible_hosts_args)
 def do_generate_ansible_hosts(args: argparse.Namespace) -> int:
     print(_env(args).ansible_inventory(list(args.keys or [])))
     return 0
@@ -459,18 +507,18 @@ def _generate_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", help="Include unset options")
 
 
-@verb("Print the effective configuration", _generate_config_args)
+@verb("Dump configuration file", _generate_config_args)
 def do_generate(args: argparse.Namespace) -> int:
     print(lago_config.get_ini(incl_unset=bool(args.verbose)))
     return 0
 
 
 def _shutdown_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs (default: all)")
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="Name of the vms to shutdown")
     p.add_argument("-r", "--reboot", action="store_true", help="Reboot instead of shutting down")
 
 
-@verb("Shut down the VMs cleanly (ACPI, else poweroff over SSH)", _shutdown_args)
+@verb("Shutdown and destroy, or reboot vms", _shutdown_args)
 def do_shutdown(args: argparse.Namespace) -> int:
     env = _env(args)
     names = [_find_vm(env, n) for n in args.vm_names]
@@ -479,7 +527,7 @@ def do_shutdown(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("Stop the prefix and mark it uninitialized")
+@verb("Clean up deployed resources")
 def do_cleanup(args: argparse.Namespace) -> int:
     env = _env(args)
     with LogTask("Stop prefix"):
@@ -490,10 +538,10 @@ def do_cleanup(args: argparse.Namespace) -> int:
 
 
 def _console_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("host", metavar="HOST", help="VM name (or its end)")
+    p.add_argument("host", metavar="HOST", help="Host to connect to")
 
 
-@verb("Open the serial console of a VM (virsh console)", _console_args)
+@verb("Open serial console to the domain", _console_args)
 def do_console(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -571,6 +619,26 @@ def update_config_from_args(args: argparse.Namespace) -> None:
 
 
 # -- parser -----------------------------------------------------------------------
+#: Where ``-w/--workdir-path`` is kept too: ``list``'s WORKDIR_PATH has the
+#: same dest (as in Lago) and replaces the global value when not given.
+GLOBAL_WORKDIR_PATH = "global_workdir_path"
+
+
+class _GlobalWorkdirPath(argparse.Action):
+    """``-w/--workdir-path``: stores the path under its dest and under
+    GLOBAL_WORKDIR_PATH."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: Optional[str] = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, GLOBAL_WORKDIR_PATH, values)
+
+
 def _out_formats() -> dict[str, OutFormatPlugin]:
     formats: dict[str, OutFormatPlugin] = {n: c() for n, c in BUILTIN_FORMATS.items()}
     for name, plugin in load_plugins("lago.plugins.output").items():
@@ -590,7 +658,7 @@ def create_parser(
     g("--version", action="version", version=f"%(prog)s {__version__}")
     g("-f", "--out-format", choices=list(formats), default="default")
     g("-p", "--prefix-path", default=None, help="Path to the prefix to use, will be deprecated, use --workdir-path instead")
-    g("-w", "--workdir-path", default=None, help="Path to the workdir to use.")
+    g("-w", "--workdir-path", default=None, action=_GlobalWorkdirPath, help="Path to the workdir to use.")
     g("-P", "--prefix-name", default=_cfg("prefix_name", "current"), help="Name of the prefix to use.")
     g("--ssh-user", default=_cfg("ssh_user", "root"), help="User for SSH provider.")
     g("--ssh-password", default=_cfg("ssh_password", "123456"), help="Password for SSH provider.")
