@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -115,5 +116,37 @@ def test_export_flags_parse() -> None:
     assert (a.vm_names, a.standalone, a.compress, a.dst_dir) == (["vm0", "vm1"], True, True, "out")
     assert (a.init_file_name, a.collect_only, a.without_threads) == ("F", True, True)
     a = parser.parse_args(["export"])
-    assert (a.vm_names, a.standalone, a.compress, a.dst_dir) == ([], False, False, ".")
+    assert (a.vm_names, a.standalone, a.compress, a.dst_dir) == (None, False, False, ".")
     assert (a.init_file_name, a.collect_only, a.without_threads) == ("LagoInitFile", False, False)
+
+
+def test_verbs_are_listed_in_lagos_order() -> None:
+    parser = create_parser("lago", ["default"], {})
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices)[:9] == [
+        "cleanup", "collect", "console", "copy-from-vm", "copy-to-vm", "deploy", "destroy",
+        "ansible_hosts", "init",
+    ]
+    assert list(sub.choices)[-3:] == ["generate-config", "export", "shutdown"]
+
+
+def test_list_positional_overrides_global_workdir_path_else_keeps_it() -> None:
+    from lago.cmd import GLOBAL_WORKDIR_PATH
+
+    parser = create_parser("lago", ["default"], {})
+    a = parser.parse_args(["-w", "/g", "list", "/p"])
+    assert (a.workdir_path, getattr(a, GLOBAL_WORKDIR_PATH)) == ("/p", "/g")
+    a = parser.parse_args(["-w", "/g", "list"])
+    assert (a.workdir_path, getattr(a, GLOBAL_WORKDIR_PATH)) == (None, "/g")
+
+
+def test_list_uses_global_workdir_path_when_none_given(tmp_path: Path) -> None:
+    # An empty folder is no workdir: the error names the -w path, not the cwd.
+    r = lago_cli("-w", str(tmp_path / "nowhere"), "list", cwd=tmp_path)
+    assert r.returncode != 0
+    assert str(tmp_path / "nowhere") in r.stderr
+
+
+def test_set_current_takes_lagos_dest() -> None:
+    parser = create_parser("lago", ["default"], {})
+    assert parser.parse_args(["-P", "a", "set-current", "b"]).prefix_name == "b"

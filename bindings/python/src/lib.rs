@@ -6,6 +6,7 @@
 //! import `lago`, not `lago._native`. Structured values (specs, status) cross
 //! the boundary as JSON text, decoded on the Python side.
 
+mod compat;
 mod errors;
 mod logbridge;
 
@@ -90,6 +91,24 @@ impl Config {
     /// The INI text `lago generate-config` prints.
     fn to_ini(&self, verbose: bool, generated_at: &str) -> String {
         self.inner.to_ini(verbose, generated_at)
+    }
+
+    /// `key` of `section` (`lago` when None) as a whole number from 0 to
+    /// 4294967295, None when unset; any other value raises
+    /// `LagoConfigError` naming the key, where it was set and what is valid.
+    #[pyo3(signature = (key, section=None))]
+    fn get_u32(&self, key: &str, section: Option<&str>) -> PyResult<Option<u32>> {
+        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        self.inner.get_u32_in(section, key).map_err(err)
+    }
+
+    /// Where the value of `key` in `section` (`lago` when None) was set:
+    /// `PATH:LINE`, `environment variable NAME`, `the default`...; None
+    /// when the key is unknown.
+    #[pyo3(signature = (key, section=None))]
+    fn source(&self, key: &str, section: Option<&str>) -> Option<String> {
+        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        self.inner.source_of(section, key).map(|s| s.to_string())
     }
 }
 
@@ -716,6 +735,42 @@ fn resolve_workdir(cwd: PathBuf) -> PyResult<PathBuf> {
         .map_err(err)
 }
 
+/// The template repository at `location` (a path, `file://` or `http(s)://`
+/// URL), read and checked by the core, as JSON text.
+#[pyfunction]
+fn template_repo_json(py: Python<'_>, location: &str) -> PyResult<String> {
+    py.detach(|| {
+        lago_core::template::RepoMetadata::load(
+            location,
+            &lago_core::template::HttpClient::default(),
+        )
+    })
+    .map(|repo| json(&repo))
+    .map_err(err)
+}
+
+/// Version `version` (None: the newest) of template `template` of the
+/// repository at `repo`, fetched into the store at `store` unless present;
+/// returns `(image path, hash, metadata JSON)`.
+#[pyfunction]
+#[pyo3(signature = (store, repo, template, version=None))]
+fn template_fetch(
+    py: Python<'_>,
+    store: PathBuf,
+    repo: &str,
+    template: &str,
+    version: Option<&str>,
+) -> PyResult<(PathBuf, String, String)> {
+    use lago_core::template::{HttpClient, RepoMetadata, TemplateStore, env_lookup};
+    py.detach(|| {
+        let metadata = RepoMetadata::load(repo, &HttpClient::default())?;
+        let resolved = metadata.resolve(template, version, &env_lookup)?;
+        TemplateStore::new(store).get_or_fetch(&resolved)
+    })
+    .map(|t| (t.image_path, t.hash, json(&t.metadata)))
+    .map_err(err)
+}
+
 /// Forwards queued core log records to Python's `logging` now.
 #[pyfunction]
 fn flush_logs(py: Python<'_>) {
@@ -731,6 +786,7 @@ mod _native {
     #[pymodule_export]
     use super::{
         Config, Env, current_prefix, flush_logs, prefix_names, resolve_workdir, set_current,
+        template_fetch, template_repo_json,
     };
 
     /// The version of lago, equal to the Cargo workspace version.
@@ -739,8 +795,8 @@ mod _native {
     const __version__: &str = lago_core::VERSION;
 
     #[pymodule_init]
-    fn init(_m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         super::logbridge::install();
-        Ok(())
+        super::compat::register(m)
     }
 }

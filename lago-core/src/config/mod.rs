@@ -48,6 +48,20 @@ use crate::{Error, ErrorKind};
 /// The root section: `Config::get(key)` reads it, `LAGO_KEY` sets it.
 pub const ROOT_SECTION: &str = "lago";
 
+/// Parses `text`, the content of configuration file `path`, in the INI
+/// dialect `lago.conf` is read with (see the `ini` module rules), into
+/// `(section, key, value)` items in file order; `[DEFAULT]` items keep that
+/// section name. The error names the file and line.
+pub fn parse_ini(
+    text: &str,
+    path: &std::path::Path,
+) -> Result<Vec<(String, String, String)>, ConfigError> {
+    Ok(ini::parse(text, path)?
+        .into_iter()
+        .map(|item| (item.section, item.key, item.value))
+        .collect())
+}
+
 /// The built-in defaults, by section, in the order `generate-config` prints
 /// them: Lago's `CONFIG_DEFAULTS` plus `domain_type`.
 pub const DEFAULTS: &[(&str, &[(&str, &str)])] = &[

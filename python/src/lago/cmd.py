@@ -9,18 +9,94 @@ import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
 from lago import __version__, _native
 from lago.config import config as lago_config
 from lago.log_utils import FILE_FORMAT, LogTask, TaskHandler
+from lago._exc import LagoConfigError
 from lago.plugins import load_plugins
+from lago.plugins.cli import CLIPlugin
 from lago.plugins.output import BUILTIN_FORMATS, OutFormatPlugin
 from lago.utils import LagoException, LagoUserException
 
 LOGGER = logging.getLogger("lago.cmd")
+
+#: Values ``--loglevel`` (and ``[lago] loglevel``) accept.
+LOGLEVELS = ("info", "debug", "error", "warning")
+
+#: ``[lago]`` keys the CLI reads as whole numbers.
+INT_OPTIONS = ("logdepth", "ssh_tries", "ssh_timeout")
+
+
+def check_config(conf: Optional[_native.Config] = None) -> None:
+    """Raises LagoConfigError (one line: where the value was set, the key
+    and what is valid) if a ``[lago]`` value the CLI reads is not usable.
+    Loading the configuration itself raises it for a file that does not
+    parse."""
+    conf = lago_config.native if conf is None else conf
+    for key in INT_OPTIONS:
+        conf.get_u32(key)
+    level = conf.get("loglevel")
+    if level is not None and level not in LOGLEVELS:
+        raise LagoConfigError(
+            f"invalid value {json.dumps(level)} for `loglevel` in section [lago] "
+            f"(from {conf.source('loglevel')}): expected one of {', '.join(LOGLEVELS)}"
+        )
+
+
+def _cfg_int(key: str, default: int) -> int:
+    value = lago_config.native.get_u32(key)
+    return default if value is None else value
+
+
+class BuiltinVerb(CLIPlugin):
+    """A verb of ``lago`` itself, registered in the ``lago.plugins.cli``
+    entry-point group as Lago's are; ``do_run(args)`` (and calling it) runs
+    the verb on the parsed arguments."""
+
+    def __init__(
+        self,
+        func: Callable[[argparse.Namespace], int],
+        help: str,
+        populate: Optional[Callable[[argparse.ArgumentParser], None]] = None,
+        **init_args: Any,
+    ) -> None:
+        self._func = func
+        self._populate = populate
+        self._init_args: dict[str, Any] = {
+            "help": help,
+            "description": help,
+            "formatter_class": argparse.ArgumentDefaultsHelpFormatter,
+        }
+        self._init_args.update(init_args)
+        self.__doc__ = func.__doc__ or help
+
+    @property
+    def init_args(self) -> dict[str, Any]:
+        return self._init_args
+
+    def populate_parser(self, parser: argparse.ArgumentParser) -> None:
+        if self._populate is not None:
+            self._populate(parser)
+
+    def do_run(self, args: argparse.Namespace) -> int:
+        return int(self._func(args) or 0)
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        return self.do_run(args)
+
+
+def verb(
+    help: str, populate: Optional[Callable[[argparse.ArgumentParser], None]] = None, **init_args: Any
+) -> Callable[[Callable[[argparse.Namespace], int]], BuiltinVerb]:
+    """Decorator: the function becomes a BuiltinVerb."""
+
+    def wrap(func: Callable[[argparse.Namespace], int]) -> BuiltinVerb:
+        return BuiltinVerb(func, help, populate, **init_args)
+
+    return wrap
 
 def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
     value = lago_config.native.get(key, section)
@@ -30,10 +106,10 @@ def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
 # -- prefix resolution -------------------------------------------------------
 def _workdir(args: argparse.Namespace) -> str:
     if args.workdir_path:
-        return os.path.abspath(args.workdir_path)
+        return os.path.abspath(str(args.workdir_path))
     if args.prefix_path:
         # Old style: the prefix path's parent is the workdir.
-        return os.path.dirname(os.path.abspath(args.prefix_path))
+        return os.path.dirname(os.path.abspath(str(args.prefix_path)))
     try:
         return str(_native.resolve_workdir(os.getcwd()))
     except LagoException as exc:
@@ -42,7 +118,7 @@ def _workdir(args: argparse.Namespace) -> str:
 
 def _prefix_name(args: argparse.Namespace) -> str:
     if args.prefix_path:
-        return os.path.basename(os.path.abspath(args.prefix_path))
+        return os.path.basename(os.path.abspath(str(args.prefix_path)))
     return str(args.prefix_name or "current")
 
 
@@ -66,7 +142,7 @@ def _add_file_log(path: str) -> None:
 
 
 def _find_vm(env: Any, host: str) -> str:
-    names = list(env.vm_names())
+    names = [str(n) for n in env.vm_names()]
     if host in names:
         return host
     for name in names:
@@ -85,6 +161,37 @@ def _running_vm(env: Any, host: str) -> str:
 
 
 # -- verbs ----------------------------------------------------------------------
+# Each verb is a BuiltinVerb (see ``verb``) named as Lago names it in
+# ``lago.cmd``, so that the ``lago.plugins.cli`` entry points match Lago's.
+def _init_args(p: argparse.ArgumentParser) -> None:
+    # Arguments in Lago's order: `generate-config` prints them in this order.
+    p.add_argument("--template-repos", default=_cfg("template_repos", None, "init"), help="Location to store repos")
+    p.add_argument("--template-store", default=_cfg("template_store", None, "init"), help="Location to store templates at")
+    p.add_argument("--template-repo-name", default=None, help="Name of the repo from the template repos dir")
+    p.add_argument("--template-repo-path", default=_cfg("template_repo_path", None, "init"), help="Repo file describing the templates")
+    p.add_argument(
+        "workdir",
+        nargs="?",
+        metavar="WORKDIR",
+        help="Workdir directory of the deployment, if none passed, it will use $PWD/.lago",
+    )
+    p.add_argument(
+        "virt_config",
+        nargs="?",
+        metavar="VIRT_CONFIG",
+        help=(
+            "Configuration of resources to deploy, json and yaml file formats are supported, "
+            "takes option precedence over workdir. Will use $PWD/LagoInitFile by default. "
+            "You can use any env vars in that file, inculuding the extra ones "
+            "LAGO_PREFIX_PATH LAGO_WORKDIR_PATH and LAGO_INITFILE_PATH"
+        ),
+    )
+    p.add_argument("--set-current", action="store_true", help="Point 'current' to the new prefix")
+    p.add_argument("--skip-bootstrap", action="store_true", help="Do not bootstrap the disks")
+    p.add_argument("--skip-build", action="store_true", help="Do not run the disks' build steps")
+
+
+@verb("Initialize a directory for framework deployment", _init_args)
 def do_init(args: argparse.Namespace) -> int:
     workdir, virt_config = args.workdir, args.virt_config
     if workdir is not None and virt_config is None:
@@ -97,18 +204,38 @@ def do_init(args: argparse.Namespace) -> int:
     prefix_name = args.prefix_name or "default"
     if prefix_name == "current":
         prefix_name = "default"
+    repo = _template_repo(args)
     with LogTask("Initialize and populate prefix"):
-        env = _init_env(args, workdir, initfile, prefix_name)
+        env = _init_env(args, workdir, initfile, prefix_name, repo)
     LOGGER.info("Initialized prefix %s", env.prefix_path)
     return 0
 
 
-def _init_env(args: argparse.Namespace, workdir: str, initfile: str, prefix_name: str) -> Any:
+def _template_repo(args: argparse.Namespace) -> Optional[str]:
+    """The repository ``lago init`` uses, as Lago chooses it: the
+    ``--template-repo-path`` given on the command line, else the repository
+    named ``--template-repo-name`` in the ``--template-repos`` folder, else
+    the configured ``template_repo_path``."""
+    configured = _cfg("template_repo_path", None, "init")
+    path = args.template_repo_path
+    if args.template_repo_name and (path is None or path == configured):
+        from lago.templates import find_repo_by_name
+
+        try:
+            return find_repo_by_name(args.template_repo_name, args.template_repos).path
+        except RuntimeError as exc:
+            raise LagoUserException(str(exc)) from exc
+    return None if path is None else str(path)
+
+
+def _init_env(
+    args: argparse.Namespace, workdir: str, initfile: str, prefix_name: str, repo: Optional[str]
+) -> _native.Env:
     return _native.Env.init(
         workdir,
         initfile,
         prefix_name=prefix_name,
-        template_repo=args.template_repo_path,
+        template_repo=repo,
         template_store=args.template_store,
         set_current=bool(args.set_current),
         bootstrap="skip" if args.skip_bootstrap else "auto",
@@ -117,6 +244,15 @@ def _init_env(args: argparse.Namespace, workdir: str, initfile: str, prefix_name
     )
 
 
+def _start_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="Name of the vm to start")
+
+
+def _stop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="Name of the vm to stop")
+
+
+@verb("Deploy lago resources", _start_args)
 def do_start(args: argparse.Namespace) -> int:
     env = _env(args)
     with LogTask("Start Prefix"):
@@ -124,6 +260,7 @@ def do_start(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("Destroy lago resources", _stop_args)
 def do_stop(args: argparse.Namespace) -> int:
     env = _env(args)
     with LogTask("Stop prefix"):
@@ -131,12 +268,19 @@ def do_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("Show status of the deployed virtual resources")
 def do_status(args: argparse.Namespace) -> int:
     info = json.loads(_env(args).status_json())
     print(args.out_format.format(info))
     return 0
 
 
+def _snapshot_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("snapshot_name", nargs="?", metavar="SNAPSHOT_NAME", help="Name of the snapshot to create")
+    p.add_argument("-l", "--list", action="store_true", help="List the snapshots of every VM")
+
+
+@verb("Create snapshots for all deployed resources", _snapshot_args)
 def do_snapshot(args: argparse.Namespace) -> int:
     env = _env(args)
     if args.list:
@@ -148,23 +292,60 @@ def do_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("snapshot_name", metavar="SNAPSHOT_NAME", help="Name of the snapshot to revert to")
+
+
+@verb("Revert resources to a snapshot", _revert_args)
 def do_revert(args: argparse.Namespace) -> int:
     _env(args).revert(args.snapshot_name, [])
     return 0
 
 
+def _list_args(p: argparse.ArgumentParser) -> None:
+    # Lago's dest: the global --workdir-path's, which a given WORKDIR_PATH
+    # overrides (do_list falls back to the global value otherwise).
+    p.add_argument(
+        "workdir_path",
+        nargs="?",
+        metavar="WORKDIR_PATH",
+        help=(
+            "\nPath to the Workdir. If not provided Lago will\n"
+            "try to find a Workdir relative to the current directory.\n"
+        ),
+    )
+
+
+@verb("List the prefixes (envs) in a Workdir", _list_args)
 def do_list(args: argparse.Namespace) -> int:
-    path = os.path.abspath(args.workdir) if args.workdir else _workdir(args)
-    names = [n for n in _native.prefix_names(path)]
-    print(args.out_format.format(names))
+    if not args.workdir_path:
+        args.workdir_path = getattr(args, GLOBAL_WORKDIR_PATH, None)
+    path = _workdir(args)
+    names = set(_native.prefix_names(path))
+    # Lago lists the prefixes in the order the folder gives them.
+    with os.scandir(path) as entries:
+        ordered = [e.name for e in entries if e.name in names]
+    print(args.out_format.format(ordered))
     return 0
 
 
+def _set_current_args(p: argparse.ArgumentParser) -> None:
+    # Lago's dest: the global --prefix-name's, which this one overrides.
+    p.add_argument("prefix_name", metavar="PREFIX_NAME", help="Name of the prefix to set as current")
+
+
+@verb("Change the current prefix link, so the default prefix that is used is a new one", _set_current_args)
 def do_set_current(args: argparse.Namespace) -> int:
-    _native.set_current(_workdir(args), args.prefix_name_to_set)
+    _native.set_current(_workdir(args), args.prefix_name)
     return 0
 
 
+def _destroy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all-prefixes", action="store_true", help="Destroy every prefix of the workdir")
+    p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation")
+
+
+@verb("Cleanup and remove the whole prefix and any files in it", _destroy_args)
 def do_destroy(args: argparse.Namespace) -> int:
     workdir = _workdir(args)
     if args.all_prefixes:
@@ -188,6 +369,21 @@ def do_destroy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shell_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("host", metavar="HOST", help="Host to connect to")
+    p.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help=(
+            "If none provided, an interactive shell will be started.\n"
+            "If arguments start with -c, what follows will be executes as a command.\n"
+            "Otherwise, if a single provided, it will be ran as script on the domain."
+        ),
+    )
+
+
+@verb("Open shell on the domain or run as script/command", _shell_args, prefix_chars="\x00", add_help=False, formatter_class=argparse.HelpFormatter)
 def do_shell(args: argparse.Namespace) -> int:
     from lago.vm import INTERACTIVE_SHELL, SCRIPT_SHELL, echo_output, flush_std_streams
 
@@ -210,6 +406,14 @@ def do_shell(args: argparse.Namespace) -> int:
     return int(env.interactive(vm, argv))
 
 
+def _copy_to_args(p: argparse.ArgumentParser) -> None:
+    # Lago's help texts, its mix-up of the two paths' words included.
+    p.add_argument("host", metavar="HOST", help="Host to copy files to")
+    p.add_argument("local_path", metavar="LOCAL_PATH", help="Path of the file/dir to copy from the host")
+    p.add_argument("remote_path", metavar="REMOTE_PATH", help="Local path to copy the file/dir to")
+
+
+@verb("Copy file/dir to a virtual machine from the local host", _copy_to_args)
 def do_copy_to_vm(args: argparse.Namespace) -> int:
     env = _env(args)
     vm = _running_vm(env, args.host)
@@ -218,6 +422,13 @@ def do_copy_to_vm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _copy_from_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("host", metavar="HOST", help="Host to copy files from")
+    p.add_argument("remote_path", metavar="REMOTE_PATH", help="Path of the file/dir to copy from the host")
+    p.add_argument("local_path", metavar="LOCAL_PATH", help="Path on the local host to copy the file/dir to")
+
+
+@verb("Copy file from a virtual machine to local machine", _copy_from_args)
 def do_copy_from_vm(args: argparse.Namespace) -> int:
     env = _env(args)
     vm = _running_vm(env, args.host)
@@ -226,6 +437,12 @@ def do_copy_from_vm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", required=True, type=os.path.abspath, help="Path to place all the extracted at")
+    p.add_argument("--no-skip", action="store_true", help="Fail on missing artifacts")
+
+
+@verb("Collect logs from VMs, list of collected logs can be specified in the init file, under artifacts parameter ", _collect_args)
 def do_collect(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
@@ -233,6 +450,23 @@ def do_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-s", "--standalone", action="store_true", help="Flatten the disks (no template needed)")
+    p.add_argument("-c", "--compress", action="store_true", help="Compress the images with xz")
+    p.add_argument("--init-file-name", default="LagoInitFile", help="The name of the exported init file")
+    p.add_argument("-d", "--dst-dir", default=".", help="Dir to place the exported images in")
+    p.add_argument(
+        "-n",
+        "--vm-names",
+        nargs="*",
+        metavar="VM_NAME",
+        help="Name of the vms to export. If no name is specified, export all the vms in this prefix.",
+    )
+    p.add_argument("--collect-only", action="store_true", help="Only print the images that would be exported")
+    p.add_argument("--without-threads", action="store_true", help="Export one disk at a time")
+
+
+@verb("Export virtual machine disks", _export_args)
 def do_export(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
@@ -251,6 +485,7 @@ def do_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("Run scripts that install necessary RPMs and configuration")
 def do_deploy(args: argparse.Namespace) -> int:
     from lago.prefix import Prefix
 
@@ -258,16 +493,32 @@ def do_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def do_ansible_hosts(args: argparse.Namespace) -> int:
+def _ansible_hosts_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Path to the keys that should be used as groups")
+
+
+@verb("Create Ansible host inventory of the environment", _ansible_hosts_args)
+def do_generate_ansible_hosts(args: argparse.Namespace) -> int:
     print(_env(args).ansible_inventory(list(args.keys or [])))
     return 0
 
 
-def do_generate_config(args: argparse.Namespace) -> int:
-    sys.stdout.write(lago_config.native.to_ini(bool(args.verbose), time.strftime("%c")))
+def _generate_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true", help="Include unset options")
+
+
+@verb("Dump configuration file", _generate_config_args)
+def do_generate(args: argparse.Namespace) -> int:
+    print(lago_config.get_ini(incl_unset=bool(args.verbose)))
     return 0
 
 
+def _shutdown_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="Name of the vms to shutdown")
+    p.add_argument("-r", "--reboot", action="store_true", help="Reboot instead of shutting down")
+
+
+@verb("Shutdown and destroy, or reboot vms", _shutdown_args)
 def do_shutdown(args: argparse.Namespace) -> int:
     env = _env(args)
     names = [_find_vm(env, n) for n in args.vm_names]
@@ -276,6 +527,7 @@ def do_shutdown(args: argparse.Namespace) -> int:
     return 0
 
 
+@verb("Clean up deployed resources")
 def do_cleanup(args: argparse.Namespace) -> int:
     env = _env(args)
     with LogTask("Stop prefix"):
@@ -285,6 +537,11 @@ def do_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("host", metavar="HOST", help="Host to connect to")
+
+
+@verb("Open serial console to the domain", _console_args)
 def do_console(args: argparse.Namespace) -> int:
     import subprocess
 
@@ -298,14 +555,36 @@ def do_console(args: argparse.Namespace) -> int:
         raise LagoUserException(f"cannot run {argv[0]}: {exc}") from exc
 
 
-def _add_power_verbs(verb: Callable[..., argparse.ArgumentParser]) -> None:
-    """The verbs shutdown, cleanup and console."""
-    p = verb("shutdown", do_shutdown, "Shut down the VMs cleanly (ACPI, else poweroff over SSH)")
-    p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs (default: all)")
-    p.add_argument("-r", "--reboot", action="store_true", help="Reboot instead of shutting down")
-    verb("cleanup", do_cleanup, "Stop the prefix and mark it uninitialized")
-    p = verb("console", do_console, "Open the serial console of a VM (virsh console)")
-    p.add_argument("host", metavar="HOST", help="VM name (or its end)")
+#: The verbs of ``lago``, in the order Lago registers them (its
+#: ``lago.plugins.cli`` entry points): ``lago --help`` lists them and
+#: ``generate-config`` prints their sections in this order. Each is also an
+#: entry point of that group (pyproject.toml).
+BUILTIN_VERBS: dict[str, BuiltinVerb] = {
+    "cleanup": do_cleanup,
+    "collect": do_collect,
+    "console": do_console,
+    "copy-from-vm": do_copy_from_vm,
+    "copy-to-vm": do_copy_to_vm,
+    "deploy": do_deploy,
+    "destroy": do_destroy,
+    "ansible_hosts": do_generate_ansible_hosts,
+    "init": do_init,
+    "list": do_list,
+    "revert": do_revert,
+    "set-current": do_set_current,
+    "shell": do_shell,
+    "snapshot": do_snapshot,
+    "start": do_start,
+    "status": do_status,
+    "stop": do_stop,
+    "generate-config": do_generate,
+    "export": do_export,
+    "shutdown": do_shutdown,
+}
+
+#: Earlier names of two verbs' objects.
+do_ansible_hosts = do_generate_ansible_hosts
+do_generate_config = do_generate
 
 
 #: CLI global options (dest) that are configuration keys of ``[lago]``.
@@ -336,10 +615,30 @@ def update_config_from_args(args: argparse.Namespace) -> None:
         if value is None:
             continue
         if lago_config.native.get(key) != str(value):
-            lago_config.native.set("lago", key, str(value))
+            lago_config.set("lago", key, str(value))
 
 
 # -- parser -----------------------------------------------------------------------
+#: Where ``-w/--workdir-path`` is kept too: ``list``'s WORKDIR_PATH has the
+#: same dest (as in Lago) and replaces the global value when not given.
+GLOBAL_WORKDIR_PATH = "global_workdir_path"
+
+
+class _GlobalWorkdirPath(argparse.Action):
+    """``-w/--workdir-path``: stores the path under its dest and under
+    GLOBAL_WORKDIR_PATH."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: Optional[str] = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, GLOBAL_WORKDIR_PATH, values)
+
+
 def _out_formats() -> dict[str, OutFormatPlugin]:
     formats: dict[str, OutFormatPlugin] = {n: c() for n, c in BUILTIN_FORMATS.items()}
     for name, plugin in load_plugins("lago.plugins.output").items():
@@ -354,101 +653,41 @@ def create_parser(
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog=prog, description="Command line interface to Lago", formatter_class=fmt)
     g = parser.add_argument
-    g("-l", "--loglevel", choices=["info", "debug", "error", "warning"], default=_cfg("loglevel", "info"), help="Log level to use")
-    g("--logdepth", type=int, default=int(_cfg("logdepth", 3)), help="How many task levels to show")
+    g("-l", "--loglevel", choices=list(LOGLEVELS), default=_cfg("loglevel", "info"), help="Log level to use")
+    g("--logdepth", type=int, default=_cfg_int("logdepth", 3), help="How many task levels to show")
     g("--version", action="version", version=f"%(prog)s {__version__}")
-    g("-f", "--out-format", choices=list(formats), default="default", help="Output format")
-    g("-p", "--prefix-path", default=None, help="Path to the prefix (deprecated, use --workdir-path)")
-    g("-w", "--workdir-path", default=None, help="Path to the workdir")
-    g("-P", "--prefix-name", default=_cfg("prefix_name", "current"), help="Name of the prefix to use")
-    g("--ssh-user", default=_cfg("ssh_user", "root"), help="User for SSH")
-    g("--ssh-password", default=_cfg("ssh_password", "123456"), help="Password for SSH")
-    g("--ssh-tries", type=int, default=int(_cfg("ssh_tries", 100)), help="Number of SSH attempts")
-    g("--ssh-timeout", type=int, default=int(_cfg("ssh_timeout", 10)), help="Timeout of an SSH connect (s)")
-    g("--libvirt_url", default=_cfg("libvirt_url", "qemu:///system"), help="libvirt URI")
+    g("-f", "--out-format", choices=list(formats), default="default")
+    g("-p", "--prefix-path", default=None, help="Path to the prefix to use, will be deprecated, use --workdir-path instead")
+    g("-w", "--workdir-path", default=None, action=_GlobalWorkdirPath, help="Path to the workdir to use.")
+    g("-P", "--prefix-name", default=_cfg("prefix_name", "current"), help="Name of the prefix to use.")
+    g("--ssh-user", default=_cfg("ssh_user", "root"), help="User for SSH provider.")
+    g("--ssh-password", default=_cfg("ssh_password", "123456"), help="Password for SSH provider.")
+    g("--ssh-tries", type=int, default=_cfg_int("ssh_tries", 100), help="Number of ssh time outs to wait before failing.")
+    g("--ssh-timeout", type=int, default=_cfg_int("ssh_timeout", 10), help="Seconds to wait before marking SSH connection as failed.")
+    g("--libvirt_url", default=_cfg("libvirt_url", "qemu:///system"), help="libvirt URI, currently only system is supported.")
     g("--libvirt-user", default=_cfg("libvirt_user"), help="libvirt user")
     g("--libvirt-password", default=_cfg("libvirt_password"), help="libvirt password")
-    g("--default_vm_type", default=_cfg("default_vm_type", "default"), help="Default VM type")
-    g("--default_vm_provider", default=_cfg("default_vm_provider", "local-libvirt"), help="Default VM provider")
+    g("--default_vm_type", default=_cfg("default_vm_type", "default"), help="Default vm type")
+    g("--default_vm_provider", default=_cfg("default_vm_provider", "local-libvirt"), help="Default vm provider")
     g("--default_root_password", default=_cfg("default_root_password"), help="Default root password")
-    g("--lease_dir", default=_cfg("lease_dir", "/var/lib/lago/subnets"), help="Subnet lease directory")
-    g("--reposync-dir", default=_cfg("reposync_dir", "/var/lib/lago"), help="Reposync directory")
+    g("--lease_dir", default=_cfg("lease_dir", "/var/lib/lago/subnets"), help="Path to store created subnets configurations")
+    g("--reposync-dir", default=_cfg("reposync_dir", "/var/lib/lago"), help="Reposync dir if used")
     g("--ignore-warnings", action="store_true", help="Do not turn Python warnings into errors")
 
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
-    def verb(name: str, func: Callable[[argparse.Namespace], int], help: str, **kw: Any) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, formatter_class=fmt, **kw)
-        p.set_defaults(func=func)
-        return p
-
-    p = verb("init", do_init, "Initialize a directory for use by lago")
-    p.add_argument("workdir", nargs="?", metavar="WORKDIR", help="Workdir (default: ./.lago)")
-    p.add_argument("virt_config", nargs="?", metavar="VIRT_CONFIG", help="Init file (default: ./LagoInitFile)")
-    p.add_argument("--template-repo-path", default=_cfg("template_repo_path", None, "init"), help="Template repository (path or URL of repo.metadata)")
-    p.add_argument("--template-repo-name", default=None, help="Name of a stored template repository")
-    p.add_argument("--template-store", default=_cfg("template_store", None, "init"), help="Template store")
-    p.add_argument("--template-repos", default=_cfg("template_repos", None, "init"), help="Template repositories folder")
-    p.add_argument("--set-current", action="store_true", help="Point 'current' to the new prefix")
-    p.add_argument("--skip-bootstrap", action="store_true", help="Do not bootstrap the disks")
-    p.add_argument("--skip-build", action="store_true", help="Do not run the disks' build steps")
-
-    for name, func, help in (("start", do_start, "Start the VMs (and networks)"), ("stop", do_stop, "Stop the VMs (and networks)")):
-        p = verb(name, func, help)
-        p.add_argument("vm_names", nargs="*", metavar="VM_NAME", help="VMs (default: all)")
-
-    verb("status", do_status, "Show the status of the environment")
-    p = verb("snapshot", do_snapshot, "Snapshot the VMs' disks (running or stopped)")
-    p.add_argument("snapshot_name", nargs="?", metavar="SNAPSHOT_NAME", help="Name of the new snapshot")
-    p.add_argument("-l", "--list", action="store_true", help="List the snapshots of every VM")
-    p = verb("revert", do_revert, "Revert the VMs to a snapshot")
-    p.add_argument("snapshot_name", metavar="SNAPSHOT_NAME", help="Snapshot to revert to")
-    p = verb("list", do_list, "List the prefixes of a workdir")
-    p.add_argument("workdir", nargs="?", metavar="WORKDIR_PATH", help="Workdir (default: found from the current folder)")
-    p = verb("set-current", do_set_current, "Point 'current' to a prefix")
-    p.add_argument("prefix_name_to_set", metavar="PREFIX_NAME", help="Prefix to make current")
-    p = verb("destroy", do_destroy, "Stop and remove the environment")
-    p.add_argument("--all-prefixes", action="store_true", help="Destroy every prefix of the workdir")
-    p.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation")
-
-    p = sub.add_parser("shell", help="Run a command in a VM", description="Run a command in a VM", prefix_chars="\x00", add_help=False)
-    p.set_defaults(func=do_shell)
-    p.add_argument("host", metavar="HOST", help="VM name (or its end)")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="Command")
-
-    p = verb("copy-to-vm", do_copy_to_vm, "Copy a file or folder into a VM")
-    p.add_argument("host", metavar="HOST")
-    p.add_argument("local_path", metavar="LOCAL_PATH")
-    p.add_argument("remote_path", metavar="REMOTE_PATH")
-    p = verb("copy-from-vm", do_copy_from_vm, "Copy a file or folder out of a VM")
-    p.add_argument("host", metavar="HOST")
-    p.add_argument("remote_path", metavar="REMOTE_PATH")
-    p.add_argument("local_path", metavar="LOCAL_PATH")
-    p = verb("collect", do_collect, "Collect the VMs' artifacts")
-    p.add_argument("--output", required=True, type=os.path.abspath, help="Output folder")
-    p.add_argument("--no-skip", action="store_true", help="Fail on missing artifacts")
-    p = verb("export", do_export, "Export the VMs' disks and an init file re-creating them")
-    p.add_argument("-n", "--vm-names", nargs="*", default=[], metavar="VM_NAME", help="VMs to export (default: all)")
-    p.add_argument("-s", "--standalone", action="store_true", help="Flatten the disks (no template needed)")
-    p.add_argument("-c", "--compress", action="store_true", help="Compress the images with xz")
-    p.add_argument("-d", "--dst-dir", default=".", help="Destination folder")
-    p.add_argument("--init-file-name", default="LagoInitFile", help="Name of the exported init file")
-    p.add_argument("--collect-only", action="store_true", help="Only print the images that would be exported")
-    p.add_argument("--without-threads", action="store_true", help="Export one disk at a time")
-    verb("deploy", do_deploy, "Run the deploy scripts")
-    p = verb("ansible_hosts", do_ansible_hosts, "Print an Ansible inventory")
-    p.add_argument("-k", "--keys", nargs="*", default=["vm-type", "groups", "vm-provider"], help="Spec keys to group by")
-    p = verb("generate-config", do_generate_config, "Print the effective configuration")
-    p.add_argument("--verbose", action="store_true", help="Include unset options")
-
-    _add_power_verbs(verb)
+    for name, builtin in BUILTIN_VERBS.items():
+        p = sub.add_parser(name, **builtin.init_args)
+        builtin.populate_parser(p)
+        p.set_defaults(func=builtin.do_run)
 
     for name, plugin in cli_plugins.items():
         if name in sub.choices:
             continue
-        p = sub.add_parser(name, formatter_class=fmt, **plugin.init_args)
+        p = sub.add_parser(name, **{"formatter_class": fmt, **plugin.init_args})
         plugin.populate_parser(p)
         p.set_defaults(func=plugin.do_run)
+    lago_config.update_parser(parser)
     return parser
 
 
@@ -463,9 +702,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prog = os.path.basename(sys.argv[0]) or "lago"
     if prog not in ("lago", "lagocli"):
         prog = "lago"
-    formats = _out_formats()
-    cli_plugins = load_plugins("lago.plugins.cli")
-    parser = create_parser(prog, list(formats), cli_plugins)
+    try:
+        # A configuration file that does not parse, or a value the CLI
+        # cannot use, ends every command (--help included) in one line.
+        check_config()
+        formats = _out_formats()
+        cli_plugins = load_plugins("lago.plugins.cli")
+        parser = create_parser(prog, list(formats), cli_plugins)
+    except LagoConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "verb", None):
         parser.print_help()

@@ -1,13 +1,18 @@
-"""Ansible inventory of an environment (contract §8), built by lago-core
-(``Env::ansible_inventory``); this module keeps Lago's ``LagoAnsible``."""
+"""Ansible inventory of an environment (contract §8), rendered by lago-core
+(``Env::ansible_inventory`` for our prefixes; the same renderer over
+``prefix.get_vms()`` for any other prefix object); this module keeps Lago's
+``LagoAnsible``."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import logging
 import tempfile
 from typing import Any, Iterator, Optional, Sequence
+
+from lago import _native
 
 LOGGER = logging.getLogger(__name__)
 
@@ -23,7 +28,28 @@ class LagoAnsible:
     def get_inventory_str(self, keys: Optional[Sequence[str]] = None) -> str:
         """The inventory as INI text (no trailing newline); empty or no
         ``keys`` means ``vm-type``, ``groups``, ``vm-provider``."""
-        return str(self.prefix._native.ansible_inventory(list(keys or [])))
+        native = getattr(self.prefix, "_native", None)
+        if native is not None and hasattr(native, "ansible_inventory"):
+            return str(native.ansible_inventory(list(keys or [])))
+        return self._inventory_from_vms(keys)
+
+    def _inventory_from_vms(self, keys: Optional[Sequence[str]]) -> str:
+        """The inventory of a prefix object that only offers ``get_vms()``
+        (VMs with ``name()``, ``ip()``, ``spec``) and ``paths.ssh_id_rsa()``."""
+        rows = [
+            [vm.name(), str(vm.ip()), vm.spec]
+            for vm in self.prefix.get_vms().values()
+        ]
+        key_file = str(self.prefix.paths.ssh_id_rsa())
+        return str(_native.inventory_render(json.dumps(rows, default=str), list(keys or []), key_file))
+
+    @staticmethod
+    def get_key(key: str, data_structure: Any) -> Any:
+        """The value at ``key`` in ``data_structure``: ``/`` is all of it,
+        otherwise ``/``-separated parts, numbers indexing lists (negative
+        from the end), names indexing mappings; None when the path is missing."""
+        found = _native.inventory_get_key(key, json.dumps(data_structure, default=str))
+        return None if found is None else json.loads(found)
 
     def get_inventory(self, keys: Optional[Sequence[str]] = None) -> dict[str, list[str]]:
         """Group → host entries, in the inventory's order."""

@@ -65,13 +65,29 @@ def _logger(logger: Any) -> Any:
     return logging if logger is None else logger
 
 
+def _emit(logger: Any, level: Union[int, str], text: str, extra: dict[str, str]) -> None:
+    """Logs ``text`` through ``logger``: with the task fields when it is a
+    real logger, else through its method named after ``level`` (a logger
+    object may have only ``info`` and ``debug``, as Lago allowed)."""
+    log = getattr(logger, "log", None)
+    if callable(log):
+        log(_level(level), "%s", text, extra=extra, stacklevel=2)
+        return
+    name = level.lower() if isinstance(level, str) else logging.getLevelName(level).lower()
+    method = getattr(logger, name, None)
+    if callable(method):
+        method(text)
+    else:
+        logging.log(_level(level), "%s", text, extra=extra)
+
+
 def start_log_task(task: str, logger: Any = logging, level: Union[int, str] = "info") -> None:
     """Logs the start of task ``task`` (ended by :func:`end_log_task`)."""
-    _logger(logger).log(
-        _level(level),
-        "start task: %s",
-        task,
-        extra={"lago_task_op": "start", "lago_task_name": task},
+    _emit(
+        _logger(logger),
+        level,
+        f"start task: {task}",
+        {"lago_task_op": "start", "lago_task_name": task},
     )
 
 
@@ -79,12 +95,11 @@ def end_log_task(
     task: str, logger: Any = logging, level: Union[int, str] = "info", status: str = SUCCESS
 ) -> None:
     """Logs the end of task ``task`` with ``status`` (``Success``/``ERROR``)."""
-    _logger(logger).log(
-        _level(level),
-        "end task: %s: %s",
-        task,
-        status,
-        extra={"lago_task_op": "end", "lago_task_name": task, "lago_task_status": status},
+    _emit(
+        _logger(logger),
+        level,
+        f"end task: {task}: {status}",
+        {"lago_task_op": "end", "lago_task_name": task, "lago_task_status": status},
     )
 
 
@@ -116,7 +131,10 @@ class LogTask:
             end_log_task(self.task, self.logger, self.level)
             return False
         if not self.propagate_fail:
-            self.logger.error("%s", exc, exc_info=(exc_type, exc, tb))
+            if callable(getattr(self.logger, "error", None)):
+                self.logger.error("%s", exc, exc_info=(exc_type, exc, tb))
+            else:
+                logging.error("%s", exc, exc_info=(exc_type, exc, tb))
         end_log_task(self.task, self.logger, "error", status=FAILURE)
         return not self.propagate_fail
 

@@ -6,13 +6,18 @@ import contextlib
 import logging
 import os
 import tempfile
-from typing import Any, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from lago import _native
 from lago.config import config as lago_config
 from lago.log_utils import setup_sdk_logging
 from lago.prefix import Prefix
 from lago.workdir import Workdir
+
+if TYPE_CHECKING:
+    from lago.paths import Paths
+    from lago.plugins.vm import VMPlugin
+    from lago.providers.libvirt.network import Network
 
 #: Prefix methods reachable through the SDK object (Lago's ``@expose``).
 EXPOSED = frozenset(
@@ -57,20 +62,75 @@ class SDKWrapper:
 
 
 class SDK:
-    """One environment; prefix methods are reachable as attributes."""
+    """One environment. The prefix methods Lago's SDK exposes (``EXPOSED``)
+    are typed members here, so a type checker sees wrong calls; other
+    exposed methods a Prefix subclass adds are reached as attributes."""
 
     def __init__(self, workdir: Workdir, prefix: Prefix) -> None:
         self._workdir = workdir
         self._prefix = prefix
         self._pprefix = SDKWrapper(prefix)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._pprefix, name)
+    if not TYPE_CHECKING:
+        # At run time only: for a type checker, an unknown name is an error.
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return getattr(self._pprefix, name)
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(dir(self._pprefix)))
+
+    def start(self, vm_names: Optional[Sequence[str]] = None) -> None:
+        """Starts the networks, then the VMs (all, or ``vm_names``)."""
+        self._prefix.start(vm_names)
+
+    def stop(self, vm_names: Optional[Sequence[str]] = None) -> None:
+        """Stops the VMs (all, or ``vm_names``), then unused networks."""
+        self._prefix.stop(vm_names)
+
+    def shutdown(self, vm_names: Optional[Sequence[str]] = None, reboot: bool = False) -> None:
+        """Shuts the VMs (all, or ``vm_names``) down cleanly, or reboots them."""
+        self._prefix.shutdown(vm_names, reboot)
+
+    def get_vms(self) -> dict[str, "VMPlugin"]:
+        """VM name → VM object, in init-file order."""
+        vms: dict[str, "VMPlugin"] = self._prefix.get_vms()
+        return vms
+
+    def get_nets(self) -> dict[str, "Network"]:
+        """Network name → network object."""
+        nets: dict[str, "Network"] = self._prefix.get_nets()
+        return nets
+
+    def get_paths(self) -> "Paths":
+        """The prefix's paths."""
+        return self._prefix.get_paths()
+
+    def collect_artifacts(self, output_dir: str, ignore_nopath: bool) -> None:
+        """Collects every VM's artifacts into ``output_dir/<vm>``."""
+        self._prefix.collect_artifacts(output_dir, ignore_nopath)
+
+    def deploy(self) -> None:
+        """Runs every VM's deploy scripts."""
+        self._prefix.deploy()
+
+    def export_vms(
+        self,
+        vms_names: Optional[Sequence[str]] = None,
+        standalone: bool = False,
+        export_dir: str = ".",
+        compress: bool = False,
+        init_file_name: str = "LagoInitFile",
+        out_format: Any = None,
+        collect_only: bool = False,
+        with_threads: bool = True,
+    ) -> dict[str, Any]:
+        """Exports the (stopped) VMs' disks and an init file re-creating them."""
+        result: dict[str, Any] = self._prefix.export_vms(
+            vms_names, standalone, export_dir, compress, init_file_name, out_format, collect_only, with_threads
+        )
+        return result
 
     def destroy(self) -> None:
         """Stops everything and removes the workdir (every prefix)."""

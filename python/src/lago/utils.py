@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Literal, Mapping, NamedTuple, Optional, Sequence, Union
+
+from lago._argparse_ini import argparse_sections as argparse_sections
+from lago._argparse_ini import argparse_to_ini as argparse_to_ini
 
 #: ``subprocess.PIPE`` (subprocess itself is imported when a command runs).
 PIPE = -1
@@ -143,7 +146,7 @@ class RollbackContext:
     def __enter__(self) -> "RollbackContext":
         return self
 
-    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> Literal[False]:
         if self._on and (exc_type is None or not issubclass(exc_type, self._on)):
             return False
         first: Optional[BaseException] = None

@@ -18,6 +18,7 @@ from lago.plugins.vm import (
     VMPlugin,
 )
 from lago.utils import CommandStatus
+from lago.providers.ssh import SSHVMProvider as SSHVMProvider  # Lago's path lago.vm.SSHVMProvider
 
 #: How a script runs in the guest: Lago's ``bash -s``, ``sh -s`` without bash.
 SCRIPT_SHELL = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi")

@@ -75,7 +75,7 @@ class YAMLOutFormatPlugin(OutFormatPlugin):
     def format(self, info_dict: Any) -> str:
         import yaml  # only when needed: keeps `lago status` fast
 
-        return yaml.safe_dump(info_dict, default_flow_style=False, allow_unicode=True)
+        return str(yaml.safe_dump(info_dict, default_flow_style=False, allow_unicode=True))
 
 
 def _flat(obj: Any, path: list[str], out: list[str]) -> None:

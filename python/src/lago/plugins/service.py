@@ -93,4 +93,4 @@ class ServicePlugin(Plugin, ABC):
     @classmethod
     def is_supported(cls, vm: "VMPlugin") -> bool:
         """True if :attr:`BIN_PATH` exists in ``vm`` (``test -e``)."""
-        return not vm.ssh(["test", "-e", cls.BIN_PATH])
+        return not vm.ssh(["test", "-e", str(cls.BIN_PATH)])

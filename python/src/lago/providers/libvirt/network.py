@@ -56,7 +56,7 @@ class Network:
         """True if the network is up."""
         status = self._env.prefix.status_info()
         nets = status.get("Prefix", {}).get("Networks", {})
-        return nets.get(self.name(), {}).get("status") == "up"
+        return bool(nets.get(self.name(), {}).get("status") == "up")
 
     def add_mapping(self, name: str, ip: str, save: bool = True) -> None:
         """Adds DNS name ``name`` → ``ip`` to the network's ``mapping`` (used

@@ -17,37 +17,42 @@ class LagoLocalLibvirtVMProviderException(LagoException):
 class LocalLibvirtVMProvider(VMProviderPlugin):
     """Runs a VM on the local libvirt daemon, through lago-core."""
 
-    def start(self) -> None:
-        """Starts the VM."""
-        self.vm.start()
+    # Straight to lago-core, not through ``self.vm`` (whose base methods
+    # come back to the provider).
+    def _native(self) -> Any:
+        return self.vm.virt_env._native
 
-    def stop(self) -> None:
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        """Starts the VM."""
+        self._native().start([self.vm.name()])
+
+    def stop(self, *args: Any, **kwargs: Any) -> None:
         """Stops the VM at once."""
-        self.vm.stop()
+        self._native().stop([self.vm.name()])
 
     def shutdown(self, *args: Any, **kwargs: Any) -> None:
         """Shuts the VM down cleanly."""
-        self.vm.shutdown(*args, **kwargs)
+        self._native().shutdown([self.vm.name()], False)
 
     def reboot(self, *args: Any, **kwargs: Any) -> None:
         """Reboots the VM."""
-        self.vm.reboot(*args, **kwargs)
+        self._native().shutdown([self.vm.name()], True)
 
-    def state(self) -> str:
+    def state(self, *args: Any, **kwargs: Any) -> str:
         """Lago's state string."""
-        return str(self.vm.state())
+        return str(self._native().vm_state(self.vm.name()))
 
-    def running(self) -> bool:
+    def running(self, *args: Any, **kwargs: Any) -> bool:
         """True if the VM runs."""
-        return bool(self.vm.running())
+        return self.state() == "running"
 
-    def create_snapshot(self, name: str) -> None:
+    def create_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Takes snapshot ``name`` of the VM's disks."""
-        self.vm.create_snapshot(name)
+        self._native().snapshot(name, [self.vm.name()])
 
-    def revert_snapshot(self, name: str) -> None:
+    def revert_snapshot(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Reverts the VM's disks to snapshot ``name``."""
-        self.vm.revert_snapshot(name)
+        self._native().revert(name, [self.vm.name()])
 
     def _libvirt_name(self) -> str:
         return str(self.vm.virt_env._native.vm_libvirt_name(self.vm.name()))

@@ -1,0 +1,268 @@
+//! Core pieces Lago's public Python modules stand on when used without an
+//! environment: the subnet lease store (`lago.subnet_lease`), the Ansible
+//! inventory renderer (`lago.lago_ansible`), the command line of a disk's
+//! `build` step (`lago.build`) and the NUMA layout (`lago.providers.libvirt.cpu`).
+
+use std::path::PathBuf;
+
+use lago_core::bootstrap::sysprep::{self as core_sysprep, build_args as core_build_args};
+use lago_core::lease::{LeaseStatus, Subnet, SubnetStore as CoreStore};
+use lago_core::prefix::inventory::{self, InventoryVm};
+use lago_core::spec::{BuildArgs, BuildOption, BuildStep};
+use lago_core::{ErrorKind, xml};
+use pyo3::prelude::*;
+use serde_json::Value;
+
+use crate::errors::{err, msg};
+
+/// The name Python code sees for a lease's status.
+fn status_name(status: LeaseStatus) -> &'static str {
+    match status {
+        LeaseStatus::Valid => "valid",
+        LeaseStatus::OwnerGone => "owner_gone",
+        LeaseStatus::OwnerReplaced => "owner_replaced",
+        LeaseStatus::Malformed => "malformed",
+        _ => "unreadable",
+    }
+}
+
+/// One lease file: (third octet, lease file, owner uuid path, owner uuid,
+/// status); the owner fields are None when the file could not be read.
+type LeaseRow = (u8, PathBuf, Option<PathBuf>, Option<String>, &'static str);
+
+/// The subnet lease store of lago-core, in Lago's on-disk format.
+#[pyclass(module = "lago._native", name = "SubnetStore", frozen)]
+struct SubnetStore {
+    inner: CoreStore,
+}
+
+#[pymethods]
+impl SubnetStore {
+    /// A store in `path` over `192.168.<min..=max>.0/24`.
+    #[new]
+    #[pyo3(signature = (path, min_third_octet=200, max_third_octet=255))]
+    fn new(path: PathBuf, min_third_octet: u8, max_third_octet: u8) -> PyResult<Self> {
+        let inner = CoreStore::with_range(path, min_third_octet, max_third_octet).map_err(err)?;
+        Ok(Self { inner })
+    }
+
+    /// Leases a subnet to the prefix whose uuid file is `uuid_path` (holding
+    /// `uuid`): `requested` (an address in it) or the first free one.
+    /// Returns the third octet.
+    #[pyo3(signature = (uuid_path, uuid, requested=None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        uuid_path: PathBuf,
+        uuid: String,
+        requested: Option<String>,
+    ) -> PyResult<u8> {
+        let requested = requested
+            .map(|r| {
+                r.parse().map_err(|_| {
+                    msg(
+                        ErrorKind::InvalidInput,
+                        format!("{r:?} is not an IPv4 address"),
+                    )
+                })
+            })
+            .transpose()?;
+        let lease = py
+            .detach(|| self.inner.acquire(&uuid_path, &uuid, requested))
+            .map_err(err)?;
+        Ok(lease.subnet.third_octet())
+    }
+
+    /// Removes the lease of `192.168.<third_octet>.0/24`, whoever holds it;
+    /// whether a lease file was removed.
+    fn release(&self, py: Python<'_>, third_octet: u8) -> PyResult<bool> {
+        py.detach(|| self.inner.release(Subnet::from_third_octet(third_octet)))
+            .map_err(err)
+    }
+
+    /// The lease files of the range, lowest first (removes nothing).
+    fn list(&self, py: Python<'_>) -> PyResult<Vec<LeaseRow>> {
+        let entries = py.detach(|| self.inner.list()).map_err(err)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let (uuid_path, uuid) = match e.owner {
+                    Some(owner) => (Some(owner.uuid_path), Some(owner.uuid)),
+                    None => (None, None),
+                };
+                (
+                    e.subnet.third_octet(),
+                    e.path,
+                    uuid_path,
+                    uuid,
+                    status_name(e.status),
+                )
+            })
+            .collect())
+    }
+
+    /// The lease file of `192.168.<third_octet>.0/24` (whether or not it exists).
+    fn lease_path(&self, third_octet: u8) -> PathBuf {
+        self.inner.lease_path(Subnet::from_third_octet(third_octet))
+    }
+}
+
+/// Decodes a JSON argument, naming it in the error.
+fn decode(what: &str, text: &str) -> PyResult<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        msg(
+            ErrorKind::InvalidInput,
+            format!("{what} is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// The inventory text of `vms_json` (a list of `[name, ip, spec]`) for
+/// `keys` (empty: Lago's defaults), with `key_file` as every host's key.
+#[pyfunction]
+fn inventory_render(vms_json: &str, keys: Vec<String>, key_file: &str) -> PyResult<String> {
+    let Value::Array(rows) = decode("the VM list", vms_json)? else {
+        return Err(msg(
+            ErrorKind::InvalidInput,
+            "the VM list must be a JSON array",
+        ));
+    };
+    let mut names = Vec::with_capacity(rows.len());
+    let mut rest = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row {
+            Value::Array(mut parts) if parts.len() == 3 => {
+                let spec = parts.pop().unwrap_or(Value::Null);
+                let ip = parts.pop().and_then(|v| v.as_str().map(str::to_string));
+                let name = parts.pop().and_then(|v| v.as_str().map(str::to_string));
+                match (name, ip) {
+                    (Some(name), Some(ip)) => {
+                        names.push(name);
+                        rest.push((ip, spec));
+                    }
+                    _ => {
+                        return Err(msg(
+                            ErrorKind::InvalidInput,
+                            "each VM must be [name, ip, spec] with string name and ip",
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(msg(
+                    ErrorKind::InvalidInput,
+                    "each VM must be a list [name, ip, spec]",
+                ));
+            }
+        }
+    }
+    let vms: Vec<InventoryVm<'_>> = names
+        .iter()
+        .zip(rest)
+        .map(|(name, (ip, spec))| InventoryVm { name, ip, spec })
+        .collect();
+    Ok(inventory::render(&vms, &keys, key_file))
+}
+
+/// Lago's `get_key`: the JSON of the value at `path` in `data_json`, or None.
+#[pyfunction]
+fn inventory_get_key(path: &str, data_json: &str) -> PyResult<Option<String>> {
+    let data = decode("the data", data_json)?;
+    Ok(inventory::get_key(path, &data).map(|v| v.to_string()))
+}
+
+/// One argument of a build option as the core's spec reader takes it.
+fn build_arg(option: &str, value: Value) -> PyResult<String> {
+    match value {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(msg(
+            ErrorKind::InvalidInput,
+            format!("build option {option}: argument {other} is not a string"),
+        )),
+    }
+}
+
+/// The command-line arguments of a build tool's `options_json` (an object
+/// of option -> argument, list of arguments, `''` or null), `ssh-inject:
+/// ''` meaning root with `pubkey_file`.
+#[pyfunction]
+fn build_args(options_json: &str, pubkey_file: PathBuf) -> PyResult<Vec<String>> {
+    let Value::Object(map) = decode("the build options", options_json)? else {
+        return Err(msg(
+            ErrorKind::InvalidInput,
+            "build options must be a mapping of option name to argument",
+        ));
+    };
+    let mut options = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        let args = match value {
+            Value::Null => BuildArgs::Flag,
+            Value::String(s) if s.is_empty() => BuildArgs::Flag,
+            // Lago writes a bare option for an empty list too.
+            Value::Array(list) if list.is_empty() => BuildArgs::Flag,
+            Value::Array(list) => BuildArgs::Many(
+                list.into_iter()
+                    .map(|v| build_arg(&name, v))
+                    .collect::<PyResult<_>>()?,
+            ),
+            other => BuildArgs::One(build_arg(&name, other)?),
+        };
+        options.push(BuildOption { name, args });
+    }
+    let step = BuildStep {
+        tool: String::new(),
+        options,
+    };
+    Ok(core_build_args(&step, &pubkey_file))
+}
+
+/// The NUMA cells of a guest: `(id, cpus, memory MiB)` each.
+#[pyfunction]
+fn numa_cells(vcpu: u32, memory_mib: u64) -> Vec<(u32, String, u64)> {
+    xml::numa_cells(vcpu, memory_mib)
+        .into_iter()
+        .map(|c| (c.id, c.cpus(), c.memory_mib))
+        .collect()
+}
+
+/// The virt-sysprep commands lago gives every VM (Lago's base template).
+#[pyfunction]
+fn sysprep_commands(hostname: &str, root_password: &str, pubkey_file: PathBuf) -> String {
+    core_sysprep::sysprep_commands(hostname, root_password, &pubkey_file)
+}
+
+/// Runs virt-sysprep on `disk` (of `format`) with `commands`, written to
+/// `work_file` for the run.
+#[pyfunction]
+fn sysprep(
+    py: Python<'_>,
+    disk: PathBuf,
+    format: &str,
+    commands: &str,
+    work_file: PathBuf,
+) -> PyResult<()> {
+    py.detach(|| core_sysprep::sysprep(&disk, format, commands, &work_file))
+        .map_err(err)
+}
+
+/// The `(section, key, value)` items of configuration file text `text`
+/// read from `path` (for error messages), in file order.
+#[pyfunction]
+fn parse_ini(text: &str, path: PathBuf) -> PyResult<Vec<(String, String, String)>> {
+    lago_core::config::parse_ini(text, &path).map_err(err)
+}
+
+/// Adds this file's classes and functions to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<SubnetStore>()?;
+    m.add_function(wrap_pyfunction!(inventory_render, m)?)?;
+    m.add_function(wrap_pyfunction!(inventory_get_key, m)?)?;
+    m.add_function(wrap_pyfunction!(build_args, m)?)?;
+    m.add_function(wrap_pyfunction!(numa_cells, m)?)?;
+    m.add_function(wrap_pyfunction!(sysprep_commands, m)?)?;
+    m.add_function(wrap_pyfunction!(sysprep, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_ini, m)?)?;
+    Ok(())
+}
