@@ -169,19 +169,13 @@ fn vm_service(
     }
 }
 
-/// Parses a bootstrap choice (`auto`, `nocloud`, `sysprep`, `skip`).
+/// Parses a bootstrap choice (`auto`, `nocloud`, `ssh`, `sysprep`, `none` or `skip`).
 fn choice(s: &str) -> PyResult<Choice> {
-    Ok(match s {
-        "auto" => Choice::Auto,
-        "nocloud" => Choice::NoCloud,
-        "sysprep" => Choice::Sysprep,
-        "skip" => Choice::Skip,
-        _ => {
-            return Err(msg(
-                ErrorKind::InvalidInput,
-                format!("unknown bootstrap choice {s:?} (auto, nocloud, sysprep, skip)"),
-            ));
-        }
+    Choice::parse(s).ok_or_else(|| {
+        msg(
+            ErrorKind::InvalidInput,
+            format!("unknown bootstrap choice {s:?} ({})", Choice::VALID),
+        )
     })
 }
 

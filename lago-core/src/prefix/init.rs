@@ -826,10 +826,6 @@ fn bootstrap_choice(asked: Choice, initfile: Option<Choice>, config: &Config) ->
     if let Some(mode) = initfile {
         return Ok(mode);
     }
-    let configured = config.get_parsed(
-        "bootstrap_mode",
-        "auto, nocloud, ssh, sysprep or none",
-        Choice::parse,
-    )?;
+    let configured = config.get_parsed("bootstrap_mode", Choice::VALID, Choice::parse)?;
     Ok(configured.unwrap_or(Choice::Auto))
 }
