@@ -829,3 +829,33 @@ fn bootstrap_choice(asked: Choice, initfile: Option<Choice>, config: &Config) ->
     let configured = config.get_parsed("bootstrap_mode", Choice::VALID, Choice::parse)?;
     Ok(configured.unwrap_or(Choice::Auto))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_mode_comes_from_the_caller_the_init_file_then_the_config() {
+        let mut config = Config::new();
+        let choice = |asked, file, config: &Config| bootstrap_choice(asked, file, config).unwrap();
+        assert_eq!(choice(Choice::Auto, None, &config), Choice::Auto);
+        config.set("lago", "bootstrap_mode", "sysprep");
+        assert_eq!(choice(Choice::Auto, None, &config), Choice::Sysprep);
+        assert_eq!(
+            choice(Choice::Auto, Some(Choice::Ssh), &config),
+            Choice::Ssh
+        );
+        assert_eq!(
+            choice(Choice::Skip, Some(Choice::Ssh), &config),
+            Choice::Skip
+        );
+        assert_eq!(choice(Choice::NoCloud, None, &config), Choice::NoCloud);
+        config.set("lago", "bootstrap_mode", "quick");
+        let err = bootstrap_choice(Choice::Auto, None, &config).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("bootstrap_mode") && text.contains("auto, nocloud, ssh, sysprep or none"),
+            "{text}"
+        );
+    }
+}

@@ -651,3 +651,23 @@ fn converts_into_crate_error() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert_eq!(err.full_message(), format!("invalid init file: {shown}"));
 }
+
+#[test]
+fn unknown_bootstrap_mode_names_the_valid_ones() {
+    let err = load_err(
+        "domains:\n  vm0:\n    nics: [{net: n0}]\n    bootstrap_mode: fast\nnets: {n0: {}}\n",
+    );
+    let text = check(
+        &err,
+        SpecErrorKind::InvalidValue,
+        "domains.vm0.bootstrap_mode",
+        4,
+    );
+    assert!(
+        text.contains("unknown value \"fast\"")
+            && text.contains("auto, nocloud, ssh, sysprep or none"),
+        "{text}"
+    );
+    let err = load_err("bootstrap_mode: [ssh]\ndomains: {}\nnets: {n0: {}}\n");
+    check(&err, SpecErrorKind::WrongType, "bootstrap_mode", 1);
+}

@@ -474,3 +474,19 @@ fn declared_false_does_not_stop_the_alphabetical_rule() {
     assert_eq!(env.management_nets(), ["a"]);
     assert_eq!(env.to_json()["nets"]["a"]["management"], true);
 }
+
+#[test]
+fn bootstrap_mode_at_the_top_and_per_vm() {
+    use crate::bootstrap::Choice;
+    let env = super::load(
+        "bootstrap_mode: sysprep\ndomains:\n  a: {nics: [{net: n}]}\n  b: {nics: [{net: n}], bootstrap_mode: ssh}\nnets: {n: {}}\n",
+    );
+    assert_eq!(env.bootstrap_mode, Some(Choice::Sysprep));
+    assert_eq!(env.domains["a"].bootstrap_mode, None);
+    assert_eq!(env.domains["b"].bootstrap_mode, Some(Choice::Ssh));
+    // written back as read, and not among the unknown keys
+    assert_eq!(env.to_json()["bootstrap_mode"], "sysprep");
+    assert!(!env.extra.contains_key("bootstrap_mode"));
+    assert_eq!(env.domains["b"].to_json()["bootstrap_mode"], "ssh");
+    assert!(env.domains["a"].to_json().get("bootstrap_mode").is_none());
+}
