@@ -12,7 +12,7 @@ from lago.log_utils import LogTask
 
 
 def test_distro_template_else_base(tmp_path: Path) -> None:
-    jinja2 = pytest.importorskip("jinja2")
+    import jinja2  # run-all installs it; lago.sysprep needs it only for templates
     (tmp_path / "sysprep-base.j2").write_text("hostname {{ hostname }}\n")
     (tmp_path / "sysprep-el7.j2").write_text("{{ text|dedent }}")
     loader = jinja2.FileSystemLoader(str(tmp_path))
