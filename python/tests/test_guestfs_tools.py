@@ -114,7 +114,7 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDisk]:
         return FakeGuestFS(fake, **kwargs)
 
     monkeypatch.setattr("lago.guestfs_tools.guestfs.GuestFS", make)
-    monkeypatch.setattr(guestfs_tools.time, "sleep", fake.sleeps.append)
+    monkeypatch.setattr("lago.guestfs_tools.time.sleep", fake.sleeps.append)
     monkeypatch.delenv("LIBGUESTFS_BACKEND", raising=False)
     yield fake
 
@@ -133,7 +133,7 @@ def test_find_rootfs_takes_the_one_inspected_root(disk: FakeDisk) -> None:
     assert "list_filesystems" not in conn.names()
 
 
-@pytest.mark.parametrize("roots", [[], ["/dev/sda1", "/dev/sdb1"]])
+@pytest.mark.parametrize("roots", [[], ["/dev/sdb1", "/dev/sda10"]])
 def test_find_rootfs_exact_hint_beats_substring(disk: FakeDisk, roots: List[str]) -> None:
     disk.roots = roots
     disk.filesystems = {"/dev/sda10": "xfs", "/dev/sda1": "ext4", "/dev/sdb1": "ext4"}
