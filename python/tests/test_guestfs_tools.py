@@ -94,8 +94,11 @@ class FakeGuestFS:
         self._rec("copy_out", remote, localdir)
         if self.disk.copy_fails:
             raise RuntimeError("copy_out: input/output error")
+        # as libguestfs does: the directory itself lands inside localdir
+        target = Path(localdir, Path(remote).name)
+        target.mkdir()
         for name, data in self.disk.dirs[remote].items():
-            Path(localdir, name).write_bytes(data)
+            (target / name).write_bytes(data)
 
     def shutdown(self) -> None:
         self._rec("shutdown")
@@ -300,8 +303,8 @@ def test_extract_paths_files_and_directories(disk: FakeDisk, tmp_path: Path) -> 
     ]
     guestfs_tools.extract_paths("/d.qcow2", "/dev/sda1", paths, ignore_nopath=False)
     assert (tmp_path / "hostname").read_bytes() == b"vm0\n"
-    assert (created / "a.log").read_bytes() == b"A"
-    assert (existing / "r").read_bytes() == b"R"
+    assert (created / "app" / "a.log").read_bytes() == b"A"
+    assert (existing / "out" / "r").read_bytes() == b"R"
     (conn,) = disk.handles
     assert ("is_file", ("/etc/hostname", True)) in conn.calls
     assert ("is_dir", ("/var/log/app", True)) in conn.calls

@@ -162,8 +162,10 @@ def extract_paths(
     """Copy ``(guest_path, host_path)`` pairs out of the disk at ``disk_path``.
 
     The disk is opened with :func:`guestfs_conn_mount_ro`. A guest file is
-    downloaded to exactly ``host_path``; a guest directory's content is
-    copied into ``host_path``, created first when missing.
+    downloaded to exactly ``host_path``; a guest directory is copied, itself
+    and recursively, into the host directory ``host_path`` (libguestfs'
+    ``copy_out``: ``/var/log`` lands as ``host_path/log``), which is created
+    first when missing.
 
     Raises:
         ExtractPathNoPathError: a guest path does not exist and
