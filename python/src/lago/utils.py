@@ -83,6 +83,77 @@ def invoke_in_parallel(func: Callable[..., Any], *arg_seqs: Iterable[Any]) -> li
         return [f.result() for f in futures]
 
 
+# -- func_vector / VectorThread (Lago's thread helpers, used by OST) ----------
+
+
+def func_vector(target: Callable[..., Any], args_sequence: Iterable[Sequence[Any]]) -> list[Callable[[], Any]]:
+    """One zero-argument callable per argument tuple: ``target(*args)``
+    bound with ``functools.partial``, in order."""
+    import functools
+
+    return [functools.partial(target, *args) for args in args_sequence]
+
+
+class VectorThread:
+    """Runs each of ``targets`` (zero-argument callables) in its own thread:
+    ``start_all()``, then ``join_all()`` for their return values in order.
+
+    ``join_all(raise_exceptions=True)`` re-raises the first target's
+    exception, in target order, after every thread has ended; with
+    ``raise_exceptions=False`` a failed target gives None. The raw outcome
+    of each target (``{'return': value}`` or ``{'exception': exc_info}``)
+    is kept in ``results``; as in Lago, a second ``join_all()`` returns
+    that raw list.
+    """
+
+    def __init__(self, targets: Iterable[Callable[[], Any]]) -> None:
+        self.targets = list(targets)
+        self.results: Optional[list[dict[str, Any]]] = None
+        self.thread_handles: list[tuple[Any, Any]] = []
+
+    def start_all(self) -> None:
+        """Starts one thread per target."""
+        import queue
+        import threading
+
+        self.thread_handles = []
+        for target in self.targets:
+            out: "queue.Queue[dict[str, Any]]" = queue.Queue()
+            thread = threading.Thread(target=_run_into_queue, args=(target, out))
+            self.thread_handles.append((thread, out))
+            thread.start()
+
+    def join_all(self, raise_exceptions: bool = True) -> list[Any]:
+        """Waits for every thread; see the class documentation."""
+        if self.results:
+            return self.results
+        for thread, _ in self.thread_handles:
+            thread.join()
+        self.results = [out.get() for _, out in self.thread_handles]
+        if raise_exceptions:
+            for result in self.results:
+                if "exception" in result:
+                    raise result["exception"][1].with_traceback(result["exception"][2])
+        return [r.get("return") for r in self.results]
+
+
+def _run_into_queue(func: Callable[[], Any], out: Any) -> None:
+    import logging
+    import sys
+    import threading
+
+    try:
+        out.put({"return": func()})
+    except Exception:
+        logging.getLogger(__name__).debug(
+            "Error while running thread %s", threading.current_thread().name, exc_info=True
+        )
+        out.put({"exception": sys.exc_info()})
+
+
+# -- end of func_vector / VectorThread ----------------------------------------
+
+
 def ipv4_to_mac(ip: str) -> str:
     """Lago's MAC for an IPv4 address: ``54:52:`` then the 4 octets in hex."""
     octets = [int(o) for o in ip.split(".")]
