@@ -28,12 +28,28 @@ def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
 
 
 # -- prefix resolution -------------------------------------------------------
+def _standalone_prefix(args: argparse.Namespace) -> Optional[str]:
+    """The prefix used on its own, as Lago's ``in_prefix`` finds it: the
+    one ``-p PATH`` names (PATH itself, or a ``.lago`` prefix in it or a
+    parent), or the current folder when it is a prefix and no ``-w`` is
+    given. None: use a workdir."""
+    from lago.prefix import Prefix
+
+    prefix_path = getattr(args, "prefix_path", None)
+    if prefix_path is None and (getattr(args, "workdir_path", None) or not Prefix.is_prefix(os.curdir)):
+        return None
+    try:
+        return os.path.realpath(Prefix.resolve_prefix_path(prefix_path))
+    except RuntimeError as exc:
+        raise LagoUserException(str(exc)) from exc
+
+
 def _workdir(args: argparse.Namespace) -> str:
     if args.workdir_path:
         return os.path.abspath(args.workdir_path)
-    if args.prefix_path:
-        # Old style: the prefix path's parent is the workdir.
-        return os.path.dirname(os.path.abspath(args.prefix_path))
+    standalone = _standalone_prefix(args)
+    if standalone is not None:
+        return os.path.dirname(standalone)
     try:
         return str(_native.resolve_workdir(os.getcwd()))
     except LagoException as exc:
@@ -41,13 +57,18 @@ def _workdir(args: argparse.Namespace) -> str:
 
 
 def _prefix_name(args: argparse.Namespace) -> str:
-    if args.prefix_path:
-        return os.path.basename(os.path.abspath(args.prefix_path))
+    standalone = _standalone_prefix(args)
+    if standalone is not None:
+        return os.path.basename(standalone)
     return str(args.prefix_name or "current")
 
 
 def _env(args: argparse.Namespace) -> Any:
-    env = _native.Env.load(_workdir(args), _prefix_name(args), config=lago_config.native)
+    standalone = _standalone_prefix(args)
+    if standalone is not None:
+        env = _native.Env.load_prefix(standalone, config=lago_config.native)
+    else:
+        env = _native.Env.load(_workdir(args), _prefix_name(args), config=lago_config.native)
     os.environ["LAGO_PREFIX_PATH"] = str(env.prefix_path)
     os.environ["LAGO_WORKDIR_PATH"] = str(env.workdir)
     _add_file_log(os.path.join(str(env.prefix_path), "logs", "lago.log"))
@@ -181,8 +202,12 @@ def do_destroy(args: argparse.Namespace) -> int:
     if not args.all_prefixes and os.path.islink(target) and names[0] != "current":
         os.unlink(target)
         return 0
+    standalone = None if args.all_prefixes else _standalone_prefix(args)
     for name in names:
-        env = _native.Env.load(workdir, name, config=lago_config.native)
+        if standalone is not None:
+            env = _native.Env.load_prefix(standalone, config=lago_config.native)
+        else:
+            env = _native.Env.load(workdir, name, config=lago_config.native)
         with LogTask(f"Destroy prefix {name}"):
             env.destroy()
     return 0

@@ -538,26 +538,40 @@ def in_prefix(prefix_class: Optional[type] = None, workdir_class: Optional[type]
             from lago import _native
             from lago.workdir import Workdir
 
+            from lago.prefix import Prefix
+
             prefix_path = kwargs.get("prefix_path")
             workdir_path = kwargs.get("workdir_path")
             prefix_name = kwargs.get("prefix_name") or "current"
-            if workdir_path:
-                path = os.path.abspath(workdir_path)
-            elif prefix_path:
-                path = os.path.dirname(os.path.abspath(prefix_path))
-                prefix_name = os.path.basename(os.path.abspath(prefix_path))
-            else:
+            p_cls = prefix_class or Prefix
+            if prefix_path is not None or (workdir_path is None and p_cls.is_prefix(os.curdir)):
+                # a prefix on its own (Lago's --prefix-path, or the current folder)
                 try:
-                    path = str(_native.resolve_workdir(os.getcwd()))
-                except LagoException as exc:
-                    raise LagoUserException(f"Unable to find workdir in {os.getcwd()}: {exc}") from exc
-            wd_cls = workdir_class or Workdir
-            workdir = wd_cls(path)
-            if prefix_class is not None:
-                workdir.prefix_class = prefix_class
-            prefix = workdir.get_prefix(prefix_name)
-            os.environ["LAGO_PREFIX_PATH"] = str(prefix.paths.prefix_path())
-            os.environ["LAGO_WORKDIR_PATH"] = workdir.path
+                    path = os.path.realpath(p_cls.resolve_prefix_path(prefix_path))
+                except RuntimeError as exc:
+                    raise LagoUserException(str(exc)) from exc
+                prefix = p_cls(path)
+                workdir = None
+                os.environ["LAGO_WORKDIR_PATH"] = ""
+            else:
+                if workdir_path:
+                    path = os.path.abspath(workdir_path)
+                else:
+                    try:
+                        path = str(_native.resolve_workdir(os.getcwd()))
+                    except LagoException as exc:
+                        raise LagoUserException(
+                            f"Unable to find workdir in {os.getcwd()}: {exc}"
+                        ) from exc
+                wd_cls = workdir_class or Workdir
+                workdir = wd_cls(path)
+                if prefix_class is not None:
+                    workdir.prefix_class = prefix_class
+                prefix = workdir if kwargs.get("all_envs") else workdir.get_prefix(prefix_name)
+                kwargs["prefix_name"] = prefix_name
+                os.environ["LAGO_WORKDIR_PATH"] = workdir.path
+            if hasattr(prefix, "paths"):
+                os.environ["LAGO_PREFIX_PATH"] = str(prefix.paths.prefix_path())
             kwargs["prefix"] = prefix
             kwargs["parent_workdir"] = workdir
             return func(*args, **kwargs)
