@@ -300,3 +300,29 @@ def test_from_prefix_passes_vm_and_net_specs() -> None:
 def test_virt_env_builds_the_vms_it_is_given() -> None:
     env = VirtEnv(_FakePrefix(), {"only": {"name": "only"}}, {})  # type: ignore[arg-type]
     assert list(env.get_vms()) == ["only"]
+
+
+def test_save_keeps_metadata_never_read_before(tmp_path: Path) -> None:
+    p = make_prefix(tmp_path, "env")
+    (p / "metadata").write_text('{"lago_version": "x"}')
+
+    class NoVirtEnv(Prefix):
+        saved = 0
+
+        @property
+        def virt_env(self) -> Any:
+            outer = self
+
+            class _Env:
+                def save(self) -> None:
+                    outer.saved += 1
+
+            return _Env()
+
+    prefix = NoVirtEnv(str(p))
+    prefix.save()
+    assert json.loads((p / "metadata").read_text()) == {"lago_version": "x"}
+    assert prefix.saved == 1
+    prefix.metadata["added"] = 1
+    prefix.save()
+    assert json.loads((p / "metadata").read_text()) == {"lago_version": "x", "added": 1}

@@ -68,8 +68,9 @@ class Prefix:
         """Writes the prefix's metadata and every VM and network spec back
         to the prefix (a plugin calls it after changing them)."""
         os.makedirs(self.paths.virt(), exist_ok=True)
+        metadata = self.metadata  # read before the file is truncated
         with open(self.paths.metadata(), "w") as f:
-            json.dump(self.metadata, f, indent=4)
+            json.dump(metadata, f, indent=4)
         self.virt_env.save()
 
     def initialize(self) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import shlex
 from typing import Any, Optional, Sequence, Union
 
@@ -58,6 +59,10 @@ def flush_std_streams() -> None:
             pass
 
 LOGGER = logging.getLogger(__name__)
+
+#: How lago-core's SSH errors name a failure to (re)connect, before any
+#: command ran: the operations ``connect``, ``handshake``, ``authentication``.
+_CONNECT_FAILURE = re.compile(r"^ssh [^ ]+: (connect|handshake|authentication)\b")
 
 #: Lago's default ``ssh_tries``: connection attempts before giving up.
 DEFAULT_SSH_TRIES = 100
@@ -167,13 +172,25 @@ class DefaultVM(VMPlugin):
     def _run_line(
         self, line: str, data: Optional[Union[bytes, str]], show_output: bool, tries: Optional[int]
     ) -> CommandStatus:
-        """Runs the command line ``line`` as the guest's shell reads it."""
-        self._connect(tries)
+        """Runs the command line ``line`` as the guest's shell reads it. A
+        held connection that broke (the guest rebooted) and cannot be made
+        again is waited for like a first connection."""
         if isinstance(data, str):
             data = data.encode()
-        code, out, err = self._native.ssh_command(
-            self.name(), line, None if data is None else bytes(data)
-        )
+        stdin = None if data is None else bytes(data)
+        for _ in range(self._ssh_tries(tries)):
+            self._connect(tries)
+            try:
+                code, out, err = self._native.ssh_command(self.name(), line, stdin)
+                break
+            except LagoNativeError as exc:
+                if not _CONNECT_FAILURE.search(str(exc)):
+                    raise
+                LOGGER.debug("ssh to %s: connection lost: %s", self.name(), exc)
+        else:
+            from lago.ssh import LagoSSHTimeoutException
+
+            raise LagoSSHTimeoutException(f"Could not keep an ssh connection to {self.name()}")
         if show_output:
             echo_output(out, err)
         return CommandStatus(code, out, err)
