@@ -63,3 +63,12 @@ def test_join_all_without_raising_gives_none_for_failures() -> None:
     assert raw is not None and raw[0] == {"return": 7} and "exception" in raw[1]
     # Lago's quirk: a second join_all returns the raw outcomes
     assert vt.join_all() is raw
+
+
+def test_run_command_of_a_missing_program_is_status_127() -> None:
+    # ovirtlago's reposetup checks the status of `repoman`; Lago's shell
+    # gave 127 for a program that is not installed
+    from lago.utils import run_command
+
+    res = run_command(["lago-no-such-program-xyz", "--flag"])
+    assert res.code == 127 and b"lago-no-such-program-xyz" in res.err

@@ -127,16 +127,16 @@ def resolve_workdir(cwd: _Path) -> str: ...
 def flush_logs() -> None: ...
 
 class SshClient:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         host: str,
         *,
-        user: str = "root",
+        user: str = ...,
         password: Optional[str] = None,
         key: Optional[_Path] = None,
         port: int = 22,
         connect_timeout: float = 10.0,
-    ) -> None: ...
+    ) -> SshClient: ...
     def connect(self) -> None: ...
     def is_connected(self) -> bool: ...
     def exec_command(

@@ -62,7 +62,7 @@ class Prefix:
                     self._metadata = json.load(f)
             except (OSError, ValueError):
                 self._metadata = {}
-        return self._metadata  # type: ignore[return-value]
+        return self._metadata
 
     def save(self) -> None:
         """Writes the prefix's metadata and every VM and network spec back

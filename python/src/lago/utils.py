@@ -53,21 +53,27 @@ def run_command(
     """Runs a local command and returns its CommandStatus (bytes output).
 
     ``command`` is an argument list (run without a shell) or a string (run
-    by ``/bin/sh -c``).
+    by ``/bin/sh -c``). A program that does not exist gives exit status
+    127, as Lago's shell did.
     """
     import subprocess
 
     shell = isinstance(command, str)
-    proc = subprocess.run(
-        command,
-        input=input_data,
-        stdout=out_pipe,
-        stderr=err_pipe,
-        env=dict(env) if env is not None else None,
-        shell=shell,
-        check=False,
-        **kwargs,
-    )
+    try:
+        proc = subprocess.run(
+            command,
+            input=input_data,
+            stdout=out_pipe,
+            stderr=err_pipe,
+            env=dict(env) if env is not None else None,
+            shell=shell,
+            check=False,
+            **kwargs,
+        )
+    except FileNotFoundError as exc:
+        # Lago ran commands through /bin/sh: a missing program was exit
+        # status 127 with the shell's message, not an exception.
+        return CommandStatus(127, b"", f"{command[0]}: not found: {exc}\n".encode())
     return CommandStatus(proc.returncode, proc.stdout or b"", proc.stderr or b"")
 
 
@@ -543,7 +549,7 @@ def in_prefix(prefix_class: Optional[type] = None, workdir_class: Optional[type]
             prefix_path = kwargs.get("prefix_path")
             workdir_path = kwargs.get("workdir_path")
             prefix_name = kwargs.get("prefix_name") or "current"
-            p_cls = prefix_class or Prefix
+            p_cls: Any = prefix_class or Prefix
             if prefix_path is not None or (workdir_path is None and p_cls.is_prefix(os.curdir)):
                 # a prefix on its own (Lago's --prefix-path, or the current folder)
                 try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from lago.plugins import load_plugins
 from lago.providers.libvirt.network import BridgeNetwork, NATNetwork, Network
@@ -51,7 +51,7 @@ class VirtEnv:
     def save(self) -> None:
         """Writes every VM's and network's spec back to the prefix."""
         for vm in self._vms.values():
-            vm.save()
+            cast(Any, vm).save()  # every VM type saves its spec (DefaultVM.save)
         for net in self._nets.values():
             net.save()
 
