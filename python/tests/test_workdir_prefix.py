@@ -326,3 +326,18 @@ def test_save_keeps_metadata_never_read_before(tmp_path: Path) -> None:
     prefix.metadata["added"] = 1
     prefix.save()
     assert json.loads((p / "metadata").read_text()) == {"lago_version": "x", "added": 1}
+
+
+def test_cmd_do_collect_called_the_way_ovirtlago_calls_it(tmp_path: Path) -> None:
+    from lago import cmd
+
+    calls: list[tuple[str, bool]] = []
+
+    class P:
+        def collect_artifacts(self, output: str, ignore_nopath: bool) -> None:
+            calls.append((output, ignore_nopath))
+
+    assert cmd.do_collect(prefix=P(), output=str(tmp_path), no_skip=False) == 0
+    assert calls == [(str(tmp_path), True)]
+    with pytest.raises(LagoUserException):
+        cmd.do_collect(prefix=P())

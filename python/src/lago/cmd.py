@@ -251,10 +251,23 @@ def do_copy_from_vm(args: argparse.Namespace) -> int:
     return 0
 
 
-def do_collect(args: argparse.Namespace) -> int:
+def do_collect(
+    args: Optional[argparse.Namespace] = None,
+    *,
+    prefix: Any = None,
+    output: Optional[str] = None,
+    no_skip: bool = False,
+    **kwargs: Any,
+) -> int:
+    """``lago collect``; also callable as Lago's ``do_collect(prefix=,
+    output=, no_skip=)`` (ovirtlago's ``lago ovirt collect`` does)."""
     from lago.prefix import Prefix
 
-    Prefix(_env(args)).collect_artifacts(args.output, ignore_nopath=not args.no_skip)
+    if args is not None:
+        prefix, output, no_skip = Prefix(_env(args)), args.output, args.no_skip
+    if prefix is None or output is None:
+        raise LagoUserException("collect: a prefix and an output folder are needed")
+    prefix.collect_artifacts(output, ignore_nopath=not no_skip)
     return 0
 
 
