@@ -197,13 +197,18 @@ def ssh_script(
     password: Optional[str] = "123456",
 ) -> Any:
     """Runs the local script ``path`` on ``ip_addr`` (``bash -s`` with the
-    script on standard input); returns its CommandStatus."""
+    script on standard input; ``sh -s`` where there is no bash, as
+    ``vm.ssh_script`` does); returns its CommandStatus."""
+    import shlex
+
+    from lago.vm import SCRIPT_SHELL
+
     with open(path, "rb") as f:
         script = f.read()
     return ssh(
         ip_addr=ip_addr,
         host_name=host_name or ip_addr,
-        command=["bash", "-s"],
+        command=shlex.join(SCRIPT_SHELL),
         data=script,
         show_output=show_output,
         ssh_key=ssh_key,
