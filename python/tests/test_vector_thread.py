@@ -72,3 +72,16 @@ def test_run_command_of_a_missing_program_is_status_127() -> None:
 
     res = run_command(["lago-no-such-program-xyz", "--flag"])
     assert res.code == 127 and b"lago-no-such-program-xyz" in res.err
+
+
+def test_egg_timer_as_a_context_manager_restarts_its_clock() -> None:
+    # ovirtlago's testlib: `with utils.EggTimer(timeout) as timer: while not timer.elapsed()`
+    from lago.utils import EggTimer
+
+    timer = EggTimer(0)
+    timer.start_time -= 5  # as if made long ago
+    assert timer.elapsed()
+    with EggTimer(3600) as t:
+        assert isinstance(t, EggTimer) and not t.elapsed()
+    with timer as t:
+        assert t is timer

@@ -248,13 +248,24 @@ class RollbackContext:
 
 class EggTimer:
     """A deadline: ``elapsed()`` is true once ``timeout`` seconds passed
-    since construction."""
+    since construction, or since entering it as a context manager (``with
+    EggTimer(t) as timer:``, as Lago's callers such as ovirtlago's testlib
+    use it)."""
 
     def __init__(self, timeout: float) -> None:
         import time
 
         self.timeout = timeout
         self.start_time = time.monotonic()
+
+    def __enter__(self) -> "EggTimer":
+        import time
+
+        self.start_time = time.monotonic()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        pass
 
     def elapsed(self) -> bool:
         """True once the time is up."""
