@@ -148,3 +148,26 @@ def test_a_failure_after_the_command_started_is_not_retried() -> None:
     with pytest.raises(LagoSSHError, match="exec"):
         vm_of(native).ssh(["echo", "x"], show_output=False)
     assert native.lines == []
+
+
+class Copying(FakeNative):
+    def __init__(self, fail_connects: int) -> None:
+        super().__init__(fail_connects)
+        self.copies: list[tuple[str, str]] = []
+
+    def copy_to(self, name: str, local: str, remote: str) -> None:
+        assert self.connects > self.fail_connects, "copied before the guest answered"
+        self.copies.append((local, remote))
+
+    def service_provider(self, name: str) -> str:
+        assert self.connects > self.fail_connects, "probed before the guest answered"
+        return "systemd"
+
+
+def test_copies_and_services_wait_for_a_booting_guest() -> None:
+    native = Copying(fail_connects=3)
+    vm = vm_of(native)
+    vm.copy_to("/etc/hostname", "/tmp/x")
+    assert native.copies == [("/etc/hostname", "/tmp/x")] and native.connects == 4
+    native = Copying(fail_connects=2)
+    assert vm_of(native).service("sshd") is not None and native.connects == 3

@@ -225,6 +225,7 @@ class DefaultVM(VMPlugin):
         a PTY when stdin is a terminal. Returns CommandStatus(code, b'', b'').
         """
         self._check_running()
+        self._connect()
         if command:
             argv = ["sh", "-c", " ".join(command)]
         else:
@@ -358,7 +359,9 @@ class DefaultVM(VMPlugin):
         return True
 
     def copy_to(self, local_path: str, remote_path: str, recursive: bool = True) -> None:
-        """Copies a local file or tree into the VM."""
+        """Copies a local file or tree into the VM (a guest that does not
+        answer yet is waited for, as ``ssh`` does)."""
+        self._connect()
         try:
             self._native.copy_to(self.name(), os.fspath(local_path), os.fspath(remote_path))
         except (LagoSSHError, LagoNotFoundError) as exc:
@@ -373,8 +376,10 @@ class DefaultVM(VMPlugin):
     ) -> None:
         """Copies a file or tree out of the VM.
 
-        A missing remote path raises ExtractPathNoPathError.
+        A missing remote path raises ExtractPathNoPathError. A guest that
+        does not answer yet is waited for, as ``ssh`` does.
         """
+        self._connect()
         try:
             self._native.copy_from(self.name(), os.fspath(remote_path), os.fspath(local_path))
         except LagoNotFoundError as exc:
@@ -427,6 +432,7 @@ class DefaultVM(VMPlugin):
         """Service ``name`` of this running VM (a ServicePlugin). The guest's
         provider is detected once and kept as ``spec['service_provider']``."""
         self._check_running()
+        self._connect()  # a guest still booting is waited for, as Lago's ssh did
         try:
             provider = self._native.service_provider(self.name())
         except LagoNotFoundError as exc:
@@ -440,6 +446,7 @@ class DefaultVM(VMPlugin):
         """The guest agent's service (``qemu-guest-agent`` or ``qemu-ga``),
         kept as ``spec['guest-agent']``; RuntimeError if there is none."""
         self._check_running()
+        self._connect()
         try:
             name = self._native.guest_agent(self.name())
         except LagoNotFoundError as exc:
@@ -450,6 +457,7 @@ class DefaultVM(VMPlugin):
     def has_guest_agent(self) -> bool:
         """True if the VM has a guest agent service."""
         self._check_running()
+        self._connect()
         found = bool(self._native.has_guest_agent(self.name()))
         if found:
             self._spec["guest-agent"] = self._native.guest_agent(self.name())
