@@ -341,3 +341,30 @@ def test_cmd_do_collect_called_the_way_ovirtlago_calls_it(tmp_path: Path) -> Non
     assert calls == [(str(tmp_path), True)]
     with pytest.raises(LagoUserException):
         cmd.do_collect(prefix=P())
+
+
+def test_cli_picks_a_prefix_on_its_own_as_lago_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from lago import cmd
+
+    def ns(**kw: Any) -> argparse.Namespace:
+        base = {"prefix_path": None, "workdir_path": None, "prefix_name": "current"}
+        base.update(kw)
+        return argparse.Namespace(**base)
+
+    prefix = make_prefix(tmp_path, ".lago")
+    (tmp_path / "sub").mkdir()
+    # -p: the path, or a .lago prefix in it or a parent
+    assert cmd._standalone_prefix(ns(prefix_path=str(tmp_path / "sub"))) == str(prefix)
+    assert cmd._prefix_name(ns(prefix_path=str(prefix))) == ".lago"
+    assert cmd._workdir(ns(prefix_path=str(prefix))) == str(tmp_path)
+    with pytest.raises(LagoUserException, match="Unable to find prefix"):
+        cmd._standalone_prefix(ns(prefix_path="/"))
+    # the current folder is a prefix: used unless -w or a -P name says otherwise
+    monkeypatch.chdir(prefix)
+    assert cmd._standalone_prefix(ns()) == str(prefix)
+    assert cmd._standalone_prefix(ns(workdir_path=str(tmp_path))) is None
+    assert cmd._standalone_prefix(ns(prefix_name="other")) is None
+    monkeypatch.chdir(tmp_path / "sub")
+    assert cmd._standalone_prefix(ns()) is None

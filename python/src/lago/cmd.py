@@ -31,12 +31,17 @@ def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
 def _standalone_prefix(args: argparse.Namespace) -> Optional[str]:
     """The prefix used on its own, as Lago's ``in_prefix`` finds it: the
     one ``-p PATH`` names (PATH itself, or a ``.lago`` prefix in it or a
-    parent), or the current folder when it is a prefix and no ``-w`` is
-    given. None: use a workdir."""
+    parent), or the current folder when it is a prefix and neither ``-w``
+    nor ``-P`` is given (Lago ignored ``-P`` there; here it picks a prefix
+    of the workdir). None: use a workdir."""
     from lago.prefix import Prefix
 
     prefix_path = getattr(args, "prefix_path", None)
-    if prefix_path is None and (getattr(args, "workdir_path", None) or not Prefix.is_prefix(os.curdir)):
+    if prefix_path is None and (
+        getattr(args, "workdir_path", None)
+        or getattr(args, "prefix_name", None) not in (None, "current")
+        or not Prefix.is_prefix(os.curdir)
+    ):
         return None
     try:
         return os.path.realpath(Prefix.resolve_prefix_path(prefix_path))

@@ -561,7 +561,10 @@ def in_prefix(prefix_class: Optional[type] = None, workdir_class: Optional[type]
             workdir_path = kwargs.get("workdir_path")
             prefix_name = kwargs.get("prefix_name") or "current"
             p_cls: Any = prefix_class or Prefix
-            if prefix_path is not None or (workdir_path is None and p_cls.is_prefix(os.curdir)):
+            explicit_name = kwargs.get("prefix_name") not in (None, "current")
+            if prefix_path is not None or (
+                workdir_path is None and not explicit_name and p_cls.is_prefix(os.curdir)
+            ):
                 # a prefix on its own (Lago's --prefix-path, or the current folder)
                 try:
                     path = os.path.realpath(p_cls.resolve_prefix_path(prefix_path))
