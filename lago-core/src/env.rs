@@ -111,6 +111,13 @@ impl Env {
         Self::open(workdir, name, config)
     }
 
+    /// Opens the prefix at `prefix_dir` on its own, without a workdir
+    /// around it (Lago's `--prefix-path`; see [`Workdir::of_prefix`]).
+    pub fn load_prefix(prefix_dir: &Path, config: Config) -> Result<Self> {
+        let (workdir, name) = Workdir::of_prefix(prefix_dir)?;
+        Self::open(workdir, name, config)
+    }
+
     /// Runs this env on `provider` instead of the libvirt connection the
     /// configuration names (another backend, or a test double).
     pub fn with_provider(self, provider: Arc<dyn Provider>, capabilities: String) -> Self {

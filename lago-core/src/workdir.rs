@@ -113,6 +113,22 @@ impl Workdir {
         }
     }
 
+    /// The folder holding the prefix at `prefix_dir`, and the prefix's
+    /// name, for a prefix used on its own (Lago's `--prefix-path`): the
+    /// folder needs no `current` link, and removing the prefix leaves the
+    /// folder alone when it has none.
+    pub fn of_prefix(prefix_dir: &Path) -> Result<(Self, String), WorkdirError> {
+        let name = prefix_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| n != CURRENT)
+            .ok_or_else(|| WorkdirError::BadName {
+                name: prefix_dir.display().to_string(),
+            })?;
+        let parent = prefix_dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+        Ok((Self { path: parent }, name))
+    }
+
     /// Lago's heuristic for "this looks like a workdir": `current/initialized`
     /// and `current/uuid` exist.
     pub fn is_possible_workdir(path: &Path) -> bool {
@@ -221,6 +237,10 @@ impl Workdir {
         let paths = self.prefix(&real)?;
         fs::remove_dir_all(paths.prefix_path())
             .map_err(io_err("cannot remove", paths.prefix_path()))?;
+        if fs::symlink_metadata(self.path.join(CURRENT)).is_err() {
+            // a prefix used on its own: its folder is no workdir to tidy
+            return Ok(());
+        }
         let rest = self.prefix_names()?;
         if rest.is_empty() {
             return self.remove_if_empty();
@@ -293,6 +313,21 @@ mod tests {
         let w = Workdir::load(&dir).unwrap();
         assert_eq!(w.current().unwrap(), "default");
         assert!(Workdir::is_possible_workdir(&dir));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_prefix_on_its_own_is_opened_and_removed_without_a_workdir() {
+        let dir = scratch("standalone");
+        make_prefix(&dir, "env");
+        fs::write(dir.join("keep"), "").unwrap();
+        let (w, name) = Workdir::of_prefix(&dir.join("env")).unwrap();
+        assert_eq!((w.path(), name.as_str()), (dir.as_path(), "env"));
+        assert!(w.prefix("env").is_ok());
+        w.remove_prefix("env").unwrap();
+        assert!(!dir.join("env").exists());
+        assert!(dir.join("keep").exists(), "the parent folder is left alone");
+        assert!(Workdir::of_prefix(&dir.join(CURRENT)).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 

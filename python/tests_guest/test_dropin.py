@@ -130,7 +130,7 @@ def test_dropin_ssh_stdin_and_script(lab: Lab, capfd: pytest.CaptureFixture[str]
     vm = env.get_vms()["vm0"]
     vm.wait_for_ssh()
     capfd.readouterr()
-    res = vm.ssh(["sh", "-c", "tr a-z A-Z; echo to-err >&2; exit 6"], data=b"some input\n")
+    res = vm.ssh(["tr a-z A-Z; echo to-err >&2; exit 6"], data=b"some input\n")
     assert isinstance(res, CommandStatus) and res.code == 6
     assert res.out == b"SOME INPUT\n" and res.err == b"to-err\n"
     echoed = capfd.readouterr()

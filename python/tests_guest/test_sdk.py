@@ -67,7 +67,7 @@ def test_start_and_ssh(env: sdk.SDK) -> None:
         res = vm.ssh(["hostname"])
         assert isinstance(res, CommandStatus)
         assert not res and res.code == 0 and res.out == f"{vm.name()}\n".encode()
-    res = env.get_vms()["vm1"].ssh(["sh", "-c", "echo err >&2; exit 7"])
+    res = env.get_vms()["vm1"].ssh(["echo", "err", ">&2;", "exit", "7"])  # one shell line, as in Lago
     assert res and res.code == 7 and res.err == b"err\n"
 
 

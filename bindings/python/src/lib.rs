@@ -9,6 +9,7 @@
 mod compat;
 mod errors;
 mod logbridge;
+mod ssh_client;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -235,6 +236,20 @@ impl Env {
         out.map(Self::new).map_err(|e| errors::to_py(&e))
     }
 
+    /// Opens the prefix at `prefix_path` on its own, with no workdir
+    /// around it (Lago's `--prefix-path`).
+    #[staticmethod]
+    #[pyo3(signature = (prefix_path, config=None))]
+    fn load_prefix(py: Python<'_>, prefix_path: PathBuf, config: Option<Config>) -> PyResult<Self> {
+        let config = match config {
+            Some(c) => c.inner,
+            None => Config::load()?.inner,
+        };
+        let out = py.detach(|| CoreEnv::load_prefix(&prefix_path, config));
+        logbridge::flush(py);
+        out.map(Self::new).map_err(|e| errors::to_py(&e))
+    }
+
     /// The workdir's path.
     #[getter]
     fn workdir(&self) -> PyResult<PathBuf> {
@@ -422,6 +437,37 @@ impl Env {
             PyBytes::new(py, &r.stdout),
             PyBytes::new(py, &r.stderr),
         ))
+    }
+
+    /// Runs the command line `command` in VM `vm` as it is (the guest's
+    /// shell interprets it: Lago's `ssh` joins its list with spaces), with
+    /// `stdin` as its standard input when given; returns (code, stdout,
+    /// stderr). `ssh` keeps each argument exact.
+    #[pyo3(signature = (vm, command, stdin=None, timeout=600.0))]
+    fn ssh_command<'py>(
+        &self,
+        py: Python<'py>,
+        vm: String,
+        command: String,
+        stdin: Option<Vec<u8>>,
+        timeout: f64,
+    ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let r = self.run(py, |e| {
+            Ok(e.ssh_client(&vm)?
+                .exec_command(&command, stdin.as_deref(), t)?)
+        })?;
+        Ok((
+            r.code,
+            PyBytes::new(py, &r.stdout),
+            PyBytes::new(py, &r.stderr),
+        ))
+    }
+
+    /// Connects to VM `vm` over SSH now if not connected yet (one attempt,
+    /// limited by `ssh_timeout`): fails if the guest does not answer.
+    fn ssh_connect(&self, py: Python<'_>, vm: String) -> PyResult<()> {
+        self.run(py, |e| Ok(e.ssh_client(&vm)?.connect()?))
     }
 
     /// Waits until VM `vm` answers SSH; returns the seconds waited.
@@ -777,6 +823,8 @@ fn flush_logs(py: Python<'_>) {
 /// core is `Send + Sync`, so it is safe under free-threaded CPython.
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::ssh_client::SshClient;
     #[pymodule_export]
     use super::{
         Config, Env, current_prefix, flush_logs, prefix_names, resolve_workdir, set_current,

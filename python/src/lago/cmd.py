@@ -58,7 +58,7 @@ class BuiltinVerb(CLIPlugin):
 
     def __init__(
         self,
-        func: Callable[[argparse.Namespace], int],
+        func: Callable[..., int],
         help: str,
         populate: Optional[Callable[[argparse.ArgumentParser], None]] = None,
         **init_args: Any,
@@ -84,16 +84,23 @@ class BuiltinVerb(CLIPlugin):
     def do_run(self, args: argparse.Namespace) -> int:
         return int(self._func(args) or 0)
 
-    def __call__(self, args: argparse.Namespace) -> int:
+    def __call__(self, args: Optional[argparse.Namespace] = None, **kwargs: Any) -> int:
+        """Runs the verb on parsed arguments, or, for a verb that takes
+        them, on Lago's keyword arguments (``do_collect(prefix=, output=,
+        no_skip=)``, as plugins such as ovirtlago call it)."""
+        if kwargs:
+            return int(self._func(args, **kwargs) or 0)
+        if args is None:
+            raise TypeError("a verb needs the parsed arguments or its keyword arguments")
         return self.do_run(args)
 
 
 def verb(
     help: str, populate: Optional[Callable[[argparse.ArgumentParser], None]] = None, **init_args: Any
-) -> Callable[[Callable[[argparse.Namespace], int]], BuiltinVerb]:
+) -> Callable[[Callable[..., int]], BuiltinVerb]:
     """Decorator: the function becomes a BuiltinVerb."""
 
-    def wrap(func: Callable[[argparse.Namespace], int]) -> BuiltinVerb:
+    def wrap(func: Callable[..., int]) -> BuiltinVerb:
         return BuiltinVerb(func, help, populate, **init_args)
 
     return wrap
@@ -104,12 +111,33 @@ def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
 
 
 # -- prefix resolution -------------------------------------------------------
+def _standalone_prefix(args: argparse.Namespace) -> Optional[str]:
+    """The prefix used on its own, as Lago's ``in_prefix`` finds it: the
+    one ``-p PATH`` names (PATH itself, or a ``.lago`` prefix in it or a
+    parent), or the current folder when it is a prefix and neither ``-w``
+    nor ``-P`` is given (Lago ignored ``-P`` there; here it picks a prefix
+    of the workdir). None: use a workdir."""
+    from lago.prefix import Prefix
+
+    prefix_path = getattr(args, "prefix_path", None)
+    if prefix_path is None and (
+        getattr(args, "workdir_path", None)
+        or getattr(args, "prefix_name", None) not in (None, "current")
+        or not Prefix.is_prefix(os.curdir)
+    ):
+        return None
+    try:
+        return os.path.realpath(Prefix.resolve_prefix_path(prefix_path))
+    except RuntimeError as exc:
+        raise LagoUserException(str(exc)) from exc
+
+
 def _workdir(args: argparse.Namespace) -> str:
     if args.workdir_path:
         return os.path.abspath(str(args.workdir_path))
-    if args.prefix_path:
-        # Old style: the prefix path's parent is the workdir.
-        return os.path.dirname(os.path.abspath(str(args.prefix_path)))
+    standalone = _standalone_prefix(args)
+    if standalone is not None:
+        return os.path.dirname(standalone)
     try:
         return str(_native.resolve_workdir(os.getcwd()))
     except LagoException as exc:
@@ -117,13 +145,18 @@ def _workdir(args: argparse.Namespace) -> str:
 
 
 def _prefix_name(args: argparse.Namespace) -> str:
-    if args.prefix_path:
-        return os.path.basename(os.path.abspath(str(args.prefix_path)))
+    standalone = _standalone_prefix(args)
+    if standalone is not None:
+        return os.path.basename(standalone)
     return str(args.prefix_name or "current")
 
 
 def _env(args: argparse.Namespace) -> Any:
-    env = _native.Env.load(_workdir(args), _prefix_name(args), config=lago_config.native)
+    standalone = _standalone_prefix(args)
+    if standalone is not None:
+        env = _native.Env.load_prefix(standalone, config=lago_config.native)
+    else:
+        env = _native.Env.load(_workdir(args), _prefix_name(args), config=lago_config.native)
     os.environ["LAGO_PREFIX_PATH"] = str(env.prefix_path)
     os.environ["LAGO_WORKDIR_PATH"] = str(env.workdir)
     _add_file_log(os.path.join(str(env.prefix_path), "logs", "lago.log"))
@@ -362,8 +395,12 @@ def do_destroy(args: argparse.Namespace) -> int:
     if not args.all_prefixes and os.path.islink(target) and names[0] != "current":
         os.unlink(target)
         return 0
+    standalone = None if args.all_prefixes else _standalone_prefix(args)
     for name in names:
-        env = _native.Env.load(workdir, name, config=lago_config.native)
+        if standalone is not None:
+            env = _native.Env.load_prefix(standalone, config=lago_config.native)
+        else:
+            env = _native.Env.load(workdir, name, config=lago_config.native)
         with LogTask(f"Destroy prefix {name}"):
             env.destroy()
     return 0
@@ -443,10 +480,23 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
 
 
 @verb("Collect logs from VMs, list of collected logs can be specified in the init file, under artifacts parameter ", _collect_args)
-def do_collect(args: argparse.Namespace) -> int:
+def do_collect(
+    args: Optional[argparse.Namespace] = None,
+    *,
+    prefix: Any = None,
+    output: Optional[str] = None,
+    no_skip: bool = False,
+    **kwargs: Any,
+) -> int:
+    """``lago collect``; also callable as Lago's ``do_collect(prefix=,
+    output=, no_skip=)`` (ovirtlago's ``lago ovirt collect`` does)."""
     from lago.prefix import Prefix
 
-    Prefix(_env(args)).collect_artifacts(args.output, ignore_nopath=not args.no_skip)
+    if args is not None:
+        prefix, output, no_skip = Prefix(_env(args)), args.output, args.no_skip
+    if prefix is None or output is None:
+        raise LagoUserException("collect: a prefix and an output folder are needed")
+    prefix.collect_artifacts(output, ignore_nopath=not no_skip)
     return 0
 
 

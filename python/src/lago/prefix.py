@@ -6,8 +6,9 @@ import json
 import os
 from typing import Any, Optional, Sequence
 
+from lago import paths as _paths_mod
 from lago.paths import Paths
-from lago.utils import LagoException
+from lago.utils import LagoException, LagoUserException
 from lago.virt import VirtEnv
 
 
@@ -17,15 +18,111 @@ class LagoDeployError(LagoException):
 
 class Prefix:
     """An environment; ``VIRT_ENV_CLASS`` and ``_create_virt_env`` are the
-    hooks plugins override."""
+    hooks plugins override.
+
+    ``Prefix(path)`` (Lago's constructor) names the prefix folder; it is
+    opened through ``lago._native`` on first use. ``Prefix(env)`` wraps an
+    already open ``lago._native.Env``.
+    """
 
     VIRT_ENV_CLASS: type[VirtEnv] = VirtEnv
 
-    def __init__(self, native: Any) -> None:
-        self._native = native
-        self._prefix = str(native.prefix_path)
-        self._paths = Paths(self._prefix)
+    def __init__(self, prefix: Any) -> None:
+        from lago import _native
+
+        native: Any = None
+        if isinstance(prefix, _native.Env):
+            native, prefix = prefix, str(prefix.prefix_path)
+        elif isinstance(prefix, os.PathLike):
+            prefix = os.fspath(prefix)
+        self._native_env = native
+        self._prefix = prefix
+        self._paths = _paths_mod.Paths(prefix)
         self._virt_env: Optional[VirtEnv] = None
+        self._metadata: Optional[dict[str, Any]] = None
+
+    @property
+    def _native(self) -> Any:
+        """The open ``lago._native.Env`` (opened on first use)."""
+        if self._native_env is None:
+            from lago import _native
+            from lago.config import config
+
+            self._native_env = _native.Env.load_prefix(
+                os.path.realpath(self._prefix), config=config.native
+            )
+        return self._native_env
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The prefix's metadata (``metadata.json``; ``{}`` if absent)."""
+        if self._metadata is None:
+            try:
+                with open(self.paths.metadata()) as f:
+                    self._metadata = json.load(f)
+            except (OSError, ValueError):
+                self._metadata = {}
+        return self._metadata
+
+    def save(self) -> None:
+        """Writes the prefix's metadata and every VM and network spec back
+        to the prefix (a plugin calls it after changing them)."""
+        os.makedirs(self.paths.virt(), exist_ok=True)
+        metadata = self.metadata  # read before the file is truncated
+        with open(self.paths.metadata(), "w") as f:
+            json.dump(metadata, f, indent=4)
+        self.virt_env.save()
+
+    def initialize(self) -> None:
+        """Lago created an empty prefix here; lago-core creates a prefix
+        whole from an init file (``lago init``, ``lago.sdk.init``), so this
+        only accepts a prefix that exists already."""
+        if not self.is_prefix(self._prefix):
+            raise LagoUserException(
+                f"Cannot initialize an empty prefix at {self._prefix}: "
+                "create it from an init file with 'lago init' or lago.sdk.init()"
+            )
+
+    @classmethod
+    def is_prefix(cls, path: str) -> bool:
+        """True if ``path`` holds an initialized prefix (its ``initialized``
+        file)."""
+        return os.path.isfile(_paths_mod.Paths(path).prefix_lagofile())
+
+    @classmethod
+    def resolve_prefix_path(cls, start_path: Optional[str] = None) -> str:
+        """The prefix for ``start_path`` (none or ``auto``: the current
+        folder): ``start_path`` itself if it is a prefix, else the first
+        ``.lago`` prefix in it or one of its parents. RuntimeError when
+        there is none."""
+        if not start_path or start_path == "auto":
+            start_path = os.curdir
+        if cls.is_prefix(start_path):
+            return os.path.abspath(start_path)
+        cur_path = os.path.join(start_path, ".lago")
+        while not cls.is_prefix(cur_path):
+            if os.path.realpath(os.path.join(cur_path, "..")) == "/":
+                raise RuntimeError(f"Unable to find prefix for {os.path.abspath(start_path)}")
+            cur_path = os.path.normpath(os.path.join(cur_path, "..", "..", ".lago"))
+        return os.path.abspath(cur_path)
+
+    def _select_mgmt_networks(self, conf: dict[str, Any]) -> list[str]:
+        """See :func:`lago._netconf.select_mgmt_networks`."""
+        from lago._netconf import select_mgmt_networks
+
+        return select_mgmt_networks(conf)
+
+    def _get_net(self, conf: dict[str, Any], dom_name: str, nic: dict[str, Any]) -> dict[str, Any]:
+        """See :func:`lago._netconf.nic_net`."""
+        from lago._netconf import nic_net
+
+        return nic_net(conf, dom_name, nic)
+
+    def _validate_netconfig(self, conf: dict[str, Any]) -> None:
+        """See :func:`lago._netconf.validate_netconfig`."""
+        from lago._netconf import validate_netconfig
+
+        validate_netconfig(conf)
 
     @property
     def paths(self) -> Paths:

@@ -56,21 +56,27 @@ def run_command(
     """Runs a local command and returns its CommandStatus (bytes output).
 
     ``command`` is an argument list (run without a shell) or a string (run
-    by ``/bin/sh -c``).
+    by ``/bin/sh -c``). A program that does not exist gives exit status
+    127, as Lago's shell did.
     """
     import subprocess
 
     shell = isinstance(command, str)
-    proc = subprocess.run(
-        command,
-        input=input_data,
-        stdout=out_pipe,
-        stderr=err_pipe,
-        env=dict(env) if env is not None else None,
-        shell=shell,
-        check=False,
-        **kwargs,
-    )
+    try:
+        proc = subprocess.run(
+            command,
+            input=input_data,
+            stdout=out_pipe,
+            stderr=err_pipe,
+            env=dict(env) if env is not None else None,
+            shell=shell,
+            check=False,
+            **kwargs,
+        )
+    except FileNotFoundError as exc:
+        # Lago ran commands through /bin/sh: a missing program was exit
+        # status 127 with the shell's message, not an exception.
+        return CommandStatus(127, b"", f"{command[0]}: not found: {exc}\n".encode())
     return CommandStatus(proc.returncode, proc.stdout or b"", proc.stderr or b"")
 
 
@@ -84,6 +90,77 @@ def invoke_in_parallel(func: Callable[..., Any], *arg_seqs: Iterable[Any]) -> li
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(args)) as pool:
         futures = [pool.submit(func, *a) for a in args]
         return [f.result() for f in futures]
+
+
+# -- func_vector / VectorThread (Lago's thread helpers, used by OST) ----------
+
+
+def func_vector(target: Callable[..., Any], args_sequence: Iterable[Sequence[Any]]) -> list[Callable[[], Any]]:
+    """One zero-argument callable per argument tuple: ``target(*args)``
+    bound with ``functools.partial``, in order."""
+    import functools
+
+    return [functools.partial(target, *args) for args in args_sequence]
+
+
+class VectorThread:
+    """Runs each of ``targets`` (zero-argument callables) in its own thread:
+    ``start_all()``, then ``join_all()`` for their return values in order.
+
+    ``join_all(raise_exceptions=True)`` re-raises the first target's
+    exception, in target order, after every thread has ended; with
+    ``raise_exceptions=False`` a failed target gives None. The raw outcome
+    of each target (``{'return': value}`` or ``{'exception': exc_info}``)
+    is kept in ``results``; as in Lago, a second ``join_all()`` returns
+    that raw list.
+    """
+
+    def __init__(self, targets: Iterable[Callable[[], Any]]) -> None:
+        self.targets = list(targets)
+        self.results: Optional[list[dict[str, Any]]] = None
+        self.thread_handles: list[tuple[Any, Any]] = []
+
+    def start_all(self) -> None:
+        """Starts one thread per target."""
+        import queue
+        import threading
+
+        self.thread_handles = []
+        for target in self.targets:
+            out: "queue.Queue[dict[str, Any]]" = queue.Queue()
+            thread = threading.Thread(target=_run_into_queue, args=(target, out))
+            self.thread_handles.append((thread, out))
+            thread.start()
+
+    def join_all(self, raise_exceptions: bool = True) -> list[Any]:
+        """Waits for every thread; see the class documentation."""
+        if self.results:
+            return self.results
+        for thread, _ in self.thread_handles:
+            thread.join()
+        self.results = [out.get() for _, out in self.thread_handles]
+        if raise_exceptions:
+            for result in self.results:
+                if "exception" in result:
+                    raise result["exception"][1].with_traceback(result["exception"][2])
+        return [r.get("return") for r in self.results]
+
+
+def _run_into_queue(func: Callable[[], Any], out: Any) -> None:
+    import logging
+    import sys
+    import threading
+
+    try:
+        out.put({"return": func()})
+    except Exception:
+        logging.getLogger(__name__).debug(
+            "Error while running thread %s", threading.current_thread().name, exc_info=True
+        )
+        out.put({"exception": sys.exc_info()})
+
+
+# -- end of func_vector / VectorThread ----------------------------------------
 
 
 def ipv4_to_mac(ip: str) -> str:
@@ -174,13 +251,24 @@ class RollbackContext:
 
 class EggTimer:
     """A deadline: ``elapsed()`` is true once ``timeout`` seconds passed
-    since construction."""
+    since construction, or since entering it as a context manager (``with
+    EggTimer(t) as timer:``, as Lago's callers such as ovirtlago's testlib
+    use it)."""
 
     def __init__(self, timeout: float) -> None:
         import time
 
         self.timeout = timeout
         self.start_time = time.monotonic()
+
+    def __enter__(self) -> "EggTimer":
+        import time
+
+        self.start_time = time.monotonic()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        pass
 
     def elapsed(self) -> bool:
         """True once the time is up."""
@@ -470,26 +558,43 @@ def in_prefix(prefix_class: Optional[type] = None, workdir_class: Optional[type]
             from lago import _native
             from lago.workdir import Workdir
 
+            from lago.prefix import Prefix
+
             prefix_path = kwargs.get("prefix_path")
             workdir_path = kwargs.get("workdir_path")
             prefix_name = kwargs.get("prefix_name") or "current"
-            if workdir_path:
-                path = os.path.abspath(workdir_path)
-            elif prefix_path:
-                path = os.path.dirname(os.path.abspath(prefix_path))
-                prefix_name = os.path.basename(os.path.abspath(prefix_path))
-            else:
+            p_cls: Any = prefix_class or Prefix
+            explicit_name = kwargs.get("prefix_name") not in (None, "current")
+            if prefix_path is not None or (
+                workdir_path is None and not explicit_name and p_cls.is_prefix(os.curdir)
+            ):
+                # a prefix on its own (Lago's --prefix-path, or the current folder)
                 try:
-                    path = str(_native.resolve_workdir(os.getcwd()))
-                except LagoException as exc:
-                    raise LagoUserException(f"Unable to find workdir in {os.getcwd()}: {exc}") from exc
-            wd_cls = workdir_class or Workdir
-            workdir = wd_cls(path)
-            if prefix_class is not None:
-                workdir.prefix_class = prefix_class
-            prefix = workdir.get_prefix(prefix_name)
-            os.environ["LAGO_PREFIX_PATH"] = str(prefix.paths.prefix_path())
-            os.environ["LAGO_WORKDIR_PATH"] = workdir.path
+                    path = os.path.realpath(p_cls.resolve_prefix_path(prefix_path))
+                except RuntimeError as exc:
+                    raise LagoUserException(str(exc)) from exc
+                prefix = p_cls(path)
+                workdir = None
+                os.environ["LAGO_WORKDIR_PATH"] = ""
+            else:
+                if workdir_path:
+                    path = os.path.abspath(workdir_path)
+                else:
+                    try:
+                        path = str(_native.resolve_workdir(os.getcwd()))
+                    except LagoException as exc:
+                        raise LagoUserException(
+                            f"Unable to find workdir in {os.getcwd()}: {exc}"
+                        ) from exc
+                wd_cls = workdir_class or Workdir
+                workdir = wd_cls(path)
+                if prefix_class is not None:
+                    workdir.prefix_class = prefix_class
+                prefix = workdir if kwargs.get("all_envs") else workdir.get_prefix(prefix_name)
+                kwargs["prefix_name"] = prefix_name
+                os.environ["LAGO_WORKDIR_PATH"] = workdir.path
+            if hasattr(prefix, "paths"):
+                os.environ["LAGO_PREFIX_PATH"] = str(prefix.paths.prefix_path())
             kwargs["prefix"] = prefix
             kwargs["parent_workdir"] = workdir
             return func(*args, **kwargs)

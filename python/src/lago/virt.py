@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from lago.plugins import load_plugins
 from lago.providers.libvirt.network import BridgeNetwork, NATNetwork, Network
@@ -26,18 +26,39 @@ class VirtEnv:
     override to pick their own VM classes."""
 
     def __init__(self, prefix: "Prefix", vm_specs: Any = None, net_specs: Any = None) -> None:
+        """The VMs of ``vm_specs`` and the nets of ``net_specs`` (name →
+        spec, as :meth:`from_prefix` passes them; read from the prefix
+        when None)."""
         self.prefix = prefix
         self._native = prefix._native
         self._vms_info: list[dict[str, Any]] = json.loads(self._native.vms_json())
         self._nets_info: list[dict[str, Any]] = json.loads(self._native.nets_json())
+        if vm_specs is None:
+            vm_specs = {v["name"]: v["spec"] for v in self._vms_info}
         self._vm_types: Optional[dict[str, Any]] = None
         self._nets = {n["name"]: self._create_net(n) for n in self._nets_info}
-        self._vms = {v["name"]: self._create_vm(v["spec"]) for v in self._vms_info}
+        self._vms = {name: self._create_vm(spec) for name, spec in vm_specs.items()}
 
     @classmethod
     def from_prefix(cls, prefix: "Prefix") -> "VirtEnv":
-        """The VirtEnv of ``prefix``."""
-        return cls(prefix)
+        """The VirtEnv of ``prefix``: ``cls(prefix, vm_specs, net_specs)``,
+        each a dict name → spec in init-file order, as Lago calls it."""
+        native = prefix._native
+        vm_specs = {v["name"]: v["spec"] for v in json.loads(native.vms_json())}
+        net_specs = {n["name"]: n.get("spec") or {} for n in json.loads(native.nets_json())}
+        return cls(prefix, vm_specs, net_specs)
+
+    def save(self) -> None:
+        """Writes every VM's and network's spec back to the prefix."""
+        for vm in self._vms.values():
+            cast(Any, vm).save()  # every VM type saves its spec (DefaultVM.save)
+        for net in self._nets.values():
+            net.save()
+
+    @property
+    def virt_path(self) -> str:
+        """The prefix's ``virt`` folder."""
+        return str(self.prefix.paths.virt())
 
     def _vm_info(self, name: str) -> dict[str, Any]:
         for v in self._vms_info:

@@ -7,9 +7,11 @@ import io
 import json
 import logging
 import os
+import re
+import shlex
 from typing import Any, Optional, Sequence, Union
 
-from lago._exc import LagoNotFoundError, LagoSSHError
+from lago._exc import LagoNativeError, LagoNotFoundError, LagoSSHError
 from lago.plugins.vm import (
     ExtractPathNoPathError,
     LagoCopyFilesFromVMError,
@@ -58,6 +60,13 @@ def flush_std_streams() -> None:
             pass
 
 LOGGER = logging.getLogger(__name__)
+
+#: How lago-core's SSH errors name a failure to (re)connect, before any
+#: command ran: the operations ``connect``, ``handshake``, ``authentication``.
+_CONNECT_FAILURE = re.compile(r"^ssh [^ ]+: (connect|handshake|authentication)\b")
+
+#: Lago's default ``ssh_tries``: connection attempts before giving up.
+DEFAULT_SSH_TRIES = 100
 
 
 class DefaultVM(VMPlugin):
@@ -122,6 +131,71 @@ class DefaultVM(VMPlugin):
         if not self.running():
             raise LagoVMNotRunningError(self.name())
 
+    def _ssh_tries(self, tries: Optional[int]) -> int:
+        if tries is not None:
+            return max(1, int(tries))
+        from lago.config import config as lago_config
+
+        value = lago_config.native.get("ssh_tries")
+        return max(1, int(value)) if value else DEFAULT_SSH_TRIES
+
+    def _connect(self, tries: Optional[int] = None) -> None:
+        """Connects to the VM over SSH (if not connected yet), trying up to
+        ``tries`` times (default: the ``ssh_tries`` setting, 100) one second
+        apart, each attempt limited by ``ssh_timeout``: a guest that is
+        still booting is waited for. RuntimeError at once if the VM is not
+        running; LagoSSHTimeoutException when the tries are used up."""
+        import time
+
+        from lago.ssh import LagoSSHTimeoutException
+
+        left = self._ssh_tries(tries)
+        start = time.monotonic()
+        while True:
+            try:
+                self._native.ssh_connect(self.name())
+                return
+            except LagoNativeError as exc:
+                if not isinstance(exc, (LagoSSHError, LagoSSHTimeoutException)):
+                    raise
+                LOGGER.debug("ssh to %s: %s", self.name(), exc)
+                if not self.running():
+                    raise RuntimeError("Attempt to ssh into a not running host") from exc
+                left -= 1
+                if left <= 0:
+                    raise LagoSSHTimeoutException(
+                        "Timed out (in %d s) trying to ssh to %s: %s"
+                        % (time.monotonic() - start, self.name(), exc)
+                    ) from exc
+                LOGGER.debug("Still got %d tries for %s", left, self.name())
+                time.sleep(1)
+
+    def _run_line(
+        self, line: str, data: Optional[Union[bytes, str]], show_output: bool, tries: Optional[int]
+    ) -> CommandStatus:
+        """Runs the command line ``line`` as the guest's shell reads it. A
+        held connection that broke (the guest rebooted) and cannot be made
+        again is waited for like a first connection."""
+        if isinstance(data, str):
+            data = data.encode()
+        stdin = None if data is None else bytes(data)
+        for _ in range(self._ssh_tries(tries)):
+            self._connect(tries)
+            try:
+                code, out, err = self._native.ssh_command(self.name(), line, stdin)
+                break
+            except LagoNativeError as exc:
+                if not _CONNECT_FAILURE.search(str(exc)):
+                    raise
+                LOGGER.debug("ssh to %s: connection lost: %s", self.name(), exc)
+        else:
+            from lago.ssh import LagoSSHTimeoutException
+
+            raise LagoSSHTimeoutException(f"Could not keep an ssh connection to {self.name()}")
+        if show_output:
+            echo_output(out, err)
+        return CommandStatus(code, out, err)
+
     def ssh(
         self,
         command: Sequence[str],
@@ -130,25 +204,20 @@ class DefaultVM(VMPlugin):
         propagate_fail: bool = True,
         tries: Optional[int] = None,
     ) -> CommandStatus:
-        """Runs ``command`` (an argument list) in the VM over SSH, with
-        ``data`` (bytes or text) as its standard input when given.
+        """Runs ``command`` in the VM over SSH, with ``data`` (bytes or
+        text) as its standard input when given.
 
-        Returns a CommandStatus (truthy on failure). With ``show_output``
-        (the default, as Lago always did) the remote stdout/stderr are also
-        written to this process's stdout/stderr. ``tries`` and
-        ``propagate_fail`` are accepted and ignored, as in Lago.
+        As in Lago, the list is joined with spaces and the guest's shell
+        interprets the line (``['echo', 'a;', 'exit', '3']`` prints ``a``
+        and exits 3; quote arguments yourself, e.g. with ``shlex.join``).
+        A guest that does not answer yet is tried again per ``ssh_tries`` /
+        ``ssh_timeout`` (``tries`` is ignored, as in Lago). Returns a
+        CommandStatus (truthy on failure). With ``show_output`` (the
+        default) the remote stdout/stderr are also written to this
+        process's stdout/stderr. ``propagate_fail`` is accepted and ignored.
         """
-        if isinstance(command, str):
-            command = [command]
-        if data is None:
-            code, out, err = self._native.ssh(self.name(), list(command))
-        else:
-            if isinstance(data, str):
-                data = data.encode()
-            code, out, err = self._native.ssh_stdin(self.name(), list(command), bytes(data))
-        if show_output:
-            echo_output(out, err)
-        return CommandStatus(code, out, err)
+        line = command if isinstance(command, str) else " ".join(command)
+        return self._run_line(line, data, show_output, None)
 
     def interactive_ssh(self, command: Optional[Sequence[str]] = None) -> CommandStatus:
         """Runs ``command`` (joined into one shell line, as Lago does;
@@ -157,6 +226,7 @@ class DefaultVM(VMPlugin):
         a PTY when stdin is a terminal. Returns CommandStatus(code, b'', b'').
         """
         self._check_running()
+        self._connect()
         if command:
             argv = ["sh", "-c", " ".join(command)]
         else:
@@ -170,7 +240,7 @@ class DefaultVM(VMPlugin):
         ``bash -s`` (``sh -s`` where bash is missing) on standard input."""
         with open(path, "rb") as f:
             script = f.read()
-        return self.ssh(list(SCRIPT_SHELL), data=script, show_output=show_output)
+        return self._run_line(shlex.join(SCRIPT_SHELL), script, show_output, None)
 
     def shutdown(self) -> None:
         """Shuts this VM down cleanly (ACPI, else ``poweroff`` over SSH)."""
@@ -241,8 +311,8 @@ class DefaultVM(VMPlugin):
 
         class _Client:
             def exec_command(self, command: str, *args: Any, **kwargs: Any) -> Any:
-                res = vm._native.ssh(vm.name(), ["sh", "-c", command])
-                code, out, err = res
+                vm._connect()
+                code, out, err = vm._native.ssh_command(vm.name(), command)
                 return io.BytesIO(), _Out(out, code), _Out(err, code)
 
             def close(self) -> None:
@@ -272,11 +342,17 @@ class DefaultVM(VMPlugin):
         return contextlib.nullcontext(_Scp())
 
     def ssh_reachable(self, tries: Optional[int] = None, propagate_fail: bool = True) -> bool:
-        """True if the VM answers SSH now."""
-        try:
-            return not self.ssh(["true"], show_output=False)
-        except LagoSSHError:
+        """True if the VM runs and answers SSH within ``tries`` attempts
+        (default: the ``ssh_tries`` setting), one second apart."""
+        from lago.ssh import LagoSSHTimeoutException
+
+        if not self.running():
             return False
+        try:
+            self._connect(tries)
+        except (LagoSSHTimeoutException, RuntimeError):
+            return False
+        return True
 
     def wait_for_ssh(self) -> bool:
         """Waits until the VM answers SSH (timeout from configuration)."""
@@ -284,7 +360,9 @@ class DefaultVM(VMPlugin):
         return True
 
     def copy_to(self, local_path: str, remote_path: str, recursive: bool = True) -> None:
-        """Copies a local file or tree into the VM."""
+        """Copies a local file or tree into the VM (a guest that does not
+        answer yet is waited for, as ``ssh`` does)."""
+        self._connect()
         try:
             self._native.copy_to(self.name(), os.fspath(local_path), os.fspath(remote_path))
         except (LagoSSHError, LagoNotFoundError) as exc:
@@ -299,8 +377,10 @@ class DefaultVM(VMPlugin):
     ) -> None:
         """Copies a file or tree out of the VM.
 
-        A missing remote path raises ExtractPathNoPathError.
+        A missing remote path raises ExtractPathNoPathError. A guest that
+        does not answer yet is waited for, as ``ssh`` does.
         """
+        self._connect()
         try:
             self._native.copy_from(self.name(), os.fspath(remote_path), os.fspath(local_path))
         except LagoNotFoundError as exc:
@@ -353,6 +433,7 @@ class DefaultVM(VMPlugin):
         """Service ``name`` of this running VM (a ServicePlugin). The guest's
         provider is detected once and kept as ``spec['service_provider']``."""
         self._check_running()
+        self._connect()  # a guest still booting is waited for, as Lago's ssh did
         try:
             provider = self._native.service_provider(self.name())
         except LagoNotFoundError as exc:
@@ -366,6 +447,7 @@ class DefaultVM(VMPlugin):
         """The guest agent's service (``qemu-guest-agent`` or ``qemu-ga``),
         kept as ``spec['guest-agent']``; RuntimeError if there is none."""
         self._check_running()
+        self._connect()
         try:
             name = self._native.guest_agent(self.name())
         except LagoNotFoundError as exc:
@@ -376,6 +458,7 @@ class DefaultVM(VMPlugin):
     def has_guest_agent(self) -> bool:
         """True if the VM has a guest agent service."""
         self._check_running()
+        self._connect()
         found = bool(self._native.has_guest_agent(self.name()))
         if found:
             self._spec["guest-agent"] = self._native.guest_agent(self.name())

@@ -43,6 +43,34 @@ def do_status(prefix: Any, out_format: Any, **kwargs: Any) -> None:
     print(out_format.format(info))
 
 
+@cli_plugin(help="Start the lab: the prefix, then wait until every node answers SSH")
+@_in_prefix
+def do_start(prefix: Any, **kwargs: Any) -> None:
+    from lago.log_utils import LogTask
+
+    with LogTask("Starting lab"):
+        prefix.start()
+        with LogTask("Waiting for the nodes"):
+            for vm in prefix.virt_env.node_vms():
+                vm.wait_for_ssh()
+
+
+@cli_plugin(help="Stop the lab: shut every VM down")
+@_in_prefix
+def do_stop(prefix: Any, **kwargs: Any) -> None:
+    from lago.log_utils import LogTask
+
+    with LogTask("Stopping lab"):
+        prefix.shutdown()
+
+
+@cli_plugin(help="Label the lab: record LABEL in the prefix and node metadata (saved)")
+@cli_plugin_add_argument("label", help="Label")
+@_in_prefix
+def do_prepare(prefix: Any, label: str, **kwargs: Any) -> None:
+    prefix.prepare_lab(label)
+
+
 @cli_plugin(help="Collect the artifacts of every VM")
 @cli_plugin_add_argument("--output", required=True, help="Output folder")
 @_in_prefix

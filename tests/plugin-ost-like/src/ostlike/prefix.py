@@ -27,6 +27,18 @@ class OstLikePrefix(Prefix):
         super().__init__(*args, **kwargs)
         self.paths = OstLikePaths(self._prefix)
 
+    def prepare_lab(self, label: str) -> None:
+        """Records ``label`` in the prefix metadata and each node's spec
+        metadata, then writes them back with ``save()`` (as ovirtlago's
+        ``prepare_repo`` ends)."""
+        import os
+
+        os.makedirs(self.paths.lab_dir(), exist_ok=True)
+        self.metadata["ostlike-lab"] = label
+        for vm in self.virt_env.node_vms():
+            vm._spec.setdefault("metadata", {})["ostlike-lab"] = label
+        self.save()
+
     def _create_virt_env(self) -> OstLikeVirtEnv:
         return OstLikeVirtEnv.from_prefix(self)  # type: ignore[return-value]
 

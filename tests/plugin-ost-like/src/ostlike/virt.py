@@ -23,11 +23,13 @@ class NodeVM(lago.vm.DefaultVM):
 
 
 class OstLikeVirtEnv(VirtEnv):
-    """VirtEnv picking VM classes by role, as OvirtVirtEnv does."""
+    """VirtEnv picking VM classes by role, as OvirtVirtEnv does; like it,
+    its constructor takes all three arguments, without defaults (lago must
+    pass them, as ``VirtEnv.from_prefix`` does in Lago)."""
 
-    def __init__(self, prefix: Any, vm_specs: Any = None, net_specs: Any = None) -> None:
+    def __init__(self, prefix: Any, vm_specs: Any, net_spec: Any) -> None:
         self.created_roles: list[str] = []
-        super().__init__(prefix, vm_specs, net_specs)
+        super().__init__(prefix, vm_specs, net_spec)
 
     def _create_vm(self, vm_spec: dict[str, Any]) -> Any:
         self.created_roles.append(str((vm_spec.get("metadata") or {}).get("ostlike-role", "node")))
