@@ -85,19 +85,18 @@ def test_ssh_gives_up_after_ssh_tries(monkeypatch: pytest.MonkeyPatch) -> None:
     assert native.connects == 4 and native.lines == []
 
 
-def test_default_tries_come_from_ssh_tries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAGO_SSH_TRIES", "7")
+def test_default_tries_come_from_ssh_tries() -> None:
     from lago.config import config
 
-    config.load()
+    before = config.get("ssh_tries")
+    config.set("lago", "ssh_tries", "7")
     try:
         native = FakeNative(fail_connects=1000)
         with pytest.raises(LagoSSHTimeoutException):
             vm_of(native).ssh(["true"])
         assert native.connects == 7
     finally:
-        monkeypatch.delenv("LAGO_SSH_TRIES")
-        config.load()
+        config.set("lago", "ssh_tries", str(before if before is not None else 100))
 
 
 def test_the_builtin_default_is_100_tries() -> None:

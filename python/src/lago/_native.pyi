@@ -11,7 +11,7 @@ from typing import Optional, Union, final
 _Path = Union[str, PathLike[str]]
 
 __version__: str
-__all__ = ["Config", "Env", "__version__", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini"]
+__all__ = ["Config", "Env", "__version__", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient"]
 
 @final
 class Config:
