@@ -39,12 +39,13 @@ impl FirstBoot {
         format!("iqn.2014-07.org.lago:{}", self.hostname)
     }
 
-    /// Whether Lago's sysprep template for the distro is an el one (`el6`,
-    /// `el7`: network scripts and iSCSI) or a Fedora one (iSCSI only).
+    /// Whether Lago's sysprep template for the distro writes network
+    /// scripts (`el6`, `el7`) and the iSCSI initiator name (those and
+    /// `fc24`–`fc26`), as [`super::sysprep::distro_commands`] does.
     fn family(&self) -> (bool, bool) {
         let d = self.distro.as_deref().unwrap_or_default();
-        let el = d.starts_with("el");
-        (el, el || d.starts_with("fc"))
+        let el = matches!(d, "el6" | "el7");
+        (el, el || matches!(d, "fc24" | "fc25" | "fc26"))
     }
 
     /// The shell script (POSIX sh, as root).

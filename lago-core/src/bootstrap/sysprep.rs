@@ -22,6 +22,49 @@ pub fn sysprep_commands(hostname: &str, root_password: &str, pubkey_file: &Path)
     )
 }
 
+/// What Lago's distro template (`sysprep-<distro>.j2`) adds to the base
+/// commands, by the distro's name: `el6`/`el7` the iSCSI initiator name and
+/// an `ifcfg-ethN` per NIC, `el7` and `fc24`–`fc26` a zero GRUB timeout and
+/// no kdump/postfix at boot (`fc*` the initiator name too), `debian` an
+/// `interfaces.d` file per NIC and a zero GRUB timeout; every other distro
+/// gets the base commands only. `nics` are `(interface, MAC)` in order.
+pub fn distro_commands(distro: Option<&str>, hostname: &str, nics: &[(String, String)]) -> String {
+    let d = distro.unwrap_or_default();
+    let el = matches!(d, "el6" | "el7");
+    let fedora = matches!(d, "fc24" | "fc25" | "fc26");
+    let mut out = String::new();
+    if el || fedora {
+        out += "mkdir /etc/iscsi\nchmod 0755:/etc/iscsi\n";
+        out += &format!(
+            "write /etc/iscsi/initiatorname.iscsi:InitiatorName=iqn.2014-07.org.lago:{hostname}:{hostname}\n"
+        );
+    }
+    if el {
+        out += "mkdir /etc/sysconfig/network-scripts\nchmod 0755:/etc/sysconfig/network-scripts\n";
+        for (iface, mac) in nics {
+            out += &format!(
+                "write /etc/sysconfig/network-scripts/ifcfg-{iface}:HWADDR=\"{mac}\" \\\nBOOTPROTO=\"dhcp\" \\\nONBOOT=\"yes\" \\\nTYPE=\"Ethernet\" \\\nNAME=\"{iface}\" \\\n\n"
+            );
+        }
+    }
+    if d == "debian" {
+        out += "mkdir /etc/network/interfaces.d\nchmod 0755:/etc/network/interfaces.d\n";
+        out += "write /etc/network/interfaces:auto lo \\\niface lo inet loopback \\\nsource /etc/network/interfaces.d/*.cfg \\\n\n";
+        for (iface, mac) in nics {
+            out += &format!(
+                "write /etc/network/interfaces.d/ifcfg-{iface}.cfg:auto {iface} \\\niface {iface} inet6 auto \\\niface {iface} inet dhcp \\\n    hwaddress ether {mac} \\\n\n"
+            );
+        }
+        out += "edit /boot/grub/grub.cfg:s/set timeout=5/set timeout=0/g\n";
+    }
+    if d == "el7" || fedora {
+        out += "edit /boot/grub2/grub.cfg:s/set timeout=5/set timeout=0/g\n";
+        out += "delete /etc/systemd/system/multi-user.target.wants/kdump.service\n";
+        out += "delete /etc/systemd/system/multi-user.target.wants/postfix.service\n";
+    }
+    out
+}
+
 /// A libguestfs tool, with the `direct` backend unless one is chosen already.
 pub(crate) fn libguestfs_command(tool: &str) -> Command {
     let mut cmd = Command::new(tool);
@@ -152,6 +195,31 @@ mod tests {
             c,
             "selinux-relabel\nhostname vm0\nroot-password password:123456\nssh-inject root:file:/p/id_rsa.pub\n"
         );
+    }
+
+    #[test]
+    fn distro_commands_as_lagos_templates_add_them() {
+        let nics = [("eth0".to_string(), "54:52:c0:a8:c8:02".to_string())];
+        assert_eq!(distro_commands(Some("tiny"), "vm0", &nics), "");
+        assert_eq!(distro_commands(None, "vm0", &nics), "");
+        let el7 = distro_commands(Some("el7"), "vm0", &nics);
+        assert!(el7.contains(
+            "write /etc/iscsi/initiatorname.iscsi:InitiatorName=iqn.2014-07.org.lago:vm0:vm0\n"
+        ));
+        assert!(el7.contains(
+            "write /etc/sysconfig/network-scripts/ifcfg-eth0:HWADDR=\"54:52:c0:a8:c8:02\" \\\nBOOTPROTO=\"dhcp\" \\\n"
+        ));
+        assert!(el7.contains("edit /boot/grub2/grub.cfg:s/set timeout=5/set timeout=0/g\n"));
+        assert!(el7.contains("delete /etc/systemd/system/multi-user.target.wants/kdump.service\n"));
+        let el6 = distro_commands(Some("el6"), "vm0", &nics);
+        assert!(el6.contains("ifcfg-eth0") && !el6.contains("grub"));
+        let fc = distro_commands(Some("fc25"), "vm0", &nics);
+        assert!(fc.contains("initiatorname") && fc.contains("grub2") && !fc.contains("ifcfg"));
+        let debian = distro_commands(Some("debian"), "vm0", &nics);
+        assert!(debian.contains(
+            "write /etc/network/interfaces.d/ifcfg-eth0.cfg:auto eth0 \\\niface eth0 inet6 auto \\\niface eth0 inet dhcp \\\n    hwaddress ether 54:52:c0:a8:c8:02 \\\n"
+        ));
+        assert!(debian.ends_with("edit /boot/grub/grub.cfg:s/set timeout=5/set timeout=0/g\n"));
     }
 
     #[test]

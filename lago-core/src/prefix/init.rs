@@ -491,6 +491,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         let mut root_disk: Option<(PathBuf, String)> = None;
         let mut root_template: Option<PathBuf> = None;
         let mut template_password: Option<String> = None;
+        let mut root_metadata: Map<String, Value> = Map::new();
         let mut decision = Decision {
             method: Method::None,
             seed: false,
@@ -599,6 +600,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                     .get("nocloud")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                root_metadata = metadata.clone();
                 template_password = metadata
                     .get("root-password")
                     .and_then(Value::as_str)
@@ -712,7 +714,23 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
             }
             (Method::NoCloud, _) => {}
             (Method::Sysprep, Some((disk, format))) => {
-                sysprep_jobs.push((d.name.clone(), disk.clone(), format.clone(), root_password));
+                // Lago's base commands, then its distro template's
+                let distro = d.distro.clone().or_else(|| {
+                    root_metadata
+                        .get("distro")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                let nics: Vec<(String, String)> = vp
+                    .nics
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| Some((format!("eth{i}"), plan::ipv4_to_mac(n.ip?))))
+                    .collect();
+                let commands =
+                    sysprep::sysprep_commands(&d.name, &root_password, &paths.ssh_id_rsa_pub())
+                        + &sysprep::distro_commands(distro.as_deref(), &d.name, &nics);
+                sysprep_jobs.push((d.name.clone(), disk.clone(), format.clone(), commands));
             }
             _ => {}
         }
@@ -724,14 +742,12 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         );
         vm_specs.push((d.name.clone(), vm));
     }
-    let pubkey = paths.ssh_id_rsa_pub();
     let failures: Vec<Error> = std::thread::scope(|s| {
         let jobs: Vec<_> = sysprep_jobs
             .iter()
-            .map(|(vm, disk, format, pw)| {
+            .map(|(vm, disk, format, commands)| {
                 let work = paths.prefixed(format!(".sysprep-{vm}"));
-                let commands = sysprep::sysprep_commands(vm, pw, &pubkey);
-                s.spawn(move || sysprep::sysprep(disk, format, &commands, &work))
+                s.spawn(move || sysprep::sysprep(disk, format, commands, &work))
             })
             .collect();
         jobs.into_iter()
