@@ -454,8 +454,7 @@ impl Env {
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let t = Duration::from_secs_f64(timeout.max(0.0));
         let r = self.run(py, |e| {
-            Ok(e.ssh_client(&vm)?
-                .exec_command(&command, stdin.as_deref(), t)?)
+            Ok(e.guest(&vm)?.exec_command(&command, stdin.as_deref(), t)?)
         })?;
         Ok((
             r.code,
@@ -467,7 +466,7 @@ impl Env {
     /// Connects to VM `vm` over SSH now if not connected yet (one attempt,
     /// limited by `ssh_timeout`): fails if the guest does not answer.
     fn ssh_connect(&self, py: Python<'_>, vm: String) -> PyResult<()> {
-        self.run(py, |e| Ok(e.ssh_client(&vm)?.connect()?))
+        self.run(py, |e| Ok(e.guest(&vm)?.connect()?))
     }
 
     /// Waits until VM `vm` answers SSH; returns the seconds waited.

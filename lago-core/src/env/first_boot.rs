@@ -83,8 +83,8 @@ impl Env {
 
     /// The SSH client of VM `vm`, once its first-boot bootstrap (if it
     /// still has one pending) is done: what every call that uses the guest
-    /// goes through.
-    pub(crate) fn guest(&self, vm: &str) -> Result<Arc<SshClient>> {
+    /// goes through (front ends too, for calls the env does not wrap).
+    pub fn guest(&self, vm: &str) -> Result<Arc<SshClient>> {
         if self.first_boot_pending(vm) {
             let client = self.first_boot_client(vm)?;
             self.run_first_boot(vm, &client)?;
