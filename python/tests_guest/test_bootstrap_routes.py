@@ -6,7 +6,9 @@ hostname, the prefix's key and the configured root password."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -37,13 +39,17 @@ def env(lago_env: dict[str, str], scratch: Path) -> Iterator[sdk.SDK]:
         e.destroy()
 
 
-def test_plain_template_bootstraps_on_the_first_ssh(env: sdk.SDK, scratch: Path, lago_env: dict[str, str]) -> None:
+def bootstrap_route(workdir: Path, lago_env: dict[str, str]) -> str:
+    """What `lago -f json status` says of vm0's bootstrap."""
     status = subprocess.run(
-        ["lago", "-f", "json", "status"], cwd=scratch / "wd", env=lago_env,
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-m", "lago", "-f", "json", "status"], cwd=workdir,
+        env={**os.environ, **lago_env}, capture_output=True, text=True, check=True,
     )
-    vm_status = json.loads(status.stdout)["Prefix"]["VMs"]["vm0"]
-    assert vm_status["bootstrap"] == "ssh (at first boot)"
+    return str(json.loads(status.stdout)["Prefix"]["VMs"]["vm0"]["bootstrap"])
+
+
+def test_plain_template_bootstraps_on_the_first_ssh(env: sdk.SDK, scratch: Path, lago_env: dict[str, str]) -> None:
+    assert bootstrap_route(scratch / "wd", lago_env) == "ssh (at first boot)"
     env.start()
     vm = env.get_vms()["vm0"]
     # no wait_for_ssh: vm.ssh waits for the guest (ssh_tries) and the first
@@ -62,8 +68,4 @@ def test_plain_template_bootstraps_on_the_first_ssh(env: sdk.SDK, scratch: Path,
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert out.returncode == 0 and out.stdout.strip() == "vm0", out.stderr
-    status = subprocess.run(
-        ["lago", "-f", "json", "status"], cwd=scratch / "wd", env=lago_env,
-        capture_output=True, text=True, check=True,
-    )
-    assert json.loads(status.stdout)["Prefix"]["VMs"]["vm0"]["bootstrap"] == "ssh"
+    assert bootstrap_route(scratch / "wd", lago_env) == "ssh"
