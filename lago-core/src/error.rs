@@ -455,7 +455,7 @@ mod fields_tests {
         let err = crate::provider::libvirt::Libvirt::connect("lago-no-such-driver:///x")
             .expect_err("no driver");
         let code = err.code.expect("libvirt gives a code");
-        assert!(err.source.is_some());
+        assert!(err.libvirt.is_some());
         let message = err.message.clone();
         let err = Error::from(err);
         assert_eq!(err.kind(), ErrorKind::Libvirt);

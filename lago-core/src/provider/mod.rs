@@ -87,8 +87,7 @@ pub enum ProviderObject {
 ///
 /// Its `Display` is `{op} {object}: {message}`, e.g.
 /// `create domain 0123abcd-vm0: operation failed: …`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{op} {object}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProviderError {
     /// What was being done (`create domain`, `destroy network`, …).
@@ -105,9 +104,23 @@ pub struct ProviderError {
     /// libvirt's error domain (`virErrorDomain`: which part of libvirt
     /// failed), when libvirt reported one.
     pub domain: Option<i32>,
-    /// The libvirt error itself.
-    #[source]
-    pub source: Option<virt::error::Error>,
+    /// The libvirt error itself (boxed: results carrying a ProviderError
+    /// stay small); also the error's [`source`](std::error::Error::source).
+    pub libvirt: Option<Box<virt::error::Error>>,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.object, self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.libvirt
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl ProviderError {
@@ -126,7 +139,7 @@ impl ProviderError {
             message: message.into(),
             code: None,
             domain: None,
-            source: None,
+            libvirt: None,
         }
     }
 
@@ -142,7 +155,7 @@ impl ProviderError {
             message: err.message().to_string(),
             code: i32::try_from(err.code().to_raw()).ok(),
             domain: i32::try_from(err.domain().to_raw()).ok(),
-            source: Some(err),
+            libvirt: Some(Box::new(err)),
             ..Self::new(op, object_kind, object, "")
         }
     }
