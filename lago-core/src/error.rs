@@ -203,14 +203,19 @@ impl Error {
     }
 
     /// The messages of the causes of this error, outermost first, each as
-    /// that cause says it (a libvirt error by its message alone). Causes
-    /// whose text is already part of [`full_message`](Error::full_message)
-    /// are included too: this is the chain, not the summary.
+    /// that cause says it (a libvirt error by its message alone). A cause
+    /// whose text is the same as the text before it (a module error kept as
+    /// the source of an error with its message) is left out; other causes
+    /// are listed even when [`full_message`](Error::full_message) already
+    /// contains their text: this is the chain, not the summary.
     pub fn causes(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = Vec::new();
         let mut cause = self.source();
         while let Some(err) = cause {
-            out.push(cause_text(err));
+            let text = cause_text(err);
+            if text != *out.last().unwrap_or(&self.message) {
+                out.push(text);
+            }
             cause = err.source();
         }
         out
@@ -468,7 +473,8 @@ mod fields_tests {
         assert!(virt_err.is_some(), "virt error is the source's source");
         assert_eq!(err.full_message(), err.to_string());
         assert!(err.to_string().ends_with(&message));
-        assert_eq!(err.causes().len(), 2);
+        assert_eq!(err.full_message(), err.to_string());
+        assert_eq!(err.causes(), vec![message]);
     }
 
     #[test]

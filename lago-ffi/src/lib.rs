@@ -67,7 +67,11 @@ pub use env_vm::{
     lago_env_net_names, lago_env_shutdown, lago_env_spec_json, lago_env_start,
     lago_env_status_json, lago_env_stop, lago_env_vm_ip, lago_env_vm_names, lago_env_vm_state,
 };
-pub use error::{lago_error, lago_error_code, lago_error_free, lago_error_message};
+pub use error::{
+    lago_error, lago_error_cause, lago_error_cause_count, lago_error_code, lago_error_free,
+    lago_error_key_path, lago_error_libvirt_code, lago_error_line, lago_error_message,
+    lago_error_path, lago_error_vm,
+};
 pub use exec::{
     lago_exec_result, lago_exec_result_code, lago_exec_result_free, lago_exec_result_stderr,
     lago_exec_result_stdout,
