@@ -305,10 +305,10 @@ impl Env {
     pub fn vm_state(&self, vm: &str) -> Result<VmState> {
         let state = self.state.read();
         run::select(&state, &[vm.to_string()])?;
-        Ok(self
-            .backend()?
+        self.backend()?
             .provider
-            .vm_state(&naming::domain_name(&state.uuid, vm))?)
+            .vm_state(&naming::domain_name(&state.uuid, vm))
+            .map_err(|e| Error::from(e).with_vm(vm))
     }
 
     /// The libvirt name of VM `vm`.

@@ -38,12 +38,14 @@ pub(crate) fn vm_ip(env: &Env, vm: &str) -> Result<String, FfiError> {
             ErrorKind::NotFound,
             format!("no VM '{vm}' (VMs: {})", env.vm_names().join(", ")),
         )
+        .with_vm(vm)
     })?;
     let ip = spec.ip().ok_or_else(|| {
         Error::new(
             ErrorKind::NotFound,
             format!("VM '{vm}' has no address on its management network"),
         )
+        .with_vm(vm)
     })?;
     Ok(ip.to_string())
 }

@@ -41,6 +41,7 @@ pub fn select<'a>(state: &'a PrefixState, names: &[String]) -> Result<Vec<&'a Vm
                             .join(", ")
                     ),
                 )
+                .with_vm(n.clone())
             })
         })
         .collect()
