@@ -234,7 +234,7 @@ fn null_argument(name: &str) -> FfiError {
 ///
 /// # Safety
 ///
-/// `err_out` must be NULL or valid for writing one pointer.
+/// `err_out` must be NULL or point to a readable and writable `lago_error *`.
 pub unsafe fn write_error(err_out: *mut *mut lago_error, err: FfiError) {
     if err_out.is_null() {
         return;

@@ -83,6 +83,11 @@ unsafe fn optional_str(
 ///
 /// Returns `LAGO_STATUS_NULL_ARGUMENT` if `err` is NULL.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+///
 /// # Safety
 ///
 /// `err` must be NULL or a pointer obtained from lago and not yet freed.
@@ -102,6 +107,13 @@ pub unsafe extern "C" fn lago_error_code(err: *const lago_error) -> lago_status 
 /// `lago_error_free(err)`. Do not free it.
 ///
 /// Returns NULL if `err` is NULL.
+///
+/// Ownership: the returned pointer is borrowed from `err` and valid until `err`
+/// is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
 ///
 /// # Safety
 ///
@@ -123,6 +135,13 @@ pub unsafe extern "C" fn lago_error_message(err: *const lago_error) -> *const c_
 ///
 /// Returns NULL if the error names no VM, or if `err` is NULL.
 ///
+/// Ownership: the returned pointer is borrowed from `err` and valid until `err`
+/// is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `err` must be NULL or a pointer obtained from lago and not yet freed.
@@ -139,6 +158,13 @@ pub unsafe extern "C" fn lago_error_vm(err: *const lago_error) -> *const c_char 
 /// `lago_error_free(err)`. Do not free it.
 ///
 /// Returns NULL if the error names no path, or if `err` is NULL.
+///
+/// Ownership: the returned pointer is borrowed from `err` and valid until `err`
+/// is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
 ///
 /// # Safety
 ///
@@ -157,6 +183,13 @@ pub unsafe extern "C" fn lago_error_path(err: *const lago_error) -> *const c_cha
 ///
 /// Returns NULL if the error names no key, or if `err` is NULL.
 ///
+/// Ownership: the returned pointer is borrowed from `err` and valid until `err`
+/// is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `err` must be NULL or a pointer obtained from lago and not yet freed.
@@ -169,6 +202,11 @@ pub unsafe extern "C" fn lago_error_key_path(err: *const lago_error) -> *const c
 /// The 1-based line of the culprit in the file of `lago_error_path`.
 ///
 /// Returns 0 if the line is not known, or if `err` is NULL.
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
 ///
 /// # Safety
 ///
@@ -188,6 +226,11 @@ pub unsafe extern "C" fn lago_error_line(err: *const lago_error) -> usize {
 /// Returns 0 (`VIR_ERR_OK`) if libvirt reported no code, or if `err` is
 /// NULL.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+///
 /// # Safety
 ///
 /// `err` must be NULL or a pointer obtained from lago and not yet freed.
@@ -202,6 +245,11 @@ pub unsafe extern "C" fn lago_error_libvirt_code(err: *const lago_error) -> i32 
 /// How many causes `err` has: the lower-level errors that led to it, read
 /// with `lago_error_cause`. 0 for an error without causes (a bad argument),
 /// or if `err` is NULL.
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
 ///
 /// # Safety
 ///
@@ -224,6 +272,13 @@ pub unsafe extern "C" fn lago_error_cause_count(err: *const lago_error) -> usize
 /// Returns NULL if `index` is not below `lago_error_cause_count(err)`, or if
 /// `err` is NULL.
 ///
+/// Ownership: the returned pointer is borrowed from `err` and valid until `err`
+/// is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_error` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `err` must be NULL or a pointer obtained from lago and not yet freed.
@@ -236,6 +291,11 @@ pub unsafe extern "C" fn lago_error_cause(err: *const lago_error, index: usize) 
 /// Frees `err` and every string borrowed from it. NULL is accepted and
 /// ignored. Never fails. Call it once per error lago wrote to an `err_out`,
 /// then reset the variable to NULL before passing it to another call.
+///
+/// Ownership: Takes back what lago handed out; `err` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `err`.
 ///
 /// # Safety
 ///
