@@ -699,10 +699,9 @@ impl Env {
                     s.spawn(move || -> Result<()> {
                         provider.destroy_vm(&domain)?;
                         snapshot::revert_disks(disks).map_err(|e| {
-                            Error::new(
-                                e.kind(),
-                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
-                            )
+                            let message =
+                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message());
+                            e.wrap(message).with_vm(vm.as_str())
                         })
                     })
                 })
