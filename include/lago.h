@@ -303,7 +303,7 @@ typedef struct lago_vm lago_vm;
 /**
  * A log callback: `userdata` as given to `lago_set_log_callback`, the
  * message's level, its target (the lago module, e.g. `lago_core::env`) and
- * the message, both NUL-terminated and valid only during the call.
+ * the message, both NUL-terminated UTF-8 and valid only during the call.
  * Called from any thread, possibly from several at once; it must not call
  * `lago_set_log_callback`.
  */
@@ -419,7 +419,7 @@ enum lago_status lago_config_get(const struct lago_config *config,
 /**
  * Frees `config`. NULL is accepted and ignored. Never fails.
  *
- * Ownership: Takes back what lago handed out; `config` must not be used
+ * Ownership: takes back what lago handed out; `config` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `config`.
@@ -546,7 +546,7 @@ const struct lago_env *lago_env_clone(const struct lago_env *env);
  * connections (it does not stop or remove anything). NULL is accepted and
  * ignored. Never fails.
  *
- * Ownership: Takes back what lago handed out; `env` must not be used
+ * Ownership: takes back what lago handed out; `env` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `env`.
@@ -1377,7 +1377,7 @@ const char *lago_error_cause(const struct lago_error *err, size_t index);
  * ignored. Never fails. Call it once per error lago wrote to an `err_out`,
  * then reset the variable to NULL before passing it to another call.
  *
- * Ownership: Takes back what lago handed out; `err` must not be used
+ * Ownership: takes back what lago handed out; `err` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `err`.
@@ -1409,9 +1409,9 @@ int32_t lago_exec_result_code(const struct lago_exec_result *result);
  * followed by one NUL byte not counted, so text can be used as a C string.
  * Borrowed from `result`. NULL (and length 0) if `result` is NULL.
  *
- * Ownership: `*len_out`: a plain value, written only on success. The returned
- * pointer is borrowed from `result` and valid until `result` is freed: never
- * free it.
+ * Ownership: `*len_out` is a plain value (written when `len_out` is not
+ * NULL). The returned pointer is borrowed from `result` and valid until
+ * `result` is freed: never free it.
  * Errors: none; this function cannot fail.
  * Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
  * are allowed.
@@ -1426,9 +1426,9 @@ const uint8_t *lago_exec_result_stdout(const struct lago_exec_result *result, si
 /**
  * The command's standard error, as `lago_exec_result_stdout`.
  *
- * Ownership: `*len_out`: a plain value, written only on success. The returned
- * pointer is borrowed from `result` and valid until `result` is freed: never
- * free it.
+ * Ownership: `*len_out` is a plain value (written when `len_out` is not
+ * NULL). The returned pointer is borrowed from `result` and valid until
+ * `result` is freed: never free it.
  * Errors: none; this function cannot fail.
  * Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
  * are allowed.
@@ -1442,7 +1442,7 @@ const uint8_t *lago_exec_result_stderr(const struct lago_exec_result *result, si
 /**
  * Frees `result`. NULL is accepted and ignored. Never fails.
  *
- * Ownership: Takes back what lago handed out; `result` must not be used
+ * Ownership: takes back what lago handed out; `result` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `result`.
@@ -1543,7 +1543,7 @@ enum lago_status lago_init_options_set_template_store(struct lago_init_options *
 /**
  * Frees `options`. NULL is accepted and ignored. Never fails.
  *
- * Ownership: Takes back what lago handed out; `options` must not be used
+ * Ownership: takes back what lago handed out; `options` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `options`.
@@ -1590,7 +1590,7 @@ const char *lago_string_list_get(const struct lago_string_list *list, size_t ind
 /**
  * Frees `list`. NULL is accepted and ignored. Never fails.
  *
- * Ownership: Takes back what lago handed out; `list` must not be used
+ * Ownership: takes back what lago handed out; `list` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `list`.
@@ -1731,7 +1731,7 @@ enum lago_status lago_net_is_management(const struct lago_net *net,
  * ignored. Never fails. From any thread, once no other call on `net`
  * runs.
  *
- * Ownership: Takes back what lago handed out; `net` must not be used
+ * Ownership: takes back what lago handed out; `net` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `net`.
@@ -1747,7 +1747,7 @@ void lago_net_free(struct lago_net *net);
  * Frees a string that lago returned to the caller. NULL is accepted and
  * ignored. Never fails.
  *
- * Ownership: Takes back what lago handed out; `s` must not be used afterwards.
+ * Ownership: takes back what lago handed out; `s` must not be used afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `s`.
  *
@@ -1856,7 +1856,7 @@ enum lago_status lago_vm_state(const struct lago_vm *vm,
  * Frees `vm` (and its reference to the env). NULL is accepted and
  * ignored. Never fails. From any thread, once no other call on `vm` runs.
  *
- * Ownership: Takes back what lago handed out; `vm` must not be used
+ * Ownership: takes back what lago handed out; `vm` must not be used
  * afterwards.
  * Errors: none; this function cannot fail.
  * Threads: call it once, when no other thread uses `vm`.

@@ -175,7 +175,7 @@ pub unsafe extern "C" fn lago_config_get(
 
 /// Frees `config`. NULL is accepted and ignored. Never fails.
 ///
-/// Ownership: Takes back what lago handed out; `config` must not be used
+/// Ownership: takes back what lago handed out; `config` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `config`.

@@ -284,7 +284,7 @@ pub unsafe extern "C" fn lago_env_clone(env: *const lago_env) -> *const lago_env
 /// connections (it does not stop or remove anything). NULL is accepted and
 /// ignored. Never fails.
 ///
-/// Ownership: Takes back what lago handed out; `env` must not be used
+/// Ownership: takes back what lago handed out; `env` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `env`.

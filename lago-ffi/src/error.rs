@@ -292,7 +292,7 @@ pub unsafe extern "C" fn lago_error_cause(err: *const lago_error, index: usize) 
 /// ignored. Never fails. Call it once per error lago wrote to an `err_out`,
 /// then reset the variable to NULL before passing it to another call.
 ///
-/// Ownership: Takes back what lago handed out; `err` must not be used
+/// Ownership: takes back what lago handed out; `err` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `err`.

@@ -74,9 +74,9 @@ pub unsafe extern "C" fn lago_exec_result_code(result: *const lago_exec_result) 
 /// followed by one NUL byte not counted, so text can be used as a C string.
 /// Borrowed from `result`. NULL (and length 0) if `result` is NULL.
 ///
-/// Ownership: `*len_out`: a plain value, written only on success. The returned
-/// pointer is borrowed from `result` and valid until `result` is freed: never
-/// free it.
+/// Ownership: `*len_out` is a plain value (written when `len_out` is not
+/// NULL). The returned pointer is borrowed from `result` and valid until
+/// `result` is freed: never free it.
 /// Errors: none; this function cannot fail.
 /// Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
 /// are allowed.
@@ -98,9 +98,9 @@ pub unsafe extern "C" fn lago_exec_result_stdout(
 
 /// The command's standard error, as `lago_exec_result_stdout`.
 ///
-/// Ownership: `*len_out`: a plain value, written only on success. The returned
-/// pointer is borrowed from `result` and valid until `result` is freed: never
-/// free it.
+/// Ownership: `*len_out` is a plain value (written when `len_out` is not
+/// NULL). The returned pointer is borrowed from `result` and valid until
+/// `result` is freed: never free it.
 /// Errors: none; this function cannot fail.
 /// Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
 /// are allowed.
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn lago_exec_result_stderr(
 
 /// Frees `result`. NULL is accepted and ignored. Never fails.
 ///
-/// Ownership: Takes back what lago handed out; `result` must not be used
+/// Ownership: takes back what lago handed out; `result` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `result`.

@@ -178,7 +178,7 @@ pub unsafe extern "C" fn lago_init_options_set_template_store(
 
 /// Frees `options`. NULL is accepted and ignored. Never fails.
 ///
-/// Ownership: Takes back what lago handed out; `options` must not be used
+/// Ownership: takes back what lago handed out; `options` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `options`.

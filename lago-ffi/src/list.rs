@@ -75,7 +75,7 @@ pub unsafe extern "C" fn lago_string_list_get(
 
 /// Frees `list`. NULL is accepted and ignored. Never fails.
 ///
-/// Ownership: Takes back what lago handed out; `list` must not be used
+/// Ownership: takes back what lago handed out; `list` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `list`.

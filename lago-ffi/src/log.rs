@@ -65,7 +65,7 @@ impl lago_log_level {
 
 /// A log callback: `userdata` as given to `lago_set_log_callback`, the
 /// message's level, its target (the lago module, e.g. `lago_core::env`) and
-/// the message, both NUL-terminated and valid only during the call.
+/// the message, both NUL-terminated UTF-8 and valid only during the call.
 /// Called from any thread, possibly from several at once; it must not call
 /// `lago_set_log_callback`.
 pub type lago_log_fn = Option<

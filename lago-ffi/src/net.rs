@@ -219,7 +219,7 @@ pub unsafe extern "C" fn lago_net_is_management(
 /// ignored. Never fails. From any thread, once no other call on `net`
 /// runs.
 ///
-/// Ownership: Takes back what lago handed out; `net` must not be used
+/// Ownership: takes back what lago handed out; `net` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `net`.

@@ -12,7 +12,7 @@ use crate::ffi_boundary;
 /// Frees a string that lago returned to the caller. NULL is accepted and
 /// ignored. Never fails.
 ///
-/// Ownership: Takes back what lago handed out; `s` must not be used afterwards.
+/// Ownership: takes back what lago handed out; `s` must not be used afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `s`.
 ///

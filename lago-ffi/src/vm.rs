@@ -198,7 +198,7 @@ pub unsafe extern "C" fn lago_vm_state(
 /// Frees `vm` (and its reference to the env). NULL is accepted and
 /// ignored. Never fails. From any thread, once no other call on `vm` runs.
 ///
-/// Ownership: Takes back what lago handed out; `vm` must not be used
+/// Ownership: takes back what lago handed out; `vm` must not be used
 /// afterwards.
 /// Errors: none; this function cannot fail.
 /// Threads: call it once, when no other thread uses `vm`.
