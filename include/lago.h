@@ -1,3 +1,88 @@
+/*
+ * lago.h: the C API of lago (liblago), which turns a LagoInitFile into a
+ * running libvirt test environment.
+ *
+ * CONVENTIONS (every function's comment repeats what applies to it)
+ *
+ * Ownership
+ *   - Objects are opaque pointers. What a function hands out is the
+ *     caller's, and each kind has one function that frees it:
+ *       char *                lago_string_free
+ *       lago_error *          lago_error_free
+ *       lago_string_list *    lago_string_list_free
+ *       lago_exec_result *    lago_exec_result_free
+ *       lago_config *         lago_config_free
+ *       lago_init_options *   lago_init_options_free
+ *       lago_vm *, lago_net * lago_vm_free, lago_net_free
+ *       const lago_env *      lago_env_free (one call per reference; see
+ *                             lago_env_clone)
+ *   - A `const char *` a function returns is borrowed: from the object it
+ *     was read from (valid until that object is freed) or static
+ *     (lago_version). Never free it.
+ *   - Out-parameters (`*_out`) are written only on success; on failure they
+ *     keep whatever they held.
+ *   - Every _free function accepts NULL and never fails.
+ *
+ * Errors
+ *   - A fallible function returns `lago_status`: LAGO_STATUS_OK (0) on
+ *     success, else the class of the failure (see enum lago_status; values
+ *     never change meaning).
+ *   - Its last parameter, `lago_error **err_out`, may be NULL (no detail
+ *     wanted). Otherwise `*err_out` must be NULL on entry: a call finding an
+ *     error there does nothing, returns LAGO_STATUS_INVALID_ARGUMENT and
+ *     leaves that error in place (so an earlier error is never overwritten
+ *     and leaked). On failure the call stores a new lago_error in
+ *     `*err_out`; on success it leaves `*err_out` untouched (NULL).
+ *   - Typical use:
+ *       lago_error *err = NULL;
+ *       if (lago_env_start(env, NULL, 0, NULL, &err) != LAGO_STATUS_OK) {
+ *           fprintf(stderr, "%s\n", lago_error_message(err));
+ *           lago_error_free(err);
+ *           err = NULL;
+ *       }
+ *   - A lago_error holds a status (lago_error_code), a message with its
+ *     causes (lago_error_message), the chain of causes
+ *     (lago_error_cause_count, lago_error_cause) and, where lago knew them,
+ *     structured fields: lago_error_vm, lago_error_path,
+ *     lago_error_key_path, lago_error_line, lago_error_libvirt_code. Read
+ *     them instead of parsing messages; messages may be reworded.
+ *   - A NULL where a value is required is LAGO_STATUS_NULL_ARGUMENT; a
+ *     string that is not UTF-8 is LAGO_STATUS_INVALID_UTF8. A panic inside
+ *     lago never unwinds into C: it is LAGO_STATUS_PANIC.
+ *
+ * Threading
+ *   - Every function may be called from any thread.
+ *   - A lago_env is thread-safe: any number of threads may call functions
+ *     on one lago_env (or on clones of it) at once.
+ *   - lago_error, lago_string_list, lago_exec_result, lago_vm and lago_net
+ *     are immutable: any number of threads may read one at once.
+ *   - lago_config and lago_init_options may be read by several threads at
+ *     once, but a function that changes one (lago_config_set,
+ *     lago_init_options_set_*) must not run while another thread uses it.
+ *   - Free an object once, when no other thread uses it.
+ *   - The log callback (lago_set_log_callback) is called from any thread,
+ *     possibly from several at once.
+ *
+ * Strings
+ *   - Every string, in and out, is NUL-terminated UTF-8. String arguments
+ *     are borrowed for the duration of the call only; lago copies what it
+ *     keeps. Paths that are not UTF-8 on disk are reported with U+FFFD in
+ *     place of the bytes that are not.
+ *   - Byte buffers that may hold anything (a command's stdout and stderr)
+ *     come with an explicit length (lago_exec_result_stdout).
+ *
+ * Versioning
+ *   - LAGO_VERSION_MAJOR/MINOR/PATCH give the version of this header,
+ *     lago_version() the library's at run time: a program can refuse a
+ *     library older than the header it was built with.
+ *   - The library's soname is liblago.so.<MAJOR>. A change that breaks
+ *     programs compiled against an earlier header (a function, type or
+ *     status value removed or changed) gets a new soname; additions do not.
+ *     CHANGELOG.md lists every ABI and API change.
+ *   - New lago_status values may appear: treat an unknown one as a generic
+ *     failure and read its lago_error.
+ */
+
 #ifndef LAGO_H
 #define LAGO_H
 
@@ -178,8 +263,9 @@ typedef struct lago_config lago_config;
 typedef struct lago_env lago_env;
 
 /**
- * An error reported by lago: a status code and a human-readable message.
- * Opaque; free with `lago_error_free`.
+ * An error reported by lago: a status code, a human-readable message and
+ * optional structured fields (VM, path, key path, line, libvirt code,
+ * causes). Opaque; free with `lago_error_free`.
  */
 typedef struct lago_error lago_error;
 
@@ -217,7 +303,7 @@ typedef struct lago_vm lago_vm;
 /**
  * A log callback: `userdata` as given to `lago_set_log_callback`, the
  * message's level, its target (the lago module, e.g. `lago_core::env`) and
- * the message, both NUL-terminated and valid only during the call.
+ * the message, both NUL-terminated UTF-8 and valid only during the call.
  * Called from any thread, possibly from several at once; it must not call
  * `lago_set_log_callback`.
  */
@@ -239,12 +325,22 @@ extern "C" {
  * The version of the lago library, e.g. `"0.1.0"`: a static string, never
  * freed. Compare with `LAGO_VERSION_MAJOR/MINOR/PATCH` to detect a library
  * older than the header a program was compiled with.
+ *
+ * Ownership: the returned string is static: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread.
+ * Strings: the returned string is NUL-terminated UTF-8.
  */
 const char *lago_version(void);
 
 /**
  * A configuration holding only the built-in defaults (no files, no
  * environment). Never returns NULL; free with `lago_config_free`.
+ *
+ * Ownership: the returned object is the caller's: free it with
+ * `lago_config_free`.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread.
  */
 struct lago_config *lago_config_new(void);
 
@@ -252,10 +348,18 @@ struct lago_config *lago_config_new(void);
  * Loads Lago's configuration from its usual sources (defaults, config
  * files, `LAGO__SECTION__KEY` environment variables) into `*config_out`.
  *
+ * Ownership: `*config_out`: written only on success; its object is the
+ * caller's: free it with `lago_config_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread.
+ *
  * # Safety
  *
- * `config_out` must be NULL or writable; `err_out` must be NULL or valid
- * for writing one pointer.
+ * `config_out` must be NULL or writable; `err_out` must be NULL or point to a
+ * readable and writable `lago_error *`.
  */
 enum lago_status lago_config_load_system(struct lago_config **config_out,
                                          struct lago_error **err_out);
@@ -264,11 +368,19 @@ enum lago_status lago_config_load_system(struct lago_config **config_out,
  * Sets `key` in `section` (e.g. `"lago"`, `"lease_dir"`) to `value`,
  * overriding every other source.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread, while no other thread uses `config`.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `config` must be NULL or a live `lago_config` not used by another thread
- * during the call; the strings must be NULL or NUL-terminated; `err_out`
- * must be NULL or valid for writing one pointer.
+ * during the call; the strings must be NULL or NUL-terminated; `err_out` must
+ * be NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_config_set(struct lago_config *config,
                                  const char *section,
@@ -281,11 +393,22 @@ enum lago_status lago_config_set(struct lago_config *config,
  * caller-owned string in `*value_out` (free with `lago_string_free`).
  * `LAGO_STATUS_NOT_FOUND` if the key has no value.
  *
+ * Ownership: `*value_out`: written only on success; its string is the
+ * caller's: free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; concurrent reads of one `lago_config` are allowed, not
+ * while it is being set.
+ * Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+ * the call only.
+ *
  * # Safety
  *
  * `config` must be NULL or a live `lago_config`; the strings must be NULL
  * or NUL-terminated; `value_out` must be NULL or writable; `err_out` must be
- * NULL or valid for writing one pointer.
+ * NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_config_get(const struct lago_config *config,
                                  const char *section,
@@ -295,6 +418,11 @@ enum lago_status lago_config_get(const struct lago_config *config,
 
 /**
  * Frees `config`. NULL is accepted and ignored. Never fails.
+ *
+ * Ownership: takes back what lago handed out; `config` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `config`.
  *
  * # Safety
  *
@@ -308,11 +436,21 @@ void lago_config_free(struct lago_config *config);
  * `initfile_path`, as `lago init` does: disks from templates, networks,
  * bootstrap. With `config` NULL, Lago's system configuration is loaded.
  *
+ * Ownership: `*env_out`: written only on success; it holds a new reference the
+ * caller releases with `lago_env_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `options` and `config` must be NULL or live objects from lago;
  * `initfile_path` must be NULL or NUL-terminated; `env_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_init(const struct lago_init_options *options,
                                const struct lago_config *config,
@@ -323,6 +461,15 @@ enum lago_status lago_env_init(const struct lago_init_options *options,
 /**
  * As `lago_env_init`, from the text of a LagoInitFile (YAML or JSON) held
  * in memory. Relative paths in it are taken from the current directory.
+ *
+ * Ownership: `*env_out`: written only on success; it holds a new reference the
+ * caller releases with `lago_env_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -338,11 +485,21 @@ enum lago_status lago_env_init_from_string(const struct lago_init_options *optio
  * Opens prefix `prefix_name` (NULL: `current`) of the workdir `workdir`.
  * With `config` NULL, Lago's system configuration is loaded.
  *
+ * Ownership: `*env_out`: written only on success; it holds a new reference the
+ * caller releases with `lago_env_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; concurrent reads of one `lago_config` are allowed, not
+ * while it is being set.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `config` must be NULL or a live `lago_config`; the strings must be NULL
  * or NUL-terminated; `env_out` must be NULL or writable; `err_out` must be
- * NULL or valid for writing one pointer.
+ * NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_load(const struct lago_config *config,
                                const char *workdir,
@@ -355,16 +512,28 @@ enum lago_status lago_env_load(const struct lago_config *config,
  * prefix (and the workdir with its last prefix). The handle stays valid
  * but destroyed, even if this fails: release it with `lago_env_free`.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ *
  * # Safety
  *
- * `env` must be NULL or a live `lago_env`; `err_out` must be NULL or valid
- * for writing one pointer.
+ * `env` must be NULL or a live `lago_env`; `err_out` must be NULL or point to
+ * a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_destroy(const struct lago_env *env, struct lago_error **err_out);
 
 /**
  * Adds a reference to `env` (e.g. for another thread) and returns it;
  * NULL if `env` is NULL. Release it with `lago_env_free`.
+ *
+ * Ownership: the returned pointer is a new reference the caller releases with
+ * `lago_env_free`.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
  *
  * # Safety
  *
@@ -376,6 +545,11 @@ const struct lago_env *lago_env_clone(const struct lago_env *env);
  * Releases one reference to `env`; the last one closes the environment's
  * connections (it does not stop or remove anything). NULL is accepted and
  * ignored. Never fails.
+ *
+ * Ownership: takes back what lago handed out; `env` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `env`.
  *
  * # Safety
  *
@@ -400,12 +574,22 @@ void lago_env_free(const struct lago_env *env);
  * existing file in the way `LAGO_STATUS_ALREADY_EXISTS` (nothing is
  * overwritten). A failed export removes what it wrote.
  *
+ * Ownership: `*result_json_out`: written only on success; its string is the
+ * caller's: free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+ * the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
  * `n_vm_names` NUL-terminated strings; `dst_dir` and `init_file_name` must
  * be NULL or NUL-terminated; `result_json_out` must be NULL or writable;
- * `err_out` must be NULL or valid for writing one pointer.
+ * `err_out` must be NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_export(const struct lago_env *env,
                                  const char *const *vm_names,
@@ -425,12 +609,20 @@ enum lago_status lago_env_export(const struct lago_env *env,
  * libguestfs. A missing guest path fails with `LAGO_STATUS_NOT_FOUND`
  * unless `ignore_nopath`; on failure nothing is left behind.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `output_dir` must be NULL or
  * NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
- * NUL-terminated strings; `err_out` must be NULL or valid for writing one
- * pointer.
+ * NUL-terminated strings; `err_out` must be NULL or point to a readable and
+ * writable `lago_error *`.
  */
 enum lago_status lago_env_collect(const struct lago_env *env,
                                   const char *output_dir,
@@ -444,10 +636,17 @@ enum lago_status lago_env_collect(const struct lago_env *env,
  * parallel. A script exiting non-zero fails with `LAGO_STATUS_SSH` and
  * the message `<script> failed with status N on <vm>`.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ *
  * # Safety
  *
- * `env` must be NULL or a live `lago_env`; `err_out` must be NULL or
- * valid for writing one pointer.
+ * `env` must be NULL or a live `lago_env`; `err_out` must be NULL or point to
+ * a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_deploy(const struct lago_env *env, struct lago_error **err_out);
 
@@ -458,11 +657,21 @@ enum lago_status lago_env_deploy(const struct lago_env *env, struct lago_error *
  * `n_keys` 0 (`keys` may then be NULL) they are `vm-type`, `groups`,
  * `vm-provider`.
  *
+ * Ownership: `*out`: written only on success; its string is the caller's: free
+ * it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+ * the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `keys` must be NULL or hold
  * `n_keys` NUL-terminated strings; `out` must be NULL or writable;
- * `err_out` must be NULL or valid for writing one pointer.
+ * `err_out` must be NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_ansible_inventory(const struct lago_env *env,
                                             const char *const *keys,
@@ -477,11 +686,21 @@ enum lago_status lago_env_ansible_inventory(const struct lago_env *env,
  * `LAGO_STATUS_NOT_FOUND` for an unknown VM or a guest with neither;
  * `LAGO_STATUS_INVALID_ARGUMENT` if the VM is not running.
  *
+ * Ownership: `*provider_out`: written only on success; its string is the
+ * caller's: free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+ * the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
- * NUL-terminated; `provider_out` must be NULL or writable; `err_out` must
- * be NULL or valid for writing one pointer.
+ * NUL-terminated; `provider_out` must be NULL or writable; `err_out` must be
+ * NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_service_provider(const struct lago_env *env,
                                            const char *vm,
@@ -493,6 +712,14 @@ enum lago_status lago_env_service_provider(const struct lago_env *env,
  * (`LAGO_SERVICE_STATE_MISSING` when the guest has no such service).
  * Errors as `lago_env_service_provider`, and `LAGO_STATUS_INVALID_ARGUMENT`
  * for a service name that is not a plain unit or script name.
+ *
+ * Ownership: `*state_out`: a plain value, written only on success.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -510,6 +737,14 @@ enum lago_status lago_env_service_state(const struct lago_env *env,
  * `LAGO_STATUS_NOT_FOUND` if the guest has no such service; other errors
  * as `lago_env_service_state`.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * As `lago_env_service_state` (without `state_out`).
@@ -525,6 +760,14 @@ enum lago_status lago_env_service_set(const struct lago_env *env,
  * (`qemu-guest-agent` or `qemu-ga`); the one found is kept as
  * `guest-agent` in the VM's spec. Failing to ask (VM down, SSH) is an
  * error, not `false`.
+ *
+ * Ownership: `*has_agent_out`: a plain value, written only on success.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -546,12 +789,20 @@ enum lago_status lago_env_has_guest_agent(const struct lago_env *env,
  * digits, `.`, `_`, `-`. A VM whose snapshot fails keeps nothing of it,
  * and the message names it.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `name` must be NULL or
  * NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
- * NUL-terminated strings; `err_out` must be NULL or valid for writing one
- * pointer.
+ * NUL-terminated strings; `err_out` must be NULL or point to a readable and
+ * writable `lago_error *`.
  */
 enum lago_status lago_env_snapshot(const struct lago_env *env,
                                    const char *name,
@@ -565,6 +816,14 @@ enum lago_status lago_env_snapshot(const struct lago_env *env,
  * snapshot's file, and the VMs that ran are started again; returns once
  * they answer SSH (bounded by their boot timeout). `LAGO_STATUS_NOT_FOUND`
  * if a VM has no such snapshot (the message lists the ones it has).
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -581,10 +840,20 @@ enum lago_status lago_env_revert(const struct lago_env *env,
  * (what `lago snapshot --list -f json` prints; free with
  * `lago_string_free`). Reads the persisted state only: no libvirt.
  *
+ * Ownership: `*json_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_snapshots_json(const struct lago_env *env,
                                          char **json_out,
@@ -597,12 +866,21 @@ enum lago_status lago_env_snapshots_json(const struct lago_env *env,
  * free it with `lago_exec_result_free`. Failing to connect or a timeout is
  * an error (`LAGO_STATUS_SSH`, `LAGO_STATUS_TIMEOUT`).
  *
+ * Ownership: `*result_out`: written only on success; its result is the
+ * caller's: free it with `lago_exec_result_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
  * NUL-terminated; `argv` must be NULL or hold `argc` NUL-terminated
  * strings; `result_out` must be NULL or writable; `err_out` must be NULL or
- * valid for writing one pointer.
+ * point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_ssh(const struct lago_env *env,
                               const char *vm,
@@ -616,10 +894,19 @@ enum lago_status lago_env_ssh(const struct lago_env *env,
  * Waits until VM `vm` answers SSH, at most `timeout_ms` milliseconds (0:
  * the VM's boot timeout). Fails at once if the VM is not running.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
- * NUL-terminated; `err_out` must be NULL or valid for writing one pointer.
+ * NUL-terminated; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_wait_for_ssh(const struct lago_env *env,
                                        const char *vm,
@@ -630,11 +917,19 @@ enum lago_status lago_env_wait_for_ssh(const struct lago_env *env,
  * Waits for the named VMs (all when `n_vm_names` is 0) in parallel, as
  * `lago_env_wait_for_ssh`.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
- * `n_vm_names` NUL-terminated strings; `err_out` must be NULL or valid for
- * writing one pointer.
+ * `n_vm_names` NUL-terminated strings; `err_out` must be NULL or point to a
+ * readable and writable `lago_error *`.
  */
 enum lago_status lago_env_wait_for_ssh_all(const struct lago_env *env,
                                            const char *const *vm_names,
@@ -645,10 +940,19 @@ enum lago_status lago_env_wait_for_ssh_all(const struct lago_env *env,
 /**
  * Copies the local file or tree `local_path` to `remote_path` in VM `vm`.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; the strings must be NULL or
- * NUL-terminated; `err_out` must be NULL or valid for writing one pointer.
+ * NUL-terminated; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_copy_to(const struct lago_env *env,
                                   const char *vm,
@@ -658,6 +962,14 @@ enum lago_status lago_env_copy_to(const struct lago_env *env,
 
 /**
  * Copies the file or tree `remote_path` of VM `vm` to `local_path`.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -675,11 +987,21 @@ enum lago_status lago_env_copy_from(const struct lago_env *env,
  * not NULL, it receives the VMs this call started (free with
  * `lago_string_list_free`).
  *
+ * Ownership: `*started_out`: written only on success; its list is the
+ * caller's: free it with `lago_string_list_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
  * `n_vm_names` NUL-terminated strings; `started_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_start(const struct lago_env *env,
                                 const char *const *vm_names,
@@ -690,6 +1012,14 @@ enum lago_status lago_env_start(const struct lago_env *env,
 /**
  * Stops the named VMs (all when `n_vm_names` is 0) at once, and the
  * networks no running VM uses any more.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -703,10 +1033,19 @@ enum lago_status lago_env_stop(const struct lago_env *env,
 /**
  * The names of the environment's VMs, in init-file order.
  *
+ * Ownership: `*names_out`: written only on success; its list is the caller's:
+ * free it with `lago_string_list_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `names_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_vm_names(const struct lago_env *env,
                                    struct lago_string_list **names_out,
@@ -714,6 +1053,14 @@ enum lago_status lago_env_vm_names(const struct lago_env *env,
 
 /**
  * The names of the environment's networks, in init-file order.
+ *
+ * Ownership: `*names_out`: written only on success; its list is the caller's:
+ * free it with `lago_string_list_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
  *
  * # Safety
  *
@@ -728,11 +1075,21 @@ enum lago_status lago_env_net_names(const struct lago_env *env,
  * `"192.168.200.101"` (free with `lago_string_free`).
  * `LAGO_STATUS_NOT_FOUND` for an unknown VM or one without an address.
  *
+ * Ownership: `*ip_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+ * the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `vm` must be NULL or
- * NUL-terminated; `ip_out` must be NULL or writable; `err_out` must be NULL
- * or valid for writing one pointer.
+ * NUL-terminated; `ip_out` must be NULL or writable; `err_out` must be NULL or
+ * point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_vm_ip(const struct lago_env *env,
                                 const char *vm,
@@ -742,6 +1099,16 @@ enum lago_status lago_env_vm_ip(const struct lago_env *env,
 /**
  * The state of VM `vm` as Lago names it (`"running"`, `"down"`, ...; free
  * with `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for an unknown VM.
+ *
+ * Ownership: `*state_out`: written only on success; its string is the
+ * caller's: free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+ * the call only.
  *
  * # Safety
  *
@@ -756,10 +1123,20 @@ enum lago_status lago_env_vm_state(const struct lago_env *env,
  * The status `lago status --format json` prints, as a JSON string (free
  * with `lago_string_free`).
  *
+ * Ownership: `*json_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_env_status_json(const struct lago_env *env,
                                       char **json_out,
@@ -774,6 +1151,14 @@ enum lago_status lago_env_status_json(const struct lago_env *env,
  * running VM uses (not on reboot). A VM that is not running is skipped.
  * `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout. Blocking;
  * thread safety: as any `lago_env` call.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -795,6 +1180,15 @@ enum lago_status lago_env_shutdown(const struct lago_env *env,
  * address mapping). Read from memory: needs no libvirt connection.
  * Thread safety: as any `lago_env` call.
  *
+ * Ownership: `*json_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * As `lago_env_status_json`.
@@ -808,6 +1202,11 @@ enum lago_status lago_env_spec_json(const struct lago_env *env,
  *
  * Returns `LAGO_STATUS_NULL_ARGUMENT` if `err` is NULL.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ *
  * # Safety
  *
  * `err` must be NULL or a pointer obtained from lago and not yet freed.
@@ -815,10 +1214,18 @@ enum lago_status lago_env_spec_json(const struct lago_env *env,
 enum lago_status lago_error_code(const struct lago_error *err);
 
 /**
- * The message of `err`: NUL-terminated UTF-8, borrowed from `err` and valid
- * until `lago_error_free(err)`. Do not free it.
+ * The message of `err`, causes included (`cannot start VM 'vm0': …`):
+ * NUL-terminated UTF-8, borrowed from `err` and valid until
+ * `lago_error_free(err)`. Do not free it.
  *
  * Returns NULL if `err` is NULL.
+ *
+ * Ownership: the returned pointer is borrowed from `err` and valid until `err`
+ * is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
  *
  * # Safety
  *
@@ -827,7 +1234,153 @@ enum lago_status lago_error_code(const struct lago_error *err);
 const char *lago_error_message(const struct lago_error *err);
 
 /**
- * Frees `err`. NULL is accepted and ignored. Never fails.
+ * The name of the VM the failure concerns (lago's name, e.g. `vm0`, not
+ * libvirt's): NUL-terminated UTF-8, borrowed from `err` and valid until
+ * `lago_error_free(err)`. Do not free it.
+ *
+ * Returns NULL if the error names no VM, or if `err` is NULL.
+ *
+ * Ownership: the returned pointer is borrowed from `err` and valid until `err`
+ * is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+const char *lago_error_vm(const struct lago_error *err);
+
+/**
+ * The file or folder the failure concerns: the LagoInitFile of a spec
+ * error, a configuration file, a prefix file, a local or remote path of a
+ * copy. NUL-terminated UTF-8 (bytes of the path that are not UTF-8 are
+ * replaced by U+FFFD), borrowed from `err` and valid until
+ * `lago_error_free(err)`. Do not free it.
+ *
+ * Returns NULL if the error names no path, or if `err` is NULL.
+ *
+ * Ownership: the returned pointer is borrowed from `err` and valid until `err`
+ * is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+const char *lago_error_path(const struct lago_error *err);
+
+/**
+ * Where the culprit sits in the LagoInitFile or configuration file of
+ * `lago_error_path`: keys joined by `.`, list indexes as `[n]`
+ * (`domains.vm0.nics[1].net`; `lago.ssh_timeout` for a configuration key).
+ * NUL-terminated UTF-8, borrowed from `err` and valid until
+ * `lago_error_free(err)`. Do not free it.
+ *
+ * Returns NULL if the error names no key, or if `err` is NULL.
+ *
+ * Ownership: the returned pointer is borrowed from `err` and valid until `err`
+ * is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+const char *lago_error_key_path(const struct lago_error *err);
+
+/**
+ * The 1-based line of the culprit in the file of `lago_error_path`.
+ *
+ * Returns 0 if the line is not known, or if `err` is NULL.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+size_t lago_error_line(const struct lago_error *err);
+
+/**
+ * libvirt's error code for a failed libvirt call (a `virErrorNumber`, e.g.
+ * 42 `VIR_ERR_NO_DOMAIN`, 38 `VIR_ERR_SYSTEM_ERROR`), usually with status
+ * `LAGO_STATUS_LIBVIRT`.
+ *
+ * Returns 0 (`VIR_ERR_OK`) if libvirt reported no code, or if `err` is
+ * NULL.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+int32_t lago_error_libvirt_code(const struct lago_error *err);
+
+/**
+ * How many causes `err` has: the lower-level errors that led to it, read
+ * with `lago_error_cause`. 0 for an error without causes (a bad argument),
+ * or if `err` is NULL.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+size_t lago_error_cause_count(const struct lago_error *err);
+
+/**
+ * The message of cause `index` of `err`, outermost first: index 0 is the
+ * error that directly caused this one, the last is the root cause (e.g. the
+ * operating system's `No such file or directory (os error 2)` or libvirt's
+ * own message). A cause that only repeats the text before it is left out.
+ * NUL-terminated UTF-8, borrowed from `err` and valid until
+ * `lago_error_free(err)`. Do not free it.
+ *
+ * Returns NULL if `index` is not below `lago_error_cause_count(err)`, or if
+ * `err` is NULL.
+ *
+ * Ownership: the returned pointer is borrowed from `err` and valid until `err`
+ * is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_error` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
+ * # Safety
+ *
+ * `err` must be NULL or a pointer obtained from lago and not yet freed.
+ */
+const char *lago_error_cause(const struct lago_error *err, size_t index);
+
+/**
+ * Frees `err` and every string borrowed from it. NULL is accepted and
+ * ignored. Never fails. Call it once per error lago wrote to an `err_out`,
+ * then reset the variable to NULL before passing it to another call.
+ *
+ * Ownership: takes back what lago handed out; `err` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `err`.
  *
  * # Safety
  *
@@ -840,6 +1393,11 @@ void lago_error_free(struct lago_error *err);
  * The exit status of the command (`128 + N` when killed by signal N);
  * -1 if `result` is NULL.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
+ * are allowed.
+ *
  * # Safety
  *
  * `result` must be NULL or a live `lago_exec_result`.
@@ -851,6 +1409,13 @@ int32_t lago_exec_result_code(const struct lago_exec_result *result);
  * followed by one NUL byte not counted, so text can be used as a C string.
  * Borrowed from `result`. NULL (and length 0) if `result` is NULL.
  *
+ * Ownership: `*len_out` is a plain value (written when `len_out` is not
+ * NULL). The returned pointer is borrowed from `result` and valid until
+ * `result` is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
+ * are allowed.
+ *
  * # Safety
  *
  * `result` must be NULL or a live `lago_exec_result`; `len_out` must be
@@ -861,6 +1426,13 @@ const uint8_t *lago_exec_result_stdout(const struct lago_exec_result *result, si
 /**
  * The command's standard error, as `lago_exec_result_stdout`.
  *
+ * Ownership: `*len_out` is a plain value (written when `len_out` is not
+ * NULL). The returned pointer is borrowed from `result` and valid until
+ * `result` is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
+ * are allowed.
+ *
  * # Safety
  *
  * As `lago_exec_result_stdout`.
@@ -869,6 +1441,11 @@ const uint8_t *lago_exec_result_stderr(const struct lago_exec_result *result, si
 
 /**
  * Frees `result`. NULL is accepted and ignored. Never fails.
+ *
+ * Ownership: takes back what lago handed out; `result` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `result`.
  *
  * # Safety
  *
@@ -883,10 +1460,20 @@ void lago_exec_result_free(struct lago_exec_result *result);
  * `default`, template repository and store from the configuration
  * (`[init] template_repo_path`, `[init] template_store`).
  *
+ * Ownership: `*options_out`: written only on success; its object is the
+ * caller's: free it with `lago_init_options_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `workdir` must be NULL or NUL-terminated; `options_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_init_options_new(const char *workdir,
                                        struct lago_init_options **options_out,
@@ -895,11 +1482,19 @@ enum lago_status lago_init_options_new(const char *workdir,
 /**
  * Sets the prefix name (NULL: back to `default`).
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread, while no other thread uses `options`.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `options` must be NULL or a live `lago_init_options` used by no one else
  * during the call; `name` must be NULL or NUL-terminated; `err_out` must be
- * NULL or valid for writing one pointer.
+ * NULL or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_init_options_set_prefix_name(struct lago_init_options *options,
                                                    const char *name,
@@ -908,6 +1503,14 @@ enum lago_status lago_init_options_set_prefix_name(struct lago_init_options *opt
 /**
  * Sets the template repository: a path or URL of a `repo.metadata` (NULL:
  * back to `[init] template_repo_path` of the configuration).
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread, while no other thread uses `options`.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
  *
  * # Safety
  *
@@ -921,6 +1524,14 @@ enum lago_status lago_init_options_set_template_repo(struct lago_init_options *o
  * Sets the template store directory (NULL: back to `[init]
  * template_store` of the configuration).
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread, while no other thread uses `options`.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * As `lago_init_options_set_prefix_name`.
@@ -932,6 +1543,11 @@ enum lago_status lago_init_options_set_template_store(struct lago_init_options *
 /**
  * Frees `options`. NULL is accepted and ignored. Never fails.
  *
+ * Ownership: takes back what lago handed out; `options` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `options`.
+ *
  * # Safety
  *
  * `options` must be NULL or a `lago_init_options` from lago, not yet freed
@@ -941,6 +1557,11 @@ void lago_init_options_free(struct lago_init_options *options);
 
 /**
  * The number of strings in `list` (0 if `list` is NULL).
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_string_list` is immutable, so concurrent calls
+ * are allowed.
  *
  * # Safety
  *
@@ -953,6 +1574,13 @@ size_t lago_string_list_len(const struct lago_string_list *list);
  * `lago_string_list_free`); NULL if `list` is NULL or `index` is out of
  * range.
  *
+ * Ownership: the returned pointer is borrowed from `list` and valid until
+ * `list` is freed: never free it.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread; `lago_string_list` is immutable, so concurrent calls
+ * are allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * `list` must be NULL or a live `lago_string_list`.
@@ -961,6 +1589,11 @@ const char *lago_string_list_get(const struct lago_string_list *list, size_t ind
 
 /**
  * Frees `list`. NULL is accepted and ignored. Never fails.
+ *
+ * Ownership: takes back what lago handed out; `list` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `list`.
  *
  * # Safety
  *
@@ -978,11 +1611,18 @@ void lago_string_list_free(struct lago_string_list *list);
  * process's global one; it fails with `LAGO_STATUS_INTERNAL` if another was
  * installed first.
  *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread.
+ *
  * # Safety
  *
  * `callback` and `userdata_free` must be NULL or functions safe to call
  * from any thread, concurrently, with `userdata`; `err_out` must be NULL or
- * valid for writing one pointer.
+ * point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_set_log_callback(uint32_t max_level,
                                        lago_log_fn callback,
@@ -995,11 +1635,20 @@ enum lago_status lago_set_log_callback(uint32_t max_level,
  * `LAGO_STATUS_NOT_FOUND` if the env has no such network. The handle keeps
  * the env open. Thread safety: as any `lago_env` call.
  *
+ * Ownership: `*net_out`: written only on success; its handle is the caller's:
+ * free it with `lago_net_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `name` must be NULL or
- * NUL-terminated; `net_out` must be NULL or writable; `err_out` must be
- * NULL or valid for writing one pointer.
+ * NUL-terminated; `net_out` must be NULL or writable; `err_out` must be NULL
+ * or point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_get_net(const struct lago_env *env,
                                   const char *name,
@@ -1010,10 +1659,21 @@ enum lago_status lago_env_get_net(const struct lago_env *env,
  * The network's name in the init file (free with `lago_string_free`).
  * Thread safety: any thread, concurrently with any other call on `net`.
  *
+ * Ownership: `*name_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; `lago_net` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * `net` must be NULL or a live `lago_net`; `name_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_net_name(const struct lago_net *net,
                                char **name_out,
@@ -1024,6 +1684,16 @@ enum lago_status lago_net_name(const struct lago_net *net,
  * `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for a network without one
  * (a bridge network). Thread safety: any thread, concurrently with any
  * other call on `net`.
+ *
+ * Ownership: `*gateway_out`: written only on success; its string is the
+ * caller's: free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; `lago_net` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
  *
  * # Safety
  *
@@ -1038,11 +1708,19 @@ enum lago_status lago_net_gateway(const struct lago_net *net,
  * init file): `*is_management_out` receives it. Thread safety: any
  * thread, concurrently with any other call on `net`.
  *
+ * Ownership: `*is_management_out`: a plain value, written only on success.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; `lago_net` is immutable, so concurrent calls are
+ * allowed.
+ *
  * # Safety
  *
  * `net` must be NULL or a live `lago_net`; `is_management_out` must be
- * NULL or writable; `err_out` must be NULL or valid for writing one
- * pointer.
+ * NULL or writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_net_is_management(const struct lago_net *net,
                                         bool *is_management_out,
@@ -1052,6 +1730,11 @@ enum lago_status lago_net_is_management(const struct lago_net *net,
  * Frees `net` (and its reference to the env). NULL is accepted and
  * ignored. Never fails. From any thread, once no other call on `net`
  * runs.
+ *
+ * Ownership: takes back what lago handed out; `net` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `net`.
  *
  * # Safety
  *
@@ -1063,6 +1746,10 @@ void lago_net_free(struct lago_net *net);
 /**
  * Frees a string that lago returned to the caller. NULL is accepted and
  * ignored. Never fails.
+ *
+ * Ownership: takes back what lago handed out; `s` must not be used afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `s`.
  *
  * # Safety
  *
@@ -1076,11 +1763,20 @@ void lago_string_free(char *s);
  * `LAGO_STATUS_NOT_FOUND` if the env has no such VM. The handle keeps the
  * env open. Thread safety: as any `lago_env` call.
  *
+ * Ownership: `*vm_out`: written only on success; its handle is the caller's:
+ * free it with `lago_vm_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
  * # Safety
  *
  * `env` must be NULL or a live `lago_env`; `name` must be NULL or
- * NUL-terminated; `vm_out` must be NULL or writable; `err_out` must be NULL
- * or valid for writing one pointer.
+ * NUL-terminated; `vm_out` must be NULL or writable; `err_out` must be NULL or
+ * point to a readable and writable `lago_error *`.
  */
 enum lago_status lago_env_get_vm(const struct lago_env *env,
                                  const char *name,
@@ -1091,10 +1787,21 @@ enum lago_status lago_env_get_vm(const struct lago_env *env,
  * The VM's name (free with `lago_string_free`). Thread safety: any
  * thread, concurrently with any other call on `vm`.
  *
+ * Ownership: `*name_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; `lago_vm` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * `vm` must be NULL or a live `lago_vm`; `name_out` must be NULL or
- * writable; `err_out` must be NULL or valid for writing one pointer.
+ * writable; `err_out` must be NULL or point to a readable and writable
+ * `lago_error *`.
  */
 enum lago_status lago_vm_name(const struct lago_vm *vm,
                               char **name_out,
@@ -1105,6 +1812,16 @@ enum lago_status lago_vm_name(const struct lago_vm *vm,
  * `"192.168.200.101"` (free with `lago_string_free`), as
  * `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none. Thread
  * safety: any thread, concurrently with any other call on `vm`.
+ *
+ * Ownership: `*ip_out`: written only on success; its string is the caller's:
+ * free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; `lago_vm` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
  *
  * # Safety
  *
@@ -1117,6 +1834,16 @@ enum lago_status lago_vm_ip(const struct lago_vm *vm, char **ip_out, struct lago
  * `lago_string_free`), as `lago_env_vm_state`: asks libvirt. Thread
  * safety: any thread, concurrently with any other call on `vm`.
  *
+ * Ownership: `*state_out`: written only on success; its string is the
+ * caller's: free it with `lago_string_free`.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; `lago_vm` is immutable, so concurrent calls are
+ * allowed.
+ * Strings: the returned string is NUL-terminated UTF-8.
+ *
  * # Safety
  *
  * As `lago_vm_name`, with `state_out`.
@@ -1128,6 +1855,11 @@ enum lago_status lago_vm_state(const struct lago_vm *vm,
 /**
  * Frees `vm` (and its reference to the env). NULL is accepted and
  * ignored. Never fails. From any thread, once no other call on `vm` runs.
+ *
+ * Ownership: takes back what lago handed out; `vm` must not be used
+ * afterwards.
+ * Errors: none; this function cannot fail.
+ * Threads: call it once, when no other thread uses `vm`.
  *
  * # Safety
  *

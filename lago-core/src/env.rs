@@ -305,10 +305,10 @@ impl Env {
     pub fn vm_state(&self, vm: &str) -> Result<VmState> {
         let state = self.state.read();
         run::select(&state, &[vm.to_string()])?;
-        Ok(self
-            .backend()?
+        self.backend()?
             .provider
-            .vm_state(&naming::domain_name(&state.uuid, vm))?)
+            .vm_state(&naming::domain_name(&state.uuid, vm))
+            .map_err(|e| Error::from(e).with_vm(vm))
     }
 
     /// The libvirt name of VM `vm`.
@@ -408,7 +408,9 @@ impl Env {
         };
         let timeout = timeout.unwrap_or_else(|| self.boot_timeout(vm));
         let address = self.lease_lookup(vm)?;
-        let took = client.wait_for_ssh_from(timeout, &address)?;
+        let took = client
+            .wait_for_ssh_from(timeout, &address)
+            .map_err(for_vm(vm))?;
         if pending {
             self.run_first_boot(vm, &client)?;
             // a one-off client's address is the main one's too
@@ -466,7 +468,7 @@ impl Env {
 
     /// Runs `argv` in VM `vm` (each argument quoted for the guest's shell).
     pub fn ssh(&self, vm: &str, argv: &[String], timeout: Duration) -> Result<ExecResult> {
-        Ok(self.guest(vm)?.exec(argv, timeout)?)
+        self.guest(vm)?.exec(argv, timeout).map_err(for_vm(vm))
     }
 
     /// Like [`Env::ssh`], with `stdin` as the command's standard input
@@ -478,7 +480,7 @@ impl Env {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<ExecResult> {
-        Ok(self.guest(vm)?.exec_stdin(argv, stdin, timeout)?)
+        (self.guest(vm)?.exec_stdin(argv, stdin, timeout)).map_err(for_vm(vm))
     }
 
     /// Runs `argv` (the login shell when empty) in VM `vm` on this
@@ -486,17 +488,17 @@ impl Env {
     /// is a terminal (see [`SshClient::interactive`]); returns the remote
     /// exit code. No time limit.
     pub fn interactive(&self, vm: &str, argv: &[String]) -> Result<i32> {
-        Ok(self.guest(vm)?.interactive(argv)?)
+        self.guest(vm)?.interactive(argv).map_err(for_vm(vm))
     }
 
     /// Copies a local file or tree into VM `vm`.
     pub fn copy_to(&self, vm: &str, local: &Path, remote: &Path) -> Result<CopyStats> {
-        Ok(self.guest(vm)?.copy_to(local, remote)?)
+        self.guest(vm)?.copy_to(local, remote).map_err(for_vm(vm))
     }
 
     /// Copies a file or tree out of VM `vm`.
     pub fn copy_from(&self, vm: &str, remote: &Path, local: &Path) -> Result<CopyStats> {
-        Ok(self.guest(vm)?.copy_from(remote, local)?)
+        self.guest(vm)?.copy_from(remote, local).map_err(for_vm(vm))
     }
 
     /// Shuts the named VMs (all when empty) down cleanly, or reboots them:
@@ -697,10 +699,9 @@ impl Env {
                     s.spawn(move || -> Result<()> {
                         provider.destroy_vm(&domain)?;
                         snapshot::revert_disks(disks).map_err(|e| {
-                            Error::new(
-                                e.kind(),
-                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
-                            )
+                            let message =
+                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message());
+                            e.wrap(message).with_vm(vm.as_str())
                         })
                     })
                 })
@@ -801,6 +802,11 @@ fn probe_cache() -> PathBuf {
     base.join("lago").join("kvm-probe")
 }
 
+/// Converts an SSH error of VM `vm` into an [`Error`] naming the VM.
+fn for_vm(vm: &str) -> impl FnOnce(crate::ssh::SshError) -> Error + '_ {
+    move |e| Error::from(e).with_vm(vm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,6 +818,18 @@ mod tests {
     #[test]
     fn env_is_send_and_sync() {
         assert_send_sync::<Env>();
+    }
+
+    #[test]
+    fn ssh_errors_of_a_vm_name_it() {
+        let err = for_vm("vm0")(crate::ssh::SshError::RemoteNotFound {
+            target: "root@192.168.200.2".into(),
+            op: "copy_from".into(),
+            path: "/nope".into(),
+        });
+        assert_eq!(err.vm(), Some("vm0"));
+        assert_eq!(err.path(), Some(std::path::Path::new("/nope")));
+        assert_eq!(err.kind(), ErrorKind::NotFound);
     }
 
     /// A provider that knows only DHCP leases (planning logic, no VMs).

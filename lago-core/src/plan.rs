@@ -238,7 +238,41 @@ impl From<PlanError> for Error {
             PlanError::Exhausted { .. } => ErrorKind::Config,
             _ => ErrorKind::InvalidInput,
         };
-        Error::new(kind, err.to_string())
+        let (vm, key_path) = err.location();
+        let mut out = Error::with_source(kind, err.to_string(), err);
+        if let Some(vm) = vm {
+            out = out.with_vm(vm);
+        }
+        if let Some(key_path) = key_path {
+            out = out.with_key_path(key_path);
+        }
+        out
+    }
+}
+
+impl PlanError {
+    /// The VM and the key path (in the init file's terms) the error is
+    /// about, where there are.
+    fn location(&self) -> (Option<String>, Option<String>) {
+        match self {
+            PlanError::UnknownNet { vm, nic, .. } => (
+                Some(vm.clone()),
+                Some(format!("domains.{vm}.nics[{nic}].net")),
+            ),
+            PlanError::NoManagement { vm, .. } | PlanError::TwoManagement { vm, .. } => {
+                (Some(vm.clone()), Some(format!("domains.{vm}.nics")))
+            }
+            PlanError::OutsideSubnet { vm, nic, .. }
+            | PlanError::NoSubnet { vm, nic, .. }
+            | PlanError::Duplicate { vm, nic, .. } => (
+                Some(vm.clone()),
+                Some(format!("domains.{vm}.nics[{nic}].ip")),
+            ),
+            PlanError::Exhausted { vm, nic, .. } => {
+                (Some(vm.clone()), Some(format!("domains.{vm}.nics[{nic}]")))
+            }
+            PlanError::MissingGateway { .. } => (None, None),
+        }
     }
 }
 

@@ -83,7 +83,19 @@ impl From<WorkdirError> for Error {
             }
             WorkdirError::Io { .. } => ErrorKind::Io,
         };
-        Error::new(kind, err.to_string())
+        let path = match &err {
+            WorkdirError::NotAWorkdir { path }
+            | WorkdirError::Malformed { path }
+            | WorkdirError::Io { path, .. } => Some(path.clone()),
+            WorkdirError::PrefixNotFound { workdir, .. }
+            | WorkdirError::PrefixExists { workdir, .. } => Some(workdir.clone()),
+            WorkdirError::BadName { .. } => None,
+        };
+        let out = Error::with_source(kind, err.to_string(), err);
+        match path {
+            Some(path) => out.with_path(path),
+            None => out,
+        }
     }
 }
 

@@ -9,7 +9,11 @@
 //!   string that is not UTF-8 is `LAGO_STATUS_INVALID_UTF8`, never UB or a
 //!   panic;
 //! - a failure writes a `lago_error` to `*err_out` when `err_out` is not NULL,
-//!   and leaves it untouched on success.
+//!   and leaves it untouched on success;
+//! - a `*err_out` that is not NULL on entry (an earlier error not freed and
+//!   reset, or an uninitialised variable) is refused before any work with
+//!   `LAGO_STATUS_INVALID_ARGUMENT` and left as it is: an error is never
+//!   overwritten, so never leaked, and a garbage pointer is never freed.
 
 use std::any::Any;
 use std::ffi::{CStr, c_char};
@@ -18,12 +22,30 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::error::lago_error;
 use crate::status::lago_status;
 
-/// A failure on its way to a C caller: the status to return and the message
-/// to put in the `lago_error`.
+/// A failure on its way to a C caller: the status to return, the message
+/// and the structured fields to put in the `lago_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FfiError {
     status: lago_status,
     message: String,
+    details: Option<Box<ErrorDetails>>,
+}
+
+/// The structured fields of a core error, as the C accessors give them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorDetails {
+    /// `lago_error_vm`.
+    pub vm: Option<String>,
+    /// `lago_error_path` (a path that is not UTF-8 is converted lossily).
+    pub path: Option<String>,
+    /// `lago_error_key_path`.
+    pub key_path: Option<String>,
+    /// `lago_error_line`.
+    pub line: Option<usize>,
+    /// `lago_error_libvirt_code`.
+    pub libvirt_code: Option<i32>,
+    /// `lago_error_cause`, outermost first.
+    pub causes: Vec<String>,
 }
 
 impl FfiError {
@@ -32,7 +54,13 @@ impl FfiError {
         Self {
             status,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The structured fields, if the failure came from a core error.
+    pub fn details(&self) -> Option<&ErrorDetails> {
+        self.details.as_deref()
     }
 
     /// The status code the exported function returns.
@@ -45,8 +73,8 @@ impl FfiError {
         &self.message
     }
 
-    pub(crate) fn into_parts(self) -> (lago_status, String) {
-        (self.status, self.message)
+    pub(crate) fn into_parts(self) -> (lago_status, String, Option<Box<ErrorDetails>>) {
+        (self.status, self.message, self.details)
     }
 
     fn from_panic(payload: &(dyn Any + Send)) -> Self {
@@ -60,8 +88,22 @@ impl FfiError {
 }
 
 impl From<lago_core::Error> for FfiError {
+    /// The status of the error's kind, its full message (causes included,
+    /// as lago has always reported it) and its structured fields.
     fn from(err: lago_core::Error) -> Self {
-        Self::new(err.kind().into(), err.full_message())
+        let details = ErrorDetails {
+            vm: err.vm().map(str::to_owned),
+            path: err.path().map(|p| p.to_string_lossy().into_owned()),
+            key_path: err.key_path().map(str::to_owned),
+            line: err.line(),
+            libvirt_code: err.libvirt_code(),
+            causes: err.causes(),
+        };
+        Self {
+            status: err.kind().into(),
+            message: err.full_message(),
+            details: Some(Box::new(details)),
+        }
     }
 }
 
@@ -192,7 +234,7 @@ fn null_argument(name: &str) -> FfiError {
 ///
 /// # Safety
 ///
-/// `err_out` must be NULL or valid for writing one pointer.
+/// `err_out` must be NULL or point to a readable and writable `lago_error *`.
 pub unsafe fn write_error(err_out: *mut *mut lago_error, err: FfiError) {
     if err_out.is_null() {
         return;
@@ -203,16 +245,22 @@ pub unsafe fn write_error(err_out: *mut *mut lago_error, err: FfiError) {
 }
 
 /// Runs the body of a fallible exported function: see
-/// [`ffi_boundary!`](crate::ffi_boundary).
+/// [`ffi_boundary!`](crate::ffi_boundary). A `*err_out` that is not NULL on
+/// entry is refused with `LAGO_STATUS_INVALID_ARGUMENT` before `body` runs,
+/// and left untouched.
 ///
 /// # Safety
 ///
-/// `err_out` must be NULL or valid for writing one pointer.
+/// `err_out` must be NULL or valid for reading and writing one pointer.
 #[doc(hidden)]
 pub unsafe fn run_fallible<F>(err_out: *mut *mut lago_error, body: F) -> lago_status
 where
     F: FnOnce() -> Result<(), FfiError>,
 {
+    // SAFETY: the caller guarantees a non-NULL `err_out` is readable.
+    if !err_out.is_null() && !unsafe { err_out.read() }.is_null() {
+        return lago_status::InvalidArgument;
+    }
     let err = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return lago_status::Ok,
         Ok(Err(err)) => err,
@@ -338,6 +386,42 @@ mod tests {
         let (status, msg) = call(c"panic".as_ptr());
         assert_eq!(status, lago_status::Panic);
         assert_eq!(msg.as_deref(), Some("lago panicked: probe asked to panic"));
+    }
+
+    #[test]
+    fn an_error_left_in_err_out_is_refused_and_kept() {
+        let earlier = Box::into_raw(Box::new(lago_error::new(FfiError::new(
+            lago_status::Config,
+            "earlier",
+        ))));
+        let mut err = earlier;
+        // SAFETY: a C string literal and a writable, readable err_out.
+        let status = unsafe { probe(c"missing".as_ptr(), &mut err) };
+        assert_eq!(status, lago_status::InvalidArgument);
+        assert_eq!(err, earlier, "the earlier error is left in place");
+        // SAFETY: `err` is the live error made above, freed once here.
+        unsafe {
+            assert_eq!(lago_error_code(err), lago_status::Config);
+            lago_error_free(err);
+        }
+        // The body did not run: a panicking call is refused the same way.
+        let mut garbage = ptr::NonNull::<lago_error>::dangling().as_ptr();
+        // SAFETY: as above; the dangling pointer is never dereferenced.
+        let status = unsafe { probe(c"panic".as_ptr(), &mut garbage) };
+        assert_eq!(status, lago_status::InvalidArgument);
+    }
+
+    #[test]
+    fn core_fields_reach_the_ffi_error() {
+        let err = FfiError::from(
+            Error::new(ErrorKind::Libvirt, "create domain d-vm0: boom")
+                .with_vm("vm0")
+                .with_libvirt_code(38),
+        );
+        let details = err.details().expect("core errors carry details");
+        assert_eq!(details.vm.as_deref(), Some("vm0"));
+        assert_eq!(details.libvirt_code, Some(38));
+        assert_eq!(details.path, None);
     }
 
     #[test]

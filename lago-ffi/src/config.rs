@@ -33,6 +33,11 @@ pub(crate) fn system_config() -> Result<Config, FfiError> {
 
 /// A configuration holding only the built-in defaults (no files, no
 /// environment). Never returns NULL; free with `lago_config_free`.
+///
+/// Ownership: the returned object is the caller's: free it with
+/// `lago_config_free`.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn lago_config_new() -> *mut lago_config {
     ffi_boundary!(default: ptr::null_mut(), {
@@ -43,10 +48,18 @@ pub extern "C" fn lago_config_new() -> *mut lago_config {
 /// Loads Lago's configuration from its usual sources (defaults, config
 /// files, `LAGO__SECTION__KEY` environment variables) into `*config_out`.
 ///
+/// Ownership: `*config_out`: written only on success; its object is the
+/// caller's: free it with `lago_config_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread.
+///
 /// # Safety
 ///
-/// `config_out` must be NULL or writable; `err_out` must be NULL or valid
-/// for writing one pointer.
+/// `config_out` must be NULL or writable; `err_out` must be NULL or point to a
+/// readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_config_load_system(
     config_out: *mut *mut lago_config,
@@ -64,11 +77,19 @@ pub unsafe extern "C" fn lago_config_load_system(
 /// Sets `key` in `section` (e.g. `"lago"`, `"lease_dir"`) to `value`,
 /// overriding every other source.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread, while no other thread uses `config`.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `config` must be NULL or a live `lago_config` not used by another thread
-/// during the call; the strings must be NULL or NUL-terminated; `err_out`
-/// must be NULL or valid for writing one pointer.
+/// during the call; the strings must be NULL or NUL-terminated; `err_out` must
+/// be NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_config_set(
     config: *mut lago_config,
@@ -103,11 +124,22 @@ pub unsafe extern "C" fn lago_config_set(
 /// caller-owned string in `*value_out` (free with `lago_string_free`).
 /// `LAGO_STATUS_NOT_FOUND` if the key has no value.
 ///
+/// Ownership: `*value_out`: written only on success; its string is the
+/// caller's: free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; concurrent reads of one `lago_config` are allowed, not
+/// while it is being set.
+/// Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+/// the call only.
+///
 /// # Safety
 ///
 /// `config` must be NULL or a live `lago_config`; the strings must be NULL
 /// or NUL-terminated; `value_out` must be NULL or writable; `err_out` must be
-/// NULL or valid for writing one pointer.
+/// NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_config_get(
     config: *const lago_config,
@@ -142,6 +174,11 @@ pub unsafe extern "C" fn lago_config_get(
 }
 
 /// Frees `config`. NULL is accepted and ignored. Never fails.
+///
+/// Ownership: takes back what lago handed out; `config` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `config`.
 ///
 /// # Safety
 ///

@@ -96,11 +96,21 @@ fn into_handle(env: Env) -> *const lago_env {
 /// `initfile_path`, as `lago init` does: disks from templates, networks,
 /// bootstrap. With `config` NULL, Lago's system configuration is loaded.
 ///
+/// Ownership: `*env_out`: written only on success; it holds a new reference the
+/// caller releases with `lago_env_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `options` and `config` must be NULL or live objects from lago;
 /// `initfile_path` must be NULL or NUL-terminated; `env_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_init(
     options: *const lago_init_options,
@@ -129,6 +139,15 @@ pub unsafe extern "C" fn lago_env_init(
 
 /// As `lago_env_init`, from the text of a LagoInitFile (YAML or JSON) held
 /// in memory. Relative paths in it are taken from the current directory.
+///
+/// Ownership: `*env_out`: written only on success; it holds a new reference the
+/// caller releases with `lago_env_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///
@@ -162,11 +181,21 @@ pub unsafe extern "C" fn lago_env_init_from_string(
 /// Opens prefix `prefix_name` (NULL: `current`) of the workdir `workdir`.
 /// With `config` NULL, Lago's system configuration is loaded.
 ///
+/// Ownership: `*env_out`: written only on success; it holds a new reference the
+/// caller releases with `lago_env_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; concurrent reads of one `lago_config` are allowed, not
+/// while it is being set.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `config` must be NULL or a live `lago_config`; the strings must be NULL
 /// or NUL-terminated; `env_out` must be NULL or writable; `err_out` must be
-/// NULL or valid for writing one pointer.
+/// NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_load(
     config: *const lago_config,
@@ -198,10 +227,17 @@ pub unsafe extern "C" fn lago_env_load(
 /// prefix (and the workdir with its last prefix). The handle stays valid
 /// but destroyed, even if this fails: release it with `lago_env_free`.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+///
 /// # Safety
 ///
-/// `env` must be NULL or a live `lago_env`; `err_out` must be NULL or valid
-/// for writing one pointer.
+/// `env` must be NULL or a live `lago_env`; `err_out` must be NULL or point to
+/// a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_destroy(
     env: *const lago_env,
@@ -225,6 +261,11 @@ pub unsafe extern "C" fn lago_env_destroy(
 /// Adds a reference to `env` (e.g. for another thread) and returns it;
 /// NULL if `env` is NULL. Release it with `lago_env_free`.
 ///
+/// Ownership: the returned pointer is a new reference the caller releases with
+/// `lago_env_free`.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`.
@@ -242,6 +283,11 @@ pub unsafe extern "C" fn lago_env_clone(env: *const lago_env) -> *const lago_env
 /// Releases one reference to `env`; the last one closes the environment's
 /// connections (it does not stop or remove anything). NULL is accepted and
 /// ignored. Never fails.
+///
+/// Ownership: takes back what lago handed out; `env` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `env`.
 ///
 /// # Safety
 ///

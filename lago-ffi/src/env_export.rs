@@ -50,12 +50,22 @@ const ALL_FLAGS: u32 = LAGO_EXPORT_STANDALONE
 /// existing file in the way `LAGO_STATUS_ALREADY_EXISTS` (nothing is
 /// overwritten). A failed export removes what it wrote.
 ///
+/// Ownership: `*result_json_out`: written only on success; its string is the
+/// caller's: free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+/// the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
 /// `n_vm_names` NUL-terminated strings; `dst_dir` and `init_file_name` must
 /// be NULL or NUL-terminated; `result_json_out` must be NULL or writable;
-/// `err_out` must be NULL or valid for writing one pointer.
+/// `err_out` must be NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_export(
     env: *const lago_env,

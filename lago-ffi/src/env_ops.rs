@@ -20,12 +20,20 @@ use crate::status::lago_status;
 /// libguestfs. A missing guest path fails with `LAGO_STATUS_NOT_FOUND`
 /// unless `ignore_nopath`; on failure nothing is left behind.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `output_dir` must be NULL or
 /// NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
-/// NUL-terminated strings; `err_out` must be NULL or valid for writing one
-/// pointer.
+/// NUL-terminated strings; `err_out` must be NULL or point to a readable and
+/// writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_collect(
     env: *const lago_env,
@@ -53,10 +61,17 @@ pub unsafe extern "C" fn lago_env_collect(
 /// parallel. A script exiting non-zero fails with `LAGO_STATUS_SSH` and
 /// the message `<script> failed with status N on <vm>`.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+///
 /// # Safety
 ///
-/// `env` must be NULL or a live `lago_env`; `err_out` must be NULL or
-/// valid for writing one pointer.
+/// `env` must be NULL or a live `lago_env`; `err_out` must be NULL or point to
+/// a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_deploy(
     env: *const lago_env,
@@ -75,11 +90,21 @@ pub unsafe extern "C" fn lago_env_deploy(
 /// `n_keys` 0 (`keys` may then be NULL) they are `vm-type`, `groups`,
 /// `vm-provider`.
 ///
+/// Ownership: `*out`: written only on success; its string is the caller's: free
+/// it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+/// the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `keys` must be NULL or hold
 /// `n_keys` NUL-terminated strings; `out` must be NULL or writable;
-/// `err_out` must be NULL or valid for writing one pointer.
+/// `err_out` must be NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_ansible_inventory(
     env: *const lago_env,

@@ -44,11 +44,21 @@ impl From<ServiceState> for lago_service_state {
 /// `LAGO_STATUS_NOT_FOUND` for an unknown VM or a guest with neither;
 /// `LAGO_STATUS_INVALID_ARGUMENT` if the VM is not running.
 ///
+/// Ownership: `*provider_out`: written only on success; its string is the
+/// caller's: free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+/// the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm` must be NULL or
-/// NUL-terminated; `provider_out` must be NULL or writable; `err_out` must
-/// be NULL or valid for writing one pointer.
+/// NUL-terminated; `provider_out` must be NULL or writable; `err_out` must be
+/// NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_service_provider(
     env: *const lago_env,
@@ -75,6 +85,14 @@ pub unsafe extern "C" fn lago_env_service_provider(
 /// (`LAGO_SERVICE_STATE_MISSING` when the guest has no such service).
 /// Errors as `lago_env_service_provider`, and `LAGO_STATUS_INVALID_ARGUMENT`
 /// for a service name that is not a plain unit or script name.
+///
+/// Ownership: `*state_out`: a plain value, written only on success.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///
@@ -109,6 +127,14 @@ pub unsafe extern "C" fn lago_env_service_state(
 /// Starts (`start` true) or stops service `service` in VM `vm`.
 /// `LAGO_STATUS_NOT_FOUND` if the guest has no such service; other errors
 /// as `lago_env_service_state`.
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///
@@ -145,6 +171,14 @@ pub unsafe extern "C" fn lago_env_service_set(
 /// (`qemu-guest-agent` or `qemu-ga`); the one found is kept as
 /// `guest-agent` in the VM's spec. Failing to ask (VM down, SSH) is an
 /// error, not `false`.
+///
+/// Ownership: `*has_agent_out`: a plain value, written only on success.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///

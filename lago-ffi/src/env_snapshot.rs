@@ -23,12 +23,20 @@ use crate::status::lago_status;
 /// digits, `.`, `_`, `-`. A VM whose snapshot fails keeps nothing of it,
 /// and the message names it.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `name` must be NULL or
 /// NUL-terminated; `vm_names` must be NULL or hold `n_vm_names`
-/// NUL-terminated strings; `err_out` must be NULL or valid for writing one
-/// pointer.
+/// NUL-terminated strings; `err_out` must be NULL or point to a readable and
+/// writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_snapshot(
     env: *const lago_env,
@@ -46,6 +54,14 @@ pub unsafe extern "C" fn lago_env_snapshot(
 /// snapshot's file, and the VMs that ran are started again; returns once
 /// they answer SSH (bounded by their boot timeout). `LAGO_STATUS_NOT_FOUND`
 /// if a VM has no such snapshot (the message lists the ones it has).
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///
@@ -94,10 +110,20 @@ unsafe fn named_vms_call(
 /// (what `lago snapshot --list -f json` prints; free with
 /// `lago_string_free`). Reads the persisted state only: no libvirt.
 ///
+/// Ownership: `*json_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_snapshots_json(
     env: *const lago_env,

@@ -20,12 +20,21 @@ use crate::status::lago_status;
 /// free it with `lago_exec_result_free`. Failing to connect or a timeout is
 /// an error (`LAGO_STATUS_SSH`, `LAGO_STATUS_TIMEOUT`).
 ///
+/// Ownership: `*result_out`: written only on success; its result is the
+/// caller's: free it with `lago_exec_result_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm` must be NULL or
 /// NUL-terminated; `argv` must be NULL or hold `argc` NUL-terminated
 /// strings; `result_out` must be NULL or writable; `err_out` must be NULL or
-/// valid for writing one pointer.
+/// point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_ssh(
     env: *const lago_env,
@@ -71,10 +80,19 @@ fn timeout(timeout_ms: u64) -> Option<Duration> {
 /// Waits until VM `vm` answers SSH, at most `timeout_ms` milliseconds (0:
 /// the VM's boot timeout). Fails at once if the VM is not running.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm` must be NULL or
-/// NUL-terminated; `err_out` must be NULL or valid for writing one pointer.
+/// NUL-terminated; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_wait_for_ssh(
     env: *const lago_env,
@@ -94,11 +112,19 @@ pub unsafe extern "C" fn lago_env_wait_for_ssh(
 /// Waits for the named VMs (all when `n_vm_names` is 0) in parallel, as
 /// `lago_env_wait_for_ssh`.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
-/// `n_vm_names` NUL-terminated strings; `err_out` must be NULL or valid for
-/// writing one pointer.
+/// `n_vm_names` NUL-terminated strings; `err_out` must be NULL or point to a
+/// readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_wait_for_ssh_all(
     env: *const lago_env,
@@ -121,10 +147,19 @@ pub unsafe extern "C" fn lago_env_wait_for_ssh_all(
 
 /// Copies the local file or tree `local_path` to `remote_path` in VM `vm`.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; the strings must be NULL or
-/// NUL-terminated; `err_out` must be NULL or valid for writing one pointer.
+/// NUL-terminated; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_copy_to(
     env: *const lago_env,
@@ -152,6 +187,14 @@ pub unsafe extern "C" fn lago_env_copy_to(
 }
 
 /// Copies the file or tree `remote_path` of VM `vm` to `local_path`.
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///

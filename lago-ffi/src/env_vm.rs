@@ -38,12 +38,14 @@ pub(crate) fn vm_ip(env: &Env, vm: &str) -> Result<String, FfiError> {
             ErrorKind::NotFound,
             format!("no VM '{vm}' (VMs: {})", env.vm_names().join(", ")),
         )
+        .with_vm(vm)
     })?;
     let ip = spec.ip().ok_or_else(|| {
         Error::new(
             ErrorKind::NotFound,
             format!("VM '{vm}' has no address on its management network"),
         )
+        .with_vm(vm)
     })?;
     Ok(ip.to_string())
 }
@@ -53,11 +55,21 @@ pub(crate) fn vm_ip(env: &Env, vm: &str) -> Result<String, FfiError> {
 /// not NULL, it receives the VMs this call started (free with
 /// `lago_string_list_free`).
 ///
+/// Ownership: `*started_out`: written only on success; its list is the
+/// caller's: free it with `lago_string_list_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm_names` must be NULL or hold
 /// `n_vm_names` NUL-terminated strings; `started_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_start(
     env: *const lago_env,
@@ -87,6 +99,14 @@ pub unsafe extern "C" fn lago_env_start(
 /// Stops the named VMs (all when `n_vm_names` is 0) at once, and the
 /// networks no running VM uses any more.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// As `lago_env_start`.
@@ -111,10 +131,19 @@ pub unsafe extern "C" fn lago_env_stop(
 
 /// The names of the environment's VMs, in init-file order.
 ///
+/// Ownership: `*names_out`: written only on success; its list is the caller's:
+/// free it with `lago_string_list_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `names_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_vm_names(
     env: *const lago_env,
@@ -133,6 +162,14 @@ pub unsafe extern "C" fn lago_env_vm_names(
 }
 
 /// The names of the environment's networks, in init-file order.
+///
+/// Ownership: `*names_out`: written only on success; its list is the caller's:
+/// free it with `lago_string_list_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
 ///
 /// # Safety
 ///
@@ -158,11 +195,21 @@ pub unsafe extern "C" fn lago_env_net_names(
 /// `"192.168.200.101"` (free with `lago_string_free`).
 /// `LAGO_STATUS_NOT_FOUND` for an unknown VM or one without an address.
 ///
+/// Ownership: `*ip_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+/// the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `vm` must be NULL or
-/// NUL-terminated; `ip_out` must be NULL or writable; `err_out` must be NULL
-/// or valid for writing one pointer.
+/// NUL-terminated; `ip_out` must be NULL or writable; `err_out` must be NULL or
+/// point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_vm_ip(
     env: *const lago_env,
@@ -186,6 +233,16 @@ pub unsafe extern "C" fn lago_env_vm_ip(
 
 /// The state of VM `vm` as Lago names it (`"running"`, `"down"`, ...; free
 /// with `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for an unknown VM.
+///
+/// Ownership: `*state_out`: written only on success; its string is the
+/// caller's: free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: NUL-terminated UTF-8, in and out; string arguments are borrowed for
+/// the call only.
 ///
 /// # Safety
 ///
@@ -214,10 +271,20 @@ pub unsafe extern "C" fn lago_env_vm_state(
 /// The status `lago status --format json` prints, as a JSON string (free
 /// with `lago_string_free`).
 ///
+/// Ownership: `*json_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `json_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_status_json(
     env: *const lago_env,
@@ -248,6 +315,14 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
 /// running VM uses (not on reboot). A VM that is not running is skipped.
 /// `LAGO_STATUS_TIMEOUT` if a VM is still up after the timeout. Blocking;
 /// thread safety: as any `lago_env` call.
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///
@@ -285,6 +360,15 @@ pub unsafe extern "C" fn lago_env_shutdown(
 /// disks, NICs with their IPs, memory, metadata; type, gateway, DHCP range,
 /// address mapping). Read from memory: needs no libvirt connection.
 /// Thread safety: as any `lago_env` call.
+///
+/// Ownership: `*json_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: the returned string is NUL-terminated UTF-8.
 ///
 /// # Safety
 ///

@@ -54,6 +54,11 @@ unsafe fn buffer(bytes: Option<&Vec<u8>>, len_out: *mut usize) -> *const u8 {
 /// The exit status of the command (`128 + N` when killed by signal N);
 /// -1 if `result` is NULL.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
+/// are allowed.
+///
 /// # Safety
 ///
 /// `result` must be NULL or a live `lago_exec_result`.
@@ -68,6 +73,13 @@ pub unsafe extern "C" fn lago_exec_result_code(result: *const lago_exec_result) 
 /// The command's standard output: `*len_out` bytes (may hold NULs),
 /// followed by one NUL byte not counted, so text can be used as a C string.
 /// Borrowed from `result`. NULL (and length 0) if `result` is NULL.
+///
+/// Ownership: `*len_out` is a plain value (written when `len_out` is not
+/// NULL). The returned pointer is borrowed from `result` and valid until
+/// `result` is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
+/// are allowed.
 ///
 /// # Safety
 ///
@@ -86,6 +98,13 @@ pub unsafe extern "C" fn lago_exec_result_stdout(
 
 /// The command's standard error, as `lago_exec_result_stdout`.
 ///
+/// Ownership: `*len_out` is a plain value (written when `len_out` is not
+/// NULL). The returned pointer is borrowed from `result` and valid until
+/// `result` is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_exec_result` is immutable, so concurrent calls
+/// are allowed.
+///
 /// # Safety
 ///
 /// As `lago_exec_result_stdout`.
@@ -101,6 +120,11 @@ pub unsafe extern "C" fn lago_exec_result_stderr(
 }
 
 /// Frees `result`. NULL is accepted and ignored. Never fails.
+///
+/// Ownership: takes back what lago handed out; `result` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `result`.
 ///
 /// # Safety
 ///

@@ -45,10 +45,20 @@ unsafe fn options_mut<'a>(
 /// `default`, template repository and store from the configuration
 /// (`[init] template_repo_path`, `[init] template_store`).
 ///
+/// Ownership: `*options_out`: written only on success; its object is the
+/// caller's: free it with `lago_init_options_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `workdir` must be NULL or NUL-terminated; `options_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_init_options_new(
     workdir: *const c_char,
@@ -68,11 +78,19 @@ pub unsafe extern "C" fn lago_init_options_new(
 
 /// Sets the prefix name (NULL: back to `default`).
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread, while no other thread uses `options`.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `options` must be NULL or a live `lago_init_options` used by no one else
 /// during the call; `name` must be NULL or NUL-terminated; `err_out` must be
-/// NULL or valid for writing one pointer.
+/// NULL or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_init_options_set_prefix_name(
     options: *mut lago_init_options,
@@ -94,6 +112,14 @@ pub unsafe extern "C" fn lago_init_options_set_prefix_name(
 
 /// Sets the template repository: a path or URL of a `repo.metadata` (NULL:
 /// back to `[init] template_repo_path` of the configuration).
+///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread, while no other thread uses `options`.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
 ///
 /// # Safety
 ///
@@ -120,6 +146,14 @@ pub unsafe extern "C" fn lago_init_options_set_template_repo(
 /// Sets the template store directory (NULL: back to `[init]
 /// template_store` of the configuration).
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread, while no other thread uses `options`.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// As `lago_init_options_set_prefix_name`.
@@ -143,6 +177,11 @@ pub unsafe extern "C" fn lago_init_options_set_template_store(
 }
 
 /// Frees `options`. NULL is accepted and ignored. Never fails.
+///
+/// Ownership: takes back what lago handed out; `options` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `options`.
 ///
 /// # Safety
 ///

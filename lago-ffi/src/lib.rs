@@ -3,12 +3,17 @@
 //! This crate only adapts: it checks C arguments, converts types, maps
 //! [`lago_core::ErrorKind`] to [`lago_status`] (in `status.rs`, the one place)
 //! and manages ownership of the objects it hands out. The header
-//! `include/lago.h` is generated from it by a pinned cbindgen.
+//! `include/lago.h` is generated from it by a pinned cbindgen; its opening
+//! conventions section is the `header` of `cbindgen.toml`, and every
+//! function's comment says who frees what it returns, what happens to
+//! `*err_out`, its threading rule and the encoding of its strings.
 //!
 //! Conventions, for every function:
 //! - names are `lago_<noun>_<verb>`; objects are opaque pointers;
 //! - fallible functions return `lago_status` and take an optional
 //!   `lago_error **err_out` as last argument, written only on failure;
+//!   `*err_out` must be NULL on entry (else `LAGO_STATUS_INVALID_ARGUMENT`,
+//!   nothing done, the earlier error left in place);
 //!   out-parameters are written only on success;
 //! - string arguments are borrowed NUL-terminated UTF-8; strings returned as
 //!   `char *` are owned by the caller and freed with `lago_string_free`;
@@ -67,7 +72,11 @@ pub use env_vm::{
     lago_env_net_names, lago_env_shutdown, lago_env_spec_json, lago_env_start,
     lago_env_status_json, lago_env_stop, lago_env_vm_ip, lago_env_vm_names, lago_env_vm_state,
 };
-pub use error::{lago_error, lago_error_code, lago_error_free, lago_error_message};
+pub use error::{
+    lago_error, lago_error_cause, lago_error_cause_count, lago_error_code, lago_error_free,
+    lago_error_key_path, lago_error_libvirt_code, lago_error_line, lago_error_message,
+    lago_error_path, lago_error_vm,
+};
 pub use exec::{
     lago_exec_result, lago_exec_result_code, lago_exec_result_free, lago_exec_result_stderr,
     lago_exec_result_stdout,
@@ -92,6 +101,11 @@ pub use vm::{lago_env_get_vm, lago_vm, lago_vm_free, lago_vm_ip, lago_vm_name, l
 /// The version of the lago library, e.g. `"0.1.0"`: a static string, never
 /// freed. Compare with `LAGO_VERSION_MAJOR/MINOR/PATCH` to detect a library
 /// older than the header a program was compiled with.
+///
+/// Ownership: the returned string is static: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread.
+/// Strings: the returned string is NUL-terminated UTF-8.
 #[unsafe(no_mangle)]
 pub extern "C" fn lago_version() -> *const c_char {
     const VERSION_C: &CStr =

@@ -29,6 +29,11 @@ impl lago_string_list {
 
 /// The number of strings in `list` (0 if `list` is NULL).
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_string_list` is immutable, so concurrent calls
+/// are allowed.
+///
 /// # Safety
 ///
 /// `list` must be NULL or a live `lago_string_list`.
@@ -43,6 +48,13 @@ pub unsafe extern "C" fn lago_string_list_len(list: *const lago_string_list) -> 
 /// String `index` of `list`, borrowed from the list (valid until
 /// `lago_string_list_free`); NULL if `list` is NULL or `index` is out of
 /// range.
+///
+/// Ownership: the returned pointer is borrowed from `list` and valid until
+/// `list` is freed: never free it.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread; `lago_string_list` is immutable, so concurrent calls
+/// are allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
 ///
 /// # Safety
 ///
@@ -62,6 +74,11 @@ pub unsafe extern "C" fn lago_string_list_get(
 }
 
 /// Frees `list`. NULL is accepted and ignored. Never fails.
+///
+/// Ownership: takes back what lago handed out; `list` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `list`.
 ///
 /// # Safety
 ///

@@ -65,7 +65,7 @@ impl lago_log_level {
 
 /// A log callback: `userdata` as given to `lago_set_log_callback`, the
 /// message's level, its target (the lago module, e.g. `lago_core::env`) and
-/// the message, both NUL-terminated and valid only during the call.
+/// the message, both NUL-terminated UTF-8 and valid only during the call.
 /// Called from any thread, possibly from several at once; it must not call
 /// `lago_set_log_callback`.
 pub type lago_log_fn = Option<
@@ -193,11 +193,18 @@ impl Subscriber for Forwarder {
 /// process's global one; it fails with `LAGO_STATUS_INTERNAL` if another was
 /// installed first.
 ///
+/// Ownership: nothing returned needs freeing.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread.
+///
 /// # Safety
 ///
 /// `callback` and `userdata_free` must be NULL or functions safe to call
 /// from any thread, concurrently, with `userdata`; `err_out` must be NULL or
-/// valid for writing one pointer.
+/// point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_set_log_callback(
     max_level: u32,

@@ -948,3 +948,153 @@ fn service_misuse() {
         lago_config_free(config);
     }
 }
+
+/// The structured fields of a `lago_error`, read through the C accessors.
+#[derive(Debug, Default)]
+struct Fields {
+    status: Option<lago_status>,
+    vm: Option<String>,
+    path: Option<String>,
+    key_path: Option<String>,
+    line: usize,
+    libvirt_code: i32,
+    causes: Vec<String>,
+}
+
+/// Runs `f` with an error out-parameter; returns its status and the fields
+/// of its error (all absent on success).
+fn call_fields(f: impl FnOnce(*mut *mut lago_error) -> lago_status) -> (lago_status, Fields) {
+    let mut err: *mut lago_error = ptr::null_mut();
+    let status = f(&mut err);
+    if err.is_null() {
+        return (status, Fields::default());
+    }
+    let text = |p: *const c_char| {
+        // SAFETY: a non-NULL result is a string borrowed from the live `err`.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned())
+    };
+    // SAFETY: `err` was written by lago and is freed once, after the reads.
+    unsafe {
+        let fields = Fields {
+            status: Some(lago_error_code(err)),
+            vm: text(lago_error_vm(err)),
+            path: text(lago_error_path(err)),
+            key_path: text(lago_error_key_path(err)),
+            line: lago_error_line(err),
+            libvirt_code: lago_error_libvirt_code(err),
+            causes: (0..lago_error_cause_count(err))
+                .map(|i| text(lago_error_cause(err, i)).unwrap())
+                .collect(),
+        };
+        assert!(lago_error_cause(err, fields.causes.len()).is_null());
+        lago_error_free(err);
+        (status, fields)
+    }
+}
+
+#[test]
+fn error_fields_of_real_failures() {
+    let (_dir, workdir, config) = scratch_env();
+    let env = load(config, &workdir);
+    // SAFETY: `env` and `config` are live until freed at the end; the
+    // strings are C strings and the out-parameters writable.
+    unsafe {
+        // An unknown VM names the VM asked for.
+        let mut ip: *mut c_char = ptr::null_mut();
+        let (status, f) = call_fields(|e| lago_env_vm_ip(env, c"nope".as_ptr(), &mut ip, e));
+        assert_eq!(status, lago_status::NotFound);
+        assert_eq!(f.vm.as_deref(), Some("nope"));
+        assert_eq!(f.libvirt_code, 0);
+
+        // libvirt cannot be reached: libvirt's code, and its message as a cause.
+        let mut state: *mut c_char = ptr::null_mut();
+        let (status, f) = call_fields(|e| lago_env_vm_state(env, c"vm0".as_ptr(), &mut state, e));
+        assert_eq!(status, lago_status::Libvirt);
+        assert_ne!(f.libvirt_code, 0, "{f:?}");
+        assert!(!f.causes.is_empty(), "{f:?}");
+        assert!(state.is_null());
+
+        // A missing workdir names the folder.
+        let mut other: *const lago_env = ptr::null();
+        let (status, f) = call_fields(|e| {
+            lago_env_load(
+                config,
+                c"/nonexistent/lago-ffi-workdir".as_ptr(),
+                ptr::null(),
+                &mut other,
+                e,
+            )
+        });
+        assert_eq!(status, lago_status::NotFound);
+        assert_eq!(f.path.as_deref(), Some("/nonexistent/lago-ffi-workdir"));
+        assert!(other.is_null());
+        lago_env_free(env);
+    }
+
+    // A mistake in a LagoInitFile: file, key path and line.
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join("LagoInitFile");
+    std::fs::write(
+        &init,
+        "domains:\n  vm0:\n    memory: lots\n    nics:\n      - net: n0\nnets:\n  n0:\n    type: nat\n",
+    )
+    .unwrap();
+    let init_c = CString::new(init.to_str().unwrap()).unwrap();
+    let workdir = CString::new(dir.path().join("w").to_str().unwrap()).unwrap();
+    let mut options: *mut lago_init_options = ptr::null_mut();
+    let mut env: *const lago_env = ptr::null();
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(
+            call(|e| lago_init_options_new(workdir.as_ptr(), &mut options, e)).0,
+            lago_status::Ok
+        );
+        let (status, f) =
+            call_fields(|e| lago_env_init(options, config, init_c.as_ptr(), &mut env, e));
+        assert_eq!(status, lago_status::Config, "{f:?}");
+        assert_eq!(f.status, Some(lago_status::Config));
+        assert_eq!(f.path.as_deref(), init.to_str());
+        assert_eq!(f.key_path.as_deref(), Some("domains.vm0.memory"));
+        assert_eq!(f.line, 3);
+        assert_eq!(f.causes.len(), 1, "{f:?}");
+        assert!(f.causes[0].contains("domains.vm0.memory"), "{f:?}");
+        assert!(env.is_null());
+        lago_init_options_free(options);
+        lago_config_free(config);
+    }
+}
+
+#[test]
+fn an_error_left_in_err_out_is_not_overwritten() {
+    let (_dir, workdir, config) = scratch_env();
+    let env = load(config, &workdir);
+    // SAFETY: live objects, C strings, writable out-parameters; every error
+    // is freed once.
+    unsafe {
+        let mut list: *mut lago_string_list = ptr::null_mut();
+        let mut ip: *mut c_char = ptr::null_mut();
+        let mut err: *mut lago_error = ptr::null_mut();
+        assert_eq!(
+            lago_env_vm_ip(env, c"nope".as_ptr(), &mut ip, &mut err),
+            lago_status::NotFound
+        );
+        let first = err;
+        assert!(!first.is_null());
+        // Not reset: the next call is refused, does nothing, keeps the error.
+        assert_eq!(
+            lago_env_vm_names(env, &mut list, &mut err),
+            lago_status::InvalidArgument
+        );
+        assert_eq!(err, first);
+        assert!(list.is_null(), "the refused call did no work");
+        assert_eq!(lago_error_code(err), lago_status::NotFound);
+        lago_error_free(err);
+        err = ptr::null_mut();
+        // Reset to NULL: it works again, and success leaves it NULL.
+        assert_eq!(lago_env_vm_names(env, &mut list, &mut err), lago_status::Ok);
+        assert!(err.is_null());
+        lago_string_list_free(list);
+        lago_env_free(env);
+        lago_config_free(config);
+    }
+}

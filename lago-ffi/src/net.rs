@@ -66,11 +66,20 @@ unsafe fn arg_net<'a>(net: *const lago_net) -> Result<&'a lago_net, FfiError> {
 /// `LAGO_STATUS_NOT_FOUND` if the env has no such network. The handle keeps
 /// the env open. Thread safety: as any `lago_env` call.
 ///
+/// Ownership: `*net_out`: written only on success; its handle is the caller's:
+/// free it with `lago_net_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `name` must be NULL or
-/// NUL-terminated; `net_out` must be NULL or writable; `err_out` must be
-/// NULL or valid for writing one pointer.
+/// NUL-terminated; `net_out` must be NULL or writable; `err_out` must be NULL
+/// or point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_get_net(
     env: *const lago_env,
@@ -99,10 +108,21 @@ pub unsafe extern "C" fn lago_env_get_net(
 /// The network's name in the init file (free with `lago_string_free`).
 /// Thread safety: any thread, concurrently with any other call on `net`.
 ///
+/// Ownership: `*name_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; `lago_net` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `net` must be NULL or a live `lago_net`; `name_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_net_name(
     net: *const lago_net,
@@ -123,6 +143,16 @@ pub unsafe extern "C" fn lago_net_name(
 /// `lago_string_free`). `LAGO_STATUS_NOT_FOUND` for a network without one
 /// (a bridge network). Thread safety: any thread, concurrently with any
 /// other call on `net`.
+///
+/// Ownership: `*gateway_out`: written only on success; its string is the
+/// caller's: free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; `lago_net` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
 ///
 /// # Safety
 ///
@@ -155,11 +185,19 @@ pub unsafe extern "C" fn lago_net_gateway(
 /// init file): `*is_management_out` receives it. Thread safety: any
 /// thread, concurrently with any other call on `net`.
 ///
+/// Ownership: `*is_management_out`: a plain value, written only on success.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; `lago_net` is immutable, so concurrent calls are
+/// allowed.
+///
 /// # Safety
 ///
 /// `net` must be NULL or a live `lago_net`; `is_management_out` must be
-/// NULL or writable; `err_out` must be NULL or valid for writing one
-/// pointer.
+/// NULL or writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_net_is_management(
     net: *const lago_net,
@@ -180,6 +218,11 @@ pub unsafe extern "C" fn lago_net_is_management(
 /// Frees `net` (and its reference to the env). NULL is accepted and
 /// ignored. Never fails. From any thread, once no other call on `net`
 /// runs.
+///
+/// Ownership: takes back what lago handed out; `net` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `net`.
 ///
 /// # Safety
 ///

@@ -12,6 +12,10 @@ use crate::ffi_boundary;
 /// Frees a string that lago returned to the caller. NULL is accepted and
 /// ignored. Never fails.
 ///
+/// Ownership: takes back what lago handed out; `s` must not be used afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `s`.
+///
 /// # Safety
 ///
 /// `s` must be NULL or a string returned by lago as caller-owned and not yet

@@ -53,11 +53,20 @@ pub(crate) unsafe fn write_string(out: *mut *mut c_char, text: String) -> Result
 /// `LAGO_STATUS_NOT_FOUND` if the env has no such VM. The handle keeps the
 /// env open. Thread safety: as any `lago_env` call.
 ///
+/// Ownership: `*vm_out`: written only on success; its handle is the caller's:
+/// free it with `lago_vm_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; calls on one `lago_env` may run concurrently.
+/// Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+///
 /// # Safety
 ///
 /// `env` must be NULL or a live `lago_env`; `name` must be NULL or
-/// NUL-terminated; `vm_out` must be NULL or writable; `err_out` must be NULL
-/// or valid for writing one pointer.
+/// NUL-terminated; `vm_out` must be NULL or writable; `err_out` must be NULL or
+/// point to a readable and writable `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_env_get_vm(
     env: *const lago_env,
@@ -86,10 +95,21 @@ pub unsafe extern "C" fn lago_env_get_vm(
 /// The VM's name (free with `lago_string_free`). Thread safety: any
 /// thread, concurrently with any other call on `vm`.
 ///
+/// Ownership: `*name_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; `lago_vm` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// `vm` must be NULL or a live `lago_vm`; `name_out` must be NULL or
-/// writable; `err_out` must be NULL or valid for writing one pointer.
+/// writable; `err_out` must be NULL or point to a readable and writable
+/// `lago_error *`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lago_vm_name(
     vm: *const lago_vm,
@@ -110,6 +130,16 @@ pub unsafe extern "C" fn lago_vm_name(
 /// `"192.168.200.101"` (free with `lago_string_free`), as
 /// `lago_env_vm_ip`. `LAGO_STATUS_NOT_FOUND` if it has none. Thread
 /// safety: any thread, concurrently with any other call on `vm`.
+///
+/// Ownership: `*ip_out`: written only on success; its string is the caller's:
+/// free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; `lago_vm` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
 ///
 /// # Safety
 ///
@@ -134,6 +164,16 @@ pub unsafe extern "C" fn lago_vm_ip(
 /// `lago_string_free`), as `lago_env_vm_state`: asks libvirt. Thread
 /// safety: any thread, concurrently with any other call on `vm`.
 ///
+/// Ownership: `*state_out`: written only on success; its string is the
+/// caller's: free it with `lago_string_free`.
+/// Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+/// is not NULL (the caller frees it with `lago_error_free`); on success
+/// `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+/// does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+/// Threads: any thread; `lago_vm` is immutable, so concurrent calls are
+/// allowed.
+/// Strings: the returned string is NUL-terminated UTF-8.
+///
 /// # Safety
 ///
 /// As `lago_vm_name`, with `state_out`.
@@ -157,6 +197,11 @@ pub unsafe extern "C" fn lago_vm_state(
 
 /// Frees `vm` (and its reference to the env). NULL is accepted and
 /// ignored. Never fails. From any thread, once no other call on `vm` runs.
+///
+/// Ownership: takes back what lago handed out; `vm` must not be used
+/// afterwards.
+/// Errors: none; this function cannot fail.
+/// Threads: call it once, when no other thread uses `vm`.
 ///
 /// # Safety
 ///

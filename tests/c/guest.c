@@ -276,6 +276,16 @@ int main(int argc, char **argv) {
     CHECK(read_file(local_out, back, sizeof back) == (long)sizeof payload);
     CHECK(memcmp(payload, back, sizeof payload) == 0);
     CHECK(lago_env_copy_from(env, "vm1", "/no/such/file", local_out, NULL) != LAGO_STATUS_OK);
+    /* A missing guest path: NOT_FOUND, naming the VM and the path. */
+    {
+        lago_error *e = NULL;
+        CHECK(lago_env_copy_from(env, "vm1", "/no/such/file", local_out, &e) ==
+              LAGO_STATUS_NOT_FOUND);
+        CHECK(e && lago_error_vm(e) && strcmp(lago_error_vm(e), "vm1") == 0);
+        CHECK(e && lago_error_path(e) && strcmp(lago_error_path(e), "/no/such/file") == 0);
+        CHECK(e && strstr(lago_error_message(e), "No such file or directory") != NULL);
+        lago_error_free(e);
+    }
 
     char *json = NULL;
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_status_json(env, &json, &err));

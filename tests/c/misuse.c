@@ -2,7 +2,9 @@
  * unknown names, bad values, calls on a destroyed env and on VM and net
  * handles that outlive it. Each must return the right status with a
  * matching lago_error, write no out-parameter, and neither crash nor leak
- * (run under ASan and valgrind by tests/c/run).
+ * (run under ASan and valgrind by tests/c/run). Also: the structured
+ * fields of errors, and an error left in *err_out (refused, kept, not
+ * leaked).
  *
  * Usage: misuse WORKDIR_COPY LEASE_DIR
  *   WORKDIR_COPY: a scratch copy of lago-core's upstream-workdir fixture. */
@@ -89,6 +91,63 @@ int main(int argc, char **argv) {
     CHECK(lago_string_list_get(list, 2) == NULL);
     lago_string_list_free(list);
     list = NULL;
+
+    /* Structured fields of errors. */
+    {
+        lago_error *err = NULL;
+        char *ip0 = NULL;
+        CHECK(lago_env_vm_ip(env, "nope", &ip0, &err) == LAGO_STATUS_NOT_FOUND);
+        CHECK(err != NULL && ip0 == NULL);
+        CHECK(lago_error_vm(err) && strcmp(lago_error_vm(err), "nope") == 0);
+        CHECK(lago_error_path(err) == NULL && lago_error_key_path(err) == NULL);
+        CHECK(lago_error_line(err) == 0 && lago_error_libvirt_code(err) == 0);
+
+        /* An error already in *err_out: refused, kept, nothing done. */
+        lago_error *const first = err;
+        lago_string_list *names0 = NULL;
+        CHECK(lago_env_vm_names(env, &names0, &err) == LAGO_STATUS_INVALID_ARGUMENT);
+        CHECK(err == first && names0 == NULL);
+        CHECK(lago_error_code(err) == LAGO_STATUS_NOT_FOUND);
+        lago_error_free(err);
+        err = NULL;
+
+        /* libvirt cannot be reached: its code, and its message as a cause. */
+        CHECK(lago_env_vm_state(env, "vm0", &ip0, &err) == LAGO_STATUS_LIBVIRT);
+        CHECK(err != NULL && ip0 == NULL);
+        CHECK(lago_error_libvirt_code(err) != 0);
+        size_t n = lago_error_cause_count(err);
+        CHECK(n >= 1);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(lago_error_cause(err, i) != NULL && lago_error_cause(err, i)[0] != '\0');
+        }
+        CHECK(lago_error_cause(err, n) == NULL);
+        lago_error_free(err);
+        err = NULL;
+
+        /* A mistake in a LagoInitFile: the key path and the line. */
+        lago_init_options *opts = NULL;
+        const lago_env *bad = NULL;
+        REQUIRE_OK(lago_init_options_new("/nonexistent-dir/w2", &opts, &err));
+        CHECK(lago_env_init_from_string(opts, config,
+                                        "domains:\n  vm0:\n    memory: lots\n"
+                                        "    nics:\n      - net: n0\n"
+                                        "nets:\n  n0:\n    type: nat\n",
+                                        &bad, &err) == LAGO_STATUS_CONFIG);
+        CHECK(bad == NULL && err != NULL);
+        CHECK(lago_error_key_path(err) &&
+              strcmp(lago_error_key_path(err), "domains.vm0.memory") == 0);
+        CHECK(lago_error_line(err) == 3);
+        CHECK(lago_error_path(err) != NULL);
+        CHECK(lago_error_cause_count(err) == 1);
+        lago_error_free(err);
+        lago_init_options_free(opts);
+
+        /* Every accessor takes NULL. */
+        CHECK(lago_error_vm(NULL) == NULL && lago_error_path(NULL) == NULL);
+        CHECK(lago_error_key_path(NULL) == NULL && lago_error_cause(NULL, 0) == NULL);
+        CHECK(lago_error_line(NULL) == 0 && lago_error_libvirt_code(NULL) == 0);
+        CHECK(lago_error_cause_count(NULL) == 0);
+    }
 
     /* Unknown VM names. */
     char *ip = NULL;

@@ -823,6 +823,8 @@ fn flush_logs(py: Python<'_>) {
 #[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
+    use super::errors::error_classes;
+    #[pymodule_export]
     use super::ssh_client::SshClient;
     #[pymodule_export]
     use super::{

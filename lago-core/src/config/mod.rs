@@ -178,8 +178,39 @@ pub enum ConfigError {
 }
 
 impl From<ConfigError> for Error {
+    /// Keeps the [`ConfigError`] as the source; the file and line (of a
+    /// syntax error, or of the file that set a bad value) are the error's
+    /// [`path`](Error::path) and [`line`](Error::line), a bad value's
+    /// `section.key` its [`key_path`](Error::key_path).
     fn from(err: ConfigError) -> Self {
-        Error::new(ErrorKind::Config, err.to_string())
+        let (path, line, key_path) = match &err {
+            ConfigError::Syntax { path, line, .. } | ConfigError::NotUtf8 { path, line } => {
+                (Some(path.clone()), Some(*line), None)
+            }
+            ConfigError::InvalidValue {
+                section,
+                key,
+                origin,
+                ..
+            } => {
+                let (path, line) = match origin {
+                    Source::File { path, line } => (Some(path.clone()), Some(*line)),
+                    _ => (None, None),
+                };
+                (path, line, Some(format!("{section}.{key}")))
+            }
+        };
+        let mut out = Error::with_source(ErrorKind::Config, err.to_string(), err);
+        if let Some(path) = path {
+            out = out.with_path(path);
+        }
+        if let Some(line) = line {
+            out = out.with_line(line);
+        }
+        if let Some(key_path) = key_path {
+            out = out.with_key_path(key_path);
+        }
+        out
     }
 }
 

@@ -246,6 +246,19 @@ fn typed_getter_errors_name_key_value_and_source() {
     let err = Error::from(err);
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.message().contains("LAGO_DOMAIN_TYPE"));
+    assert_eq!(err.key_path(), Some("lago.domain_type"));
+    assert_eq!(err.path(), None, "set by the environment, not a file");
+    // A bad value from a file names the file, the line and the key.
+    let err = Error::from(config.get_u32("ssh_tries").unwrap_err());
+    assert_eq!(err.path(), Some(etc.as_path()));
+    assert_eq!(err.line(), Some(3));
+    assert_eq!(err.key_path(), Some("lago.ssh_tries"));
+    assert!(
+        std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<ConfigError>())
+            .is_some(),
+        "the ConfigError is kept as the source"
+    );
 }
 
 #[test]

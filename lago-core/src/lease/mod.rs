@@ -338,10 +338,16 @@ impl LeaseError {
 impl From<LeaseError> for Error {
     fn from(err: LeaseError) -> Self {
         let kind = err.kind();
-        let message = err.to_string();
-        match err {
-            LeaseError::Io { source, .. } => Error::with_source(kind, message, source),
-            _ => Error::new(kind, message),
+        let path = match &err {
+            LeaseError::Io { path, .. }
+            | LeaseError::LockTimeout { path, .. }
+            | LeaseError::Unverifiable { path, .. } => Some(path.clone()),
+            _ => None,
+        };
+        let out = Error::with_source(kind, err.to_string(), err);
+        match path {
+            Some(path) => out.with_path(path),
+            None => out,
         }
     }
 }

@@ -76,10 +76,15 @@ fn no_path(vm: &str, missing: &[&str]) -> Error {
         .iter()
         .map(|p| format!("{p}: No such file or directory"))
         .collect();
-    Error::new(
+    let err = Error::new(
         ErrorKind::NotFound,
         format!("VM '{vm}': {}", list.join(", ")),
     )
+    .with_vm(vm);
+    match missing {
+        [one] => err.with_path(*one),
+        _ => err,
+    }
 }
 
 /// Copies each of `items` out of VM `vm` through `source`. Missing guest
@@ -598,7 +603,8 @@ fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
 /// `e` with `what` said first, its kind kept.
 fn context(e: impl Into<Error>, what: &str) -> Error {
     let e = e.into();
-    Error::with_source(e.kind(), format!("{what}: {}", e.message()), e)
+    let message = format!("{what}: {}", e.message());
+    e.wrap(message)
 }
 
 fn io_err(what: &str, path: &Path, e: io::Error) -> Error {

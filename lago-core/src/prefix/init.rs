@@ -213,10 +213,9 @@ fn resolve_templates(
             .resolve(&name, version.as_deref(), lookup)
             .map_err(|e| {
                 let e = Error::from(e);
-                Error::new(
-                    e.kind(),
-                    format!("{}: {key}.template_name: {}", location, e.full_message()),
-                )
+                let message = format!("{}: {key}.template_name: {}", location, e.full_message());
+                e.wrap(message)
+                    .with_key_path(format!("{key}.template_name"))
             })?;
         out.insert((name, version), resolved);
     }

@@ -60,7 +60,24 @@ impl From<LayoutError> for Error {
             LayoutError::Json { .. } => ErrorKind::Internal,
             _ => ErrorKind::Io,
         };
-        Error::new(kind, err.to_string())
+        let path = err.path().map(Path::to_path_buf);
+        let out = Error::with_source(kind, err.to_string(), err);
+        match path {
+            Some(path) => out.with_path(path),
+            None => out,
+        }
+    }
+}
+
+impl LayoutError {
+    /// The file or folder the error is about.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            LayoutError::Exists(path)
+            | LayoutError::Io { path, .. }
+            | LayoutError::Keygen { path, .. }
+            | LayoutError::Json { path, .. } => Some(path),
+        }
     }
 }
 

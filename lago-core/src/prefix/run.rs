@@ -41,6 +41,7 @@ pub fn select<'a>(state: &'a PrefixState, names: &[String]) -> Result<Vec<&'a Vm
                             .join(", ")
                     ),
                 )
+                .with_vm(n.clone())
             })
         })
         .collect()
@@ -171,10 +172,8 @@ pub fn start(
             .map(|v| naming::domain_name(&state.uuid, v))
             .collect();
         undo(provider, &doms, &started_nets);
-        return Err(Error::new(
-            e.kind(),
-            format!("cannot start VM '{vm}': {}", e.full_message()),
-        ));
+        let message = format!("cannot start VM '{vm}': {}", e.full_message());
+        return Err(e.wrap(message).with_vm(vm));
     }
     for vm in &started {
         info!(vm = %vm, "VM started");

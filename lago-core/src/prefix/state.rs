@@ -55,7 +55,23 @@ impl From<StateError> for Error {
             StateError::Io { .. } | StateError::Write(_) => ErrorKind::Io,
             StateError::Json { .. } => ErrorKind::InvalidInput,
         };
-        Error::new(kind, err.to_string())
+        let (path, line) = match &err {
+            StateError::NotAPrefix(path) | StateError::Io { path, .. } => {
+                (Some(path.clone()), None)
+            }
+            StateError::Json { path, line, .. } => {
+                (Some(path.clone()), Some(*line).filter(|l| *l > 0))
+            }
+            StateError::Write(layout) => (layout.path().map(Path::to_path_buf), None),
+        };
+        let mut out = Error::with_source(kind, err.to_string(), err);
+        if let Some(path) = path {
+            out = out.with_path(path);
+        }
+        if let Some(line) = line {
+            out = out.with_line(line);
+        }
+        out
     }
 }
 

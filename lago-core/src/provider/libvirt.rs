@@ -9,7 +9,7 @@ use virt::error::ErrorNumber;
 
 use super::auth::{self, Credentials};
 use super::leases;
-use super::{Provider, ProviderError, VmState};
+use super::{Provider, ProviderError, ProviderObject, VmState};
 
 /// The default connection URI (config `libvirt_url`).
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -28,11 +28,14 @@ impl std::fmt::Debug for Libvirt {
 
 fn fail(op: &'static str, object: &str) -> impl FnOnce(virt::error::Error) -> ProviderError {
     let object = object.to_string();
-    move |e| ProviderError {
-        op,
-        object,
-        message: e.message().to_string(),
-    }
+    let kind = if op.ends_with("network") {
+        ProviderObject::Network
+    } else if op.ends_with("domain") {
+        ProviderObject::Domain
+    } else {
+        ProviderObject::Connection
+    };
+    move |e| ProviderError::libvirt(op, kind, object, e)
 }
 
 fn is_missing(e: &virt::error::Error) -> bool {
@@ -65,20 +68,17 @@ impl Libvirt {
         } else {
             auth::with_credentials(creds, |a| Connect::open_auth(Some(uri), a, 0))
         };
-        let conn = opened.map_err(|e| ProviderError {
-            op: "connect to",
-            object: uri.to_string(),
-            message: format!(
-                "{} ({})",
-                e.message(),
-                if creds.is_empty() {
-                    "is libvirtd running and may this user use it? If it asks for \
-                     credentials, set libvirt_username and libvirt_password"
-                } else {
-                    "is libvirtd running, and are libvirt_username and \
-                     libvirt_password right?"
-                }
-            ),
+        let conn = opened.map_err(|e| {
+            let hint = if creds.is_empty() {
+                "is libvirtd running and may this user use it? If it asks for \
+                 credentials, set libvirt_username and libvirt_password"
+            } else {
+                "is libvirtd running, and are libvirt_username and \
+                 libvirt_password right?"
+            };
+            let mut err = ProviderError::libvirt("connect to", ProviderObject::Connection, uri, e);
+            err.message = format!("{} ({hint})", err.message);
+            err
         })?;
         Ok(Self {
             conn,

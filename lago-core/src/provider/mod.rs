@@ -69,21 +69,109 @@ impl fmt::Display for VmState {
     }
 }
 
-/// A failed provider call, naming the operation and the object.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{op} {object}: {message}")]
+/// What a provider call was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProviderObject {
+    /// The connection itself (its URI): connecting, listing, capabilities.
+    Connection,
+    /// A network, by its provider name.
+    Network,
+    /// A VM (libvirt domain), by its provider name (`<uuid[:8]>-<vm>`).
+    Domain,
+}
+
+/// A failed provider call: the operation, the object, the provider's
+/// message and, for libvirt, its error code and domain, with the libvirt
+/// error kept as the [`source`](std::error::Error::source).
+///
+/// Its `Display` is `{op} {object}: {message}`, e.g.
+/// `create domain 0123abcd-vm0: operation failed: …`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProviderError {
     /// What was being done (`create domain`, `destroy network`, …).
     pub op: &'static str,
+    /// What kind of thing [`object`](ProviderError::object) names.
+    pub object_kind: ProviderObject,
     /// The object's name, or the connection URI.
     pub object: String,
-    /// The provider's own message.
+    /// The provider's own message (for libvirt, the error's message, with
+    /// a hint appended where lago has one).
     pub message: String,
+    /// libvirt's error code (`virErrorNumber`), when libvirt reported one.
+    pub code: Option<i32>,
+    /// libvirt's error domain (`virErrorDomain`: which part of libvirt
+    /// failed), when libvirt reported one.
+    pub domain: Option<i32>,
+    /// The libvirt error itself (boxed: results carrying a ProviderError
+    /// stay small); also the error's [`source`](std::error::Error::source).
+    pub libvirt: Option<Box<virt::error::Error>>,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.op, self.object, self.message)
+    }
+}
+
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.libvirt
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl ProviderError {
+    /// A failure of `op` on `object` that did not come from libvirt (e.g. a
+    /// provider that cannot do something).
+    pub fn new(
+        op: &'static str,
+        object_kind: ProviderObject,
+        object: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            op,
+            object_kind,
+            object: object.into(),
+            message: message.into(),
+            code: None,
+            domain: None,
+            libvirt: None,
+        }
+    }
+
+    /// A failure of `op` on `object` reported by libvirt as `err`: its
+    /// message, code and domain, and `err` as the source.
+    pub fn libvirt(
+        op: &'static str,
+        object_kind: ProviderObject,
+        object: impl Into<String>,
+        err: virt::error::Error,
+    ) -> Self {
+        Self {
+            message: err.message().to_string(),
+            code: i32::try_from(err.code().to_raw()).ok(),
+            domain: i32::try_from(err.domain().to_raw()).ok(),
+            libvirt: Some(Box::new(err)),
+            ..Self::new(op, object_kind, object, "")
+        }
+    }
 }
 
 impl From<ProviderError> for Error {
+    /// A [`ErrorKind::Libvirt`] error with the same message, keeping the
+    /// [`ProviderError`] (and so the libvirt error) as its source and
+    /// libvirt's code as [`Error::libvirt_code`].
     fn from(err: ProviderError) -> Self {
-        Error::new(ErrorKind::Libvirt, err.to_string())
+        let code = err.code;
+        let out = Error::with_source(ErrorKind::Libvirt, err.to_string(), err);
+        match code {
+            Some(code) => out.with_libvirt_code(code),
+            None => out,
+        }
     }
 }
 
@@ -129,10 +217,11 @@ pub trait Provider: Send + Sync {
     /// a provider without live snapshots.
     fn snapshot_disks(&self, name: &str, xml: &str, quiesce: bool) -> Result<(), ProviderError> {
         let _ = (xml, quiesce);
-        Err(ProviderError {
-            op: "snapshot domain",
-            object: name.to_string(),
-            message: "this provider cannot snapshot running VMs".into(),
-        })
+        Err(ProviderError::new(
+            "snapshot domain",
+            ProviderObject::Domain,
+            name,
+            "this provider cannot snapshot running VMs",
+        ))
     }
 }

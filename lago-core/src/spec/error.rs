@@ -178,9 +178,15 @@ impl From<SpecError> for Error {
     /// An unreadable file becomes [`ErrorKind::NotFound`] or [`ErrorKind::Io`]
     /// ("cannot read init file"); every other mistake [`ErrorKind::Config`]
     /// ("invalid init file"). The [`SpecError`] is kept as the source, so the
-    /// full message reads `invalid init file: init.yaml:12:9: …`.
+    /// full message reads `invalid init file: init.yaml:12:9: …`. The file,
+    /// the key path (unless it is the document root) and the line are the
+    /// error's [`path`](Error::path), [`key_path`](Error::key_path) and
+    /// [`line`](Error::line).
     fn from(err: SpecError) -> Self {
-        match err.inner.kind {
+        let file = err.inner.file.clone();
+        let key_path = (!err.inner.key_path.is_root()).then(|| err.inner.key_path.to_string());
+        let line = err.line();
+        let mut out = match err.inner.kind {
             SpecErrorKind::Io => {
                 let kind = match err.inner.io_kind {
                     Some(io::ErrorKind::NotFound) => ErrorKind::NotFound,
@@ -190,6 +196,14 @@ impl From<SpecError> for Error {
             }
             _ => Error::with_source(ErrorKind::Config, "invalid init file", err),
         }
+        .with_path(file);
+        if let Some(key_path) = key_path {
+            out = out.with_key_path(key_path);
+        }
+        if let Some(line) = line {
+            out = out.with_line(line);
+        }
+        out
     }
 }
 

@@ -342,8 +342,18 @@ impl SshError {
 impl From<SshError> for Error {
     fn from(err: SshError) -> Self {
         let kind = err.kind();
-        let message = err.to_string();
-        Error::with_source(kind, message, err)
+        let path = match &err {
+            SshError::RemoteNotFound { path, .. }
+            | SshError::Remote { path, .. }
+            | SshError::Local { path, .. }
+            | SshError::KnownHosts { path, .. } => Some(path.clone()),
+            _ => None,
+        };
+        let out = Error::with_source(kind, err.to_string(), err);
+        match path {
+            Some(path) => out.with_path(path),
+            None => out,
+        }
     }
 }
 

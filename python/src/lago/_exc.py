@@ -1,18 +1,44 @@
-"""Exception classes for lago-core's error kinds, and the table ``BY_KIND``
-through which ``lago._native`` raises them (its ``src/errors.rs``).
+"""Exception classes for lago-core's error kinds.
 
-Every class is a ``lago.utils.LagoException``; each carries ``kind``.
+Which class is raised for which kind is decided in one place, the Rust
+side (``bindings/python/src/errors.rs``); ``BY_KIND`` is that table, read
+from ``lago._native.error_classes()``.
+
+Every class is a ``lago.utils.LagoException``. An exception raised by
+``lago._native`` carries the error's structured fields as attributes (``None``
+when absent) and its causes as ``causes`` and as ``__cause__``.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 from lago.utils import LagoException, LagoUserException
 
 
+class LagoErrorCause(Exception):
+    """One cause in the chain of a lago-core error (``__cause__``); its
+    message is the cause's, its own ``__cause__`` the next cause."""
+
+
 class LagoNativeError(LagoException):
-    """An error reported by lago-core; ``kind`` names its class of failure."""
+    """An error reported by lago-core.
+
+    Attributes: ``kind`` (its class of failure: ``"config"``,
+    ``"not_found"``, ...), ``vm`` (the VM's name), ``path`` (the file or
+    folder), ``key_path`` (where in a LagoInitFile or configuration file:
+    ``domains.vm0.nics[1].net``), ``line`` (1-based, in ``path``),
+    ``libvirt_code`` (libvirt's ``virErrorNumber``) and ``causes`` (the
+    messages of the cause chain, outermost first).
+    """
 
     kind: str = "other"
+    vm: Optional[str] = None
+    path: Optional[str] = None
+    key_path: Optional[str] = None
+    line: Optional[int] = None
+    libvirt_code: Optional[int] = None
+    causes: tuple[str, ...] = ()
 
 
 class LagoInvalidInputError(LagoNativeError, LagoUserException):
@@ -55,34 +81,17 @@ class LagoInternalError(LagoNativeError):
     """A bug in lago."""
 
 
-def _by_kind() -> dict[str, type[LagoNativeError]]:
-    # Classes defined at Lago's own paths take the kinds they stand for.
-    from lago.ssh import LagoSSHTimeoutException
-    from lago.workdir import LagoPrefixAlreadyExistsError
-
-    return {
-        "invalid_input": LagoInvalidInputError,
-        "config": LagoConfigError,
-        "not_found": LagoNotFoundError,
-        "already_exists": LagoPrefixAlreadyExistsError,
-        "io": LagoIOError,
-        "libvirt": LagoLibvirtError,
-        "disk": LagoDiskError,
-        "ssh": LagoSSHError,
-        "timeout": LagoSSHTimeoutException,
-        "internal": LagoInternalError,
-        "other": LagoNativeError,
-    }
-
-
 _TABLE: dict[str, type[LagoNativeError]] = {}
 
 
 def __getattr__(name: str) -> dict[str, type[LagoNativeError]]:
-    # ``BY_KIND`` is built on first use, so that lago.ssh and lago.workdir
-    # (which import this module) may be imported in any order.
+    # ``BY_KIND`` is read on first use, so that lago.ssh and lago.workdir
+    # (which import this module, and hold two of the classes) may be imported
+    # in any order.
     if name == "BY_KIND":
         if not _TABLE:
-            _TABLE.update(_by_kind())
+            from lago import _native
+
+            _TABLE.update(_native.error_classes())
         return _TABLE
     raise AttributeError(name)

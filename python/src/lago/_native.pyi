@@ -1,17 +1,25 @@
 """Type stubs for the compiled module ``lago._native`` (bindings/python).
 
 Core errors are raised as the classes of ``lago._exc.BY_KIND`` (all
-``lago.utils.LagoException``), with attribute ``kind``.
+``lago._exc.LagoNativeError``), with the error's fields as attributes
+(``kind``, ``vm``, ``path``, ``key_path``, ``line``, ``libvirt_code``,
+``causes``) and its cause chain as ``__cause__``.
 """
 
 from os import PathLike
 from typing import Optional, Union, final
 
+from lago._exc import LagoNativeError
+
 
 _Path = Union[str, PathLike[str]]
 
 __version__: str
-__all__ = ["Config", "Env", "__version__", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient"]
+__all__ = ["Config", "Env", "__version__", "error_classes", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo_json", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient"]
+
+def error_classes() -> dict[str, type[LagoNativeError]]:
+    """``{kind: exception class}`` for every error kind of lago-core, and ``"other"``."""
+    ...
 
 @final
 class Config:

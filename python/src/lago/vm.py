@@ -387,10 +387,6 @@ class DefaultVM(VMPlugin):
             if propagate_fail:
                 raise ExtractPathNoPathError(str(exc)) from exc
         except LagoSSHError as exc:
-            if "No such file" in str(exc):
-                if propagate_fail:
-                    raise ExtractPathNoPathError(str(exc)) from exc
-                return
             if propagate_fail:
                 raise LagoCopyFilesFromVMError(remote_path, local_path, str(exc)) from exc
 
