@@ -21,18 +21,19 @@ use tracing::{debug, info};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::destroy;
+use crate::ops::export::{self, ExportOptions};
+use crate::ops::init::{InitOptions, init};
+use crate::ops::orphans::{self, Orphan};
+use crate::ops::parallel;
+use crate::ops::run;
+use crate::ops::snapshot;
+use crate::ops::status::status_info;
 use crate::paths::Paths;
-use crate::prefix::destroy;
-use crate::prefix::export::{self, ExportOptions};
-use crate::prefix::init::{InitOptions, init};
 use crate::prefix::layout;
 use crate::prefix::naming;
-use crate::prefix::orphans::{self, Orphan};
 use crate::prefix::render;
-use crate::prefix::run;
-use crate::prefix::snapshot;
 use crate::prefix::state::PrefixState;
-use crate::prefix::status::status_info;
 use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
@@ -92,7 +93,7 @@ impl Env {
     }
 
     /// Initializes a new prefix from an init file (see
-    /// [`crate::prefix::init`]) and opens it.
+    /// [`crate::ops::init`]) and opens it.
     pub fn init(opts: &InitOptions, config: Config) -> Result<Self> {
         let done = init(opts, &config)?;
         let name = done
@@ -241,7 +242,7 @@ impl Env {
     ///
     /// Orphans — running objects lago made for a prefix that no longer
     /// exists, which would hold the subnet this env may have leased again —
-    /// are stopped first (see [`crate::prefix::orphans`]).
+    /// are stopped first (see [`crate::ops::orphans`]).
     pub fn start(&self, vms: &[String]) -> Result<Vec<String>> {
         let t = self.domain_type()?;
         let backend = self.backend()?;
@@ -445,23 +446,9 @@ impl Env {
     /// Waits for every named VM (all when empty) in parallel.
     pub fn wait_for_ssh_all(&self, vms: &[String], timeout: Option<Duration>) -> Result<()> {
         let names = self.names_or_all(vms);
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let hs: Vec<_> = names
-                .iter()
-                .map(|vm| s.spawn(move || self.wait_for_ssh(vm, timeout)))
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(Error::new(
-                        ErrorKind::Internal,
-                        "a thread waiting for SSH panicked",
-                    )),
-                })
-                .collect()
-        });
-        errors.into_iter().next().map_or(Ok(()), Err)
+        parallel::each(&names, "waiting for SSH", |vm| {
+            self.wait_for_ssh(vm, timeout).map(drop)
+        })
     }
 
     /// Runs `argv` in VM `vm` (each argument quoted for the guest's shell).
@@ -512,28 +499,9 @@ impl Env {
                 .collect()
         };
         let provider = self.provider()?;
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let hs: Vec<_> = names
-                .iter()
-                .map(|vm| {
-                    let provider = provider.clone();
-                    s.spawn(move || self.shutdown_one(provider.as_ref(), vm, reboot, timeout))
-                })
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(Error::new(
-                        ErrorKind::Internal,
-                        "a thread shutting down a VM panicked",
-                    )),
-                })
-                .collect()
-        });
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e);
-        }
+        parallel::each(&names, "shutting down a VM", |vm| {
+            self.shutdown_one(provider.as_ref(), vm, reboot, timeout)
+        })?;
         // The guests closed their side (or are gone): nothing held is usable.
         self.disconnect(&names);
         if !reboot {
@@ -595,7 +563,7 @@ impl Env {
     }
 
     /// Takes snapshot `name` of the named VMs (all when empty), in parallel
-    /// (see [`crate::prefix::snapshot`]): running VMs live (disk-only, after
+    /// (see [`crate::ops::snapshot`]): running VMs live (disk-only, after
     /// a `sync` in the guest), stopped VMs by new overlays. A name a VM has
     /// already is an error and nothing changes; a VM that fails keeps
     /// nothing of the snapshot and the error names it.
@@ -688,33 +656,14 @@ impl Env {
                 was_running.push(vm.clone());
             }
         }
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let hs: Vec<_> = plan
-                .iter()
-                .map(|(vm, disks)| {
-                    let provider = provider.clone();
-                    let domain = self.vm_libvirt_name(vm);
-                    s.spawn(move || -> Result<()> {
-                        provider.destroy_vm(&domain)?;
-                        snapshot::revert_disks(disks).map_err(|e| {
-                            Error::new(
-                                e.kind(),
-                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
-                            )
-                        })
-                    })
-                })
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(Error::new(
-                        ErrorKind::Internal,
-                        "a thread reverting a VM panicked",
-                    )),
-                })
-                .collect()
+        let reverted = parallel::each(&plan, "reverting a VM", |(vm, disks)| {
+            provider.destroy_vm(&self.vm_libvirt_name(vm))?;
+            snapshot::revert_disks(disks).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
+                )
+            })
         });
         {
             let mut ssh = self.ssh.lock();
@@ -722,9 +671,7 @@ impl Env {
                 ssh.remove(vm);
             }
         }
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e);
-        }
+        reverted?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
         if !was_running.is_empty() {
             self.start(&was_running)?;
@@ -740,7 +687,7 @@ impl Env {
 
     /// Exports the disks of the named VMs (all when empty; they must be
     /// down) and an init file re-creating them (see
-    /// [`crate::prefix::export`]). Returns `{vm: [paths], "init-file": path}`,
+    /// [`crate::ops::export`]). Returns `{vm: [paths], "init-file": path}`,
     /// or with `collect_only` `{vm: [source paths]}`.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
         export::check_names(&self.state.read(), &opts.vms)?;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use lago_core::bootstrap::Choice;
 use lago_core::config::Config;
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 use lago_core::provider::libvirt::Libvirt;
 use lago_core::provider::{Provider, VmState};
 

@@ -11,10 +11,10 @@ use std::process::Command;
 use lago_core::ErrorKind;
 use lago_core::config::Config;
 use lago_core::disk;
-use lago_core::prefix::destroy::destroy;
-use lago_core::prefix::init::{InitOptions, init};
+use lago_core::ops::destroy::destroy;
+use lago_core::ops::init::{InitOptions, init};
+use lago_core::ops::status::status_info;
 use lago_core::prefix::state::PrefixState;
-use lago_core::prefix::status::status_info;
 use lago_core::workdir::Workdir;
 use serde_json::Value;
 

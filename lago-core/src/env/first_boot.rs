@@ -151,7 +151,7 @@ impl Env {
             )
         })?;
         let state = self.state.read();
-        let spec = crate::prefix::run::select(&state, &[vm.to_string()])?[0];
+        let spec = crate::ops::run::select(&state, &[vm.to_string()])?[0];
         let password = spec.root_password();
         Ok(FirstBoot {
             hostname: vm.to_string(),

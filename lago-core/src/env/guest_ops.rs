@@ -1,7 +1,7 @@
 //! [`Env`] operations on the guests as a whole: collecting artifacts and
 //! other guest paths, running the deploy scripts, and the Ansible
-//! inventory. The work itself is in [`crate::prefix::collect`],
-//! [`crate::prefix::deploy`] and [`crate::prefix::inventory`]; this module
+//! inventory. The work itself is in [`crate::ops::collect`],
+//! [`crate::ops::deploy`] and [`crate::ops::inventory`]; this module
 //! picks each VM's way in and runs the VMs in parallel.
 
 use std::path::{Path, PathBuf};
@@ -12,30 +12,12 @@ use tracing::{info, warn};
 
 use super::Env;
 use crate::error::{Error, ErrorKind, Result};
-use crate::prefix::collect::{self, Extract, Source};
-use crate::prefix::{deploy, inventory, run};
+use crate::ops::collect::{self, Extract, Source};
+use crate::ops::{deploy, inventory, parallel, run};
 
 /// How long a running VM gets to answer SSH before its disk is read
 /// instead (Lago tried `ssh_reachable(tries=5)`).
 const REACHABLE_WAIT: Duration = Duration::from_secs(30);
-
-/// Runs `f` for every item on its own thread; the first error wins.
-fn parallel<T: Sync>(items: &[T], what: &str, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
-    let errors: Vec<Error> = std::thread::scope(|s| {
-        let hs: Vec<_> = items.iter().map(|it| s.spawn(|| f(it))).collect();
-        hs.into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(Error::new(
-                    ErrorKind::Internal,
-                    format!("a thread {what} panicked"),
-                )),
-            })
-            .collect()
-    });
-    errors.into_iter().next().map_or(Ok(()), Err)
-}
 
 fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
@@ -119,7 +101,7 @@ impl Env {
                 e,
             ));
         }
-        let result = parallel(per_vm, "collecting artifacts", |(vm, paths)| {
+        let result = parallel::each(per_vm, "collecting artifacts", |(vm, paths)| {
             self.collect_vm(vm, paths, &staging.join(vm), ignore_nopath)
         })
         .and_then(|()| {
@@ -214,7 +196,7 @@ impl Env {
 
     /// Runs every VM's deploy scripts (`metadata.deploy-scripts`), the VMs
     /// in parallel, each VM's scripts in order (see
-    /// [`crate::prefix::deploy`]). A VM not answering SSH yet is waited for
+    /// [`crate::ops::deploy`]). A VM not answering SSH yet is waited for
     /// (its boot timeout); a script exiting non-zero fails the call with
     /// `<script> failed with status N on <vm>` (Lago's `LagoDeployError`).
     pub fn deploy(&self) -> Result<()> {
@@ -233,7 +215,7 @@ impl Env {
                 .filter(|(_, s): &(String, Vec<PathBuf>)| !s.is_empty())
                 .collect()
         };
-        parallel(&jobs, "deploying", |(vm, scripts)| {
+        parallel::each(&jobs, "deploying", |(vm, scripts)| {
             self.wait_for_ssh(vm, None)?;
             let client = self.guest(vm)?;
             deploy::run_scripts(vm, &client, scripts)

@@ -12,8 +12,8 @@ use tracing::{debug, info};
 
 use super::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::run;
 use crate::prefix::layout;
-use crate::prefix::run;
 use crate::ssh::{ServiceManager, ServiceState, SshClient};
 
 /// The service names Lago tries, in order, for the guest agent.

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::disk::{ImageFormat, ImagePlan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::{Subnet, SubnetStore};
+use crate::ops::parallel;
 use crate::paths::{PREFIX_VAR, Paths};
 use crate::plan::{self, NetInput, NetKind, NicInput, VmInput};
 use crate::prefix::layout;
@@ -742,28 +743,14 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         );
         vm_specs.push((d.name.clone(), vm));
     }
-    let failures: Vec<Error> = std::thread::scope(|s| {
-        let jobs: Vec<_> = sysprep_jobs
-            .iter()
-            .map(|(vm, disk, format, commands)| {
-                let work = paths.prefixed(format!(".sysprep-{vm}"));
-                s.spawn(move || sysprep::sysprep(disk, format, commands, &work))
-            })
-            .collect();
-        jobs.into_iter()
-            .filter_map(|j| match j.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(Error::new(
-                    ErrorKind::Internal,
-                    "a virt-sysprep thread panicked",
-                )),
-            })
-            .collect()
-    });
-    if let Some(e) = failures.into_iter().next() {
-        return Err(e);
-    }
+    parallel::each(
+        &sysprep_jobs,
+        "running virt-sysprep",
+        |(vm, disk, format, commands)| {
+            let work = paths.prefixed(format!(".sysprep-{vm}"));
+            sysprep::sysprep(disk, format, commands, &work)
+        },
+    )?;
 
     // 5. specs, then `initialized`
     for (name, vm) in &vm_specs {

@@ -42,6 +42,7 @@ use tracing::{debug, info, warn};
 
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::parallel;
 use crate::prefix::state::{PrefixState, VmState};
 use crate::pyjson;
 
@@ -454,25 +455,8 @@ pub fn export(
     }
     info!(dst = %opts.dst_dir.display(), disks = jobs.len(), standalone = opts.standalone, "exporting");
     let results: Vec<Result<PathBuf>> = if opts.parallel && jobs.len() > 1 {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .iter()
-                .map(|job| {
-                    let made = &made;
-                    s.spawn(move || export_disk(job, opts, made))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::new(
-                            ErrorKind::Internal,
-                            "a thread exporting a disk panicked",
-                        ))
-                    })
-                })
-                .collect()
+        parallel::map(&jobs, "exporting a disk", |job| {
+            export_disk(job, opts, &made)
         })
     } else {
         jobs.iter()

@@ -31,9 +31,10 @@ use tracing::{info, warn};
 
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::parallel;
+use crate::ops::run;
 use crate::paths::Paths;
 use crate::prefix::naming;
-use crate::prefix::run;
 use crate::prefix::state::{PrefixState, VmState as VmSpec};
 use crate::provider::Provider;
 use crate::xml::{self, SnapshotDisk};
@@ -342,24 +343,19 @@ pub fn take(
     name: &str,
     sync: &(dyn Fn(&str) -> Result<()> + Sync),
 ) -> Vec<VmOutcome> {
-    let outcomes: Vec<VmOutcome> = std::thread::scope(|s| {
-        let hs: Vec<_> = steps
-            .iter()
-            .map(|step| (step, s.spawn(move || take_one(provider, step, name, sync))))
-            .collect();
-        hs.into_iter()
-            .map(|(step, h)| {
-                h.join().unwrap_or_else(|_| VmOutcome {
-                    vm: step.vm.clone(),
-                    live: false,
-                    result: Err(Error::new(
-                        ErrorKind::Internal,
-                        "a thread taking a snapshot panicked",
-                    )),
-                })
-            })
-            .collect()
-    });
+    let outcomes: Vec<VmOutcome> = parallel::map(steps, "taking a snapshot", |step| {
+        Ok(take_one(provider, step, name, sync))
+    })
+    .into_iter()
+    .zip(steps)
+    .map(|(outcome, step)| {
+        outcome.unwrap_or_else(|e| VmOutcome {
+            vm: step.vm.clone(),
+            live: false,
+            result: Err(e),
+        })
+    })
+    .collect();
     if outcomes.iter().any(|o| o.result.is_err()) {
         for (o, step) in outcomes.iter().zip(steps) {
             if o.result.is_ok() && !o.live {

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::disk;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::parallel;
 use crate::prefix::naming;
 use crate::prefix::render;
 use crate::prefix::state::{PrefixState, VmState as VmSpec};
@@ -137,29 +138,13 @@ pub fn start(
         started_nets.push(name);
     }
 
-    let results: Vec<(String, Result<()>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = to_start
-            .iter()
-            .map(|(vm, xml)| {
-                (
-                    vm.clone(),
-                    s.spawn(move || provider.create_vm(xml).map_err(Error::from)),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(vm, h)| {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(Error::new(
-                        ErrorKind::Internal,
-                        "a thread starting a VM panicked",
-                    ))
-                });
-                (vm, r)
-            })
-            .collect()
-    });
+    let results: Vec<(String, Result<()>)> = to_start
+        .iter()
+        .map(|(vm, _)| vm.clone())
+        .zip(parallel::map(&to_start, "starting a VM", |(_, xml)| {
+            provider.create_vm(xml).map_err(Error::from)
+        }))
+        .collect();
     let started: Vec<String> = results
         .iter()
         .filter(|(_, r)| r.is_ok())
@@ -199,29 +184,11 @@ fn undo(provider: &dyn Provider, domains: &[String], nets: &[String]) {
 /// no running VM of it uses any more.
 pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> Result<()> {
     let vms = select(state, names)?;
-    let errors: Vec<Error> = std::thread::scope(|s| {
-        let handles: Vec<_> = vms
-            .iter()
-            .map(|vm| {
-                let name = naming::domain_name(&state.uuid, &vm.name);
-                s.spawn(move || provider.destroy_vm(&name).map_err(Error::from))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(Error::new(
-                    ErrorKind::Internal,
-                    "a thread stopping a VM panicked",
-                )),
-            })
-            .collect()
-    });
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
-    }
+    parallel::each(&vms, "stopping a VM", |vm| {
+        provider
+            .destroy_vm(&naming::domain_name(&state.uuid, &vm.name))
+            .map_err(Error::from)
+    })?;
     let mut in_use: HashSet<String> = HashSet::new();
     for (vm, s) in vm_states(state, provider)? {
         if s.is_running()
