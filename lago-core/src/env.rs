@@ -34,6 +34,7 @@ use crate::prefix::layout;
 use crate::prefix::naming;
 use crate::prefix::render;
 use crate::prefix::state::PrefixState;
+use crate::prefix::state::Scalar;
 use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
@@ -353,8 +354,7 @@ impl Env {
         })?;
         let user = spec
             .spec
-            .get("ssh-user")
-            .and_then(Value::as_str)
+            .ssh_user_str()
             .or_else(|| self.config.get("ssh_user"))
             .unwrap_or("root")
             .to_string();
@@ -383,7 +383,7 @@ impl Env {
             .state
             .read()
             .vm(vm)
-            .and_then(|v| v.spec.get("boot_time_sec").and_then(Value::as_u64))
+            .and_then(|v| v.spec.boot_time_sec.as_ref().and_then(Scalar::as_u64))
             .unwrap_or(600);
         let factor = self.domain_type.get().map_or(1, |t| t.timeout_factor());
         Duration::from_secs(secs.saturating_mul(u64::from(factor)))

@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::{info, warn};
 
 use super::Env;
@@ -53,14 +52,7 @@ impl Env {
                 .map(|n| {
                     let paths = state
                         .vm(n)
-                        .and_then(|v| v.spec.get("artifacts"))
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
+                        .map(|v| v.spec.artifact_paths())
                         .unwrap_or_default();
                     (n.clone(), paths)
                 })
@@ -174,22 +166,17 @@ impl Env {
         let state = self.state.read();
         let disk = state
             .vm(vm)
-            .and_then(|v| v.disks().into_iter().next())
+            .and_then(|v| v.spec.disk_records().first().cloned())
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
                     format!("VM '{vm}' has no disk to read files from"),
                 )
             })?;
-        let root = disk
-            .metadata
-            .get("root-partition")
-            .and_then(Value::as_str)
-            .filter(|r| *r != "root")
-            .map(str::to_string);
+        let root = disk.metadata_text("root-partition").filter(|r| r != "root");
         Ok(Source::Disk {
-            path: self.paths.expand(&disk.path),
-            format: Some(disk.format.clone()).filter(|f| !f.is_empty()),
+            path: self.paths.expand(&disk.path_text()),
+            format: Some(disk.format_text()).filter(|f| !f.is_empty()),
             root,
         })
     }

@@ -56,8 +56,8 @@ fn images(state: &PrefixState, vm: &VmSpec) -> (Vec<std::path::PathBuf>, Option<
         .collect();
     let seed = vm
         .spec
-        .get("nocloud-seed")
-        .and_then(serde_json::Value::as_str)
+        .nocloud_seed
+        .as_deref()
         .map(|s| state.paths.expand(s).to_string_lossy().into_owned());
     if let Some(s) = &seed {
         paths.push(s.into());

@@ -35,7 +35,7 @@ use crate::ops::parallel;
 use crate::ops::run;
 use crate::paths::Paths;
 use crate::prefix::naming;
-use crate::prefix::state::{PrefixState, VmState as VmSpec};
+use crate::prefix::state::{PrefixState, Scalar, VmRecord, VmState as VmSpec};
 use crate::provider::Provider;
 use crate::xml::{self, SnapshotDisk};
 
@@ -117,7 +117,6 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
                 ),
             ));
         }
-        let raw = vm.spec.get("disks").and_then(Value::as_array);
         let mut disks = Vec::new();
         for (index, d) in vm.disks().into_iter().enumerate() {
             let format: ImageFormat = d.format.parse().map_err(|e: disk::DiskError| {
@@ -141,10 +140,11 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
                     ),
                 ));
             }
-            let disk_name = raw
-                .and_then(|r| r.get(index))
-                .and_then(|v| v.get("name"))
-                .and_then(Value::as_str)
+            let disk_name = vm
+                .spec
+                .disk_records()
+                .get(index)
+                .and_then(|r| r.name_str())
                 .map(str::to_string)
                 .unwrap_or_else(|| {
                     if d.dev.is_empty() {
@@ -187,28 +187,19 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
 /// Records snapshot `name` in a VM's spec: `snapshots[name]` = the disk
 /// dicts as they were, and each snapshotted disk's `path`/`format` = its
 /// overlay / `qcow2`.
-pub fn record(spec: &mut Map<String, Value>, step: &VmStep, name: &str) {
-    let before = spec
-        .get("disks")
-        .cloned()
-        .unwrap_or(Value::Array(Vec::new()));
-    if let Some(Value::Array(disks)) = spec.get_mut("disks") {
+pub fn record(spec: &mut VmRecord, step: &VmStep, name: &str) {
+    let before = spec.disks.clone().unwrap_or_default();
+    if let Some(disks) = &mut spec.disks {
         for d in &step.disks {
-            if let Some(Value::Object(disk)) = disks.get_mut(d.index) {
-                disk.insert("path".into(), Value::String(d.overlay_stored.clone()));
-                disk.insert("format".into(), Value::String("qcow2".into()));
+            if let Some(disk) = disks.get_mut(d.index) {
+                disk.path = Some(d.overlay_stored.clone().into());
+                disk.format = Some("qcow2".into());
             }
         }
     }
-    let snaps = spec
-        .entry("snapshots")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !snaps.is_object() {
-        *snaps = Value::Object(Map::new());
-    }
-    if let Value::Object(s) = snaps {
-        s.insert(name.to_string(), before);
-    }
+    spec.snapshots
+        .get_or_insert_with(Default::default)
+        .insert(name.to_string(), before);
 }
 
 fn remove_overlays(disks: &[DiskStep], upto: usize) {
@@ -389,9 +380,9 @@ pub fn plan_revert(
     for vm in vms {
         let snap = vm
             .spec
-            .get("snapshots")
+            .snapshots
+            .as_ref()
             .and_then(|s| s.get(name))
-            .and_then(Value::as_array)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
@@ -417,11 +408,15 @@ pub fn plan_revert(
         }
         let mut steps = Vec::new();
         for (d, s) in disks.iter().zip(snap) {
-            let path = s.get("path").and_then(Value::as_str).unwrap_or_default();
+            let path = s.path.as_ref().and_then(Scalar::as_str).unwrap_or_default();
             if path == d.path {
                 continue; // not snapshotted (an ISO)
             }
-            let fmt = s.get("format").and_then(Value::as_str).unwrap_or("qcow2");
+            let fmt = s
+                .format
+                .as_ref()
+                .and_then(Scalar::as_str)
+                .unwrap_or("qcow2");
             let backing_format: ImageFormat = fmt.parse().map_err(|e: disk::DiskError| {
                 Error::new(
                     ErrorKind::Config,
@@ -482,9 +477,9 @@ pub fn list(state: &PrefixState) -> Value {
     for vm in &state.vms {
         let snaps = vm
             .spec
-            .get("snapshots")
-            .filter(|s| s.is_object())
-            .cloned()
+            .snapshots
+            .as_ref()
+            .and_then(|s| serde_json::to_value(s).ok())
             .unwrap_or_else(|| Value::Object(Map::new()));
         out.insert(vm.name.clone(), snaps);
     }
@@ -507,7 +502,7 @@ mod tests {
             nets: Vec::new(),
             vms: vec![VmSpec {
                 name: "vm0".into(),
-                spec: spec.as_object().unwrap().clone(),
+                spec: serde_json::from_value(spec).unwrap(),
             }],
         }
     }
@@ -568,7 +563,7 @@ mod tests {
 
         let mut spec = state.vms[0].spec.clone();
         record(&mut spec, &steps[0], "s1");
-        let v = Value::Object(spec.clone());
+        let v = spec.to_value();
         assert_eq!(
             v["disks"][0]["path"],
             "$LAGO_PREFIX_PATH/images/vm0_root.s1.qcow2"

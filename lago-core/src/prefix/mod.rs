@@ -13,6 +13,7 @@
 
 pub mod layout;
 pub mod naming;
+pub mod record;
 pub mod render;
 pub mod state;
 
