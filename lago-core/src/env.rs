@@ -80,21 +80,32 @@ impl Env {
     fn open(workdir: Workdir, prefix_name: String, config: Config) -> Result<Self> {
         let paths = workdir.prefix(&prefix_name)?;
         let state = PrefixState::load(&paths)?;
-        Ok(Self {
+        Ok(Self::with_state(workdir, prefix_name, config, state))
+    }
+
+    /// An env over `state`, already read (or just made by `init`).
+    fn with_state(
+        workdir: Workdir,
+        prefix_name: String,
+        config: Config,
+        state: PrefixState,
+    ) -> Self {
+        Self {
             workdir,
             prefix_name,
-            paths,
+            paths: state.paths.clone(),
             config,
             state: RwLock::new(state),
             backend: OnceLock::new(),
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
             first_boot_locks: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Initializes a new prefix from an init file (see
-    /// [`crate::ops::init`]) and opens it.
+    /// [`crate::ops::init`]) and opens it on the state init made (nothing
+    /// is read back).
     pub fn init(opts: &InitOptions, config: Config) -> Result<Self> {
         let done = init(opts, &config)?;
         let name = done
@@ -103,7 +114,12 @@ impl Env {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::open(Workdir::load(&done.workdir)?, name, config)
+        Ok(Self::with_state(
+            Workdir::load(&done.workdir)?,
+            name,
+            config,
+            done.state,
+        ))
     }
 
     /// Opens prefix `prefix` (`current` allowed) of the workdir at `workdir`.

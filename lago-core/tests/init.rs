@@ -175,6 +175,8 @@ fn init_makes_a_lago_prefix() {
     .unwrap();
     let p = &done.paths;
     assert!(p.initialized().is_file());
+    // the state init hands over is what a later open reads from disk
+    assert_eq!(PrefixState::load(p).unwrap(), done.state);
     assert_eq!(fs::read_to_string(p.uuid()).unwrap(), done.uuid);
     let w = Workdir::load(s.path("work/.lago")).unwrap();
     assert_eq!(w.current().unwrap(), "default");

@@ -27,9 +27,15 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lease::{Subnet, SubnetStore};
 use crate::ops::parallel;
 use crate::paths::{PREFIX_VAR, Paths};
-use crate::plan::{self, NetInput, NetKind, NicInput, VmInput};
+use crate::plan::{self, NetInput, NetKind, NicInput, Plan, VmInput};
 use crate::prefix::layout;
-use crate::spec::{self, DiskFormat, DiskType, EnvSpec, NetType, TemplateType};
+use crate::prefix::record::FirstBootRecord;
+use crate::prefix::state::{
+    DiskRecord, NetRecord, NetState, Ordered, PrefixState, Scalar, VmRecord, VmState,
+};
+use crate::spec::{
+    self, DiskFormat, DiskType, DomainSpec, EnvSpec, NetSpec, NetType, TemplateType,
+};
 use crate::template::{
     HttpClient, HttpOptions, RepoMetadata, StoredTemplate, TemplateStore, TemplateVersion,
 };
@@ -86,6 +92,8 @@ pub struct Initialized {
     pub paths: Paths,
     /// The prefix's uuid.
     pub uuid: String,
+    /// What was persisted, as [`crate::env::Env`] opens it.
+    pub state: PrefixState,
 }
 
 /// Everything `init` made so far, undone in reverse unless committed.
@@ -298,56 +306,114 @@ fn missing_parents(
     Ok(out)
 }
 
-/// Runs `init` as described in the module docs.
+/// Runs `init` as described in the module docs, as five steps:
+/// [`validate`] (nothing is written), [`reserve`] (workdir, prefix
+/// skeleton, subnet leases), [`plan_addresses`], [`materialize`] (templates,
+/// images, scripts, bootstrap; the typed records of the specs) and
+/// [`persist`] (specs, `initialized`, `current`). A failure in any step
+/// undoes what the earlier ones made.
 pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
-    // 1. everything about the input, before anything is written
+    let input = validate(opts, config)?;
+    let leases = SubnetStore::new(&input.lease_dir);
+    let mut reserved = reserve(opts, &input, &leases)?;
+    let plan = plan_addresses(&input, &reserved, &leases)?;
+    let state = materialize(opts, config, &input, &mut reserved, &plan)?;
+    persist(opts, &input, reserved, state)
+}
+
+/// What [`validate`] learned about the input.
+struct Validated {
+    env: EnvSpec,
+    initfile_dir: String,
+    parents: Vec<MissingParent>,
+    templates: HashMap<(String, Option<String>), TemplateVersion>,
+    store_path: PathBuf,
+    lease_dir: PathBuf,
+    prefix_name: String,
+    existing: Option<Workdir>,
+}
+
+impl Validated {
+    /// `$LAGO_INITFILE_PATH`, else the process environment.
+    fn lookup(&self, name: &str) -> Option<String> {
+        if name == spec::INITFILE_PATH_VAR {
+            Some(self.initfile_dir.clone())
+        } else {
+            std::env::var(name).ok()
+        }
+    }
+}
+
+/// Step 1: everything about the input (init file, templates, configuration,
+/// workdir and prefix name), checked before anything is written.
+fn validate(opts: &InitOptions, config: &Config) -> Result<Validated> {
     let env = match &opts.initfile_text {
         Some(text) => spec::load_str(text, &opts.initfile)?,
         None => spec::load_file(&opts.initfile)?,
     };
-    let initfile_dir = env.initfile_dir.to_string_lossy().into_owned();
-    let lookup = |name: &str| -> Option<String> {
-        if name == spec::INITFILE_PATH_VAR {
-            Some(initfile_dir.clone())
-        } else {
-            std::env::var(name).ok()
-        }
+    let mut input = Validated {
+        initfile_dir: env.initfile_dir.to_string_lossy().into_owned(),
+        env,
+        parents: Vec::new(),
+        templates: HashMap::new(),
+        store_path: PathBuf::new(),
+        lease_dir: PathBuf::new(),
+        prefix_name: String::new(),
+        existing: None,
     };
+    let lookup = |name: &str| input.lookup(name);
     let repo_location = opts.template_repo.clone().or_else(|| {
         config
             .get_in("init", "template_repo_path")
             .map(str::to_string)
     });
-    let parents = missing_parents(&env, &lookup)?;
-    let templates = resolve_templates(&env, &parents, repo_location.as_deref(), &lookup)?;
-    let store_path = match &opts.template_store {
+    let parents = missing_parents(&input.env, &lookup)?;
+    let templates = resolve_templates(&input.env, &parents, repo_location.as_deref(), &lookup)?;
+    input.parents = parents;
+    input.templates = templates;
+    input.store_path = match &opts.template_store {
         Some(p) => p.clone(),
         None => config_path(config, "init", "template_store")?,
     };
-    let lease_dir = config_path(config, "lago", "lease_dir")?;
-    let prefix_name = if opts.prefix_name == workdir::CURRENT {
+    input.lease_dir = config_path(config, "lago", "lease_dir")?;
+    input.prefix_name = if opts.prefix_name == workdir::CURRENT {
         workdir::DEFAULT_PREFIX.to_string()
     } else {
         opts.prefix_name.clone()
     };
-    Workdir::check_name(&prefix_name)?;
-
-    let existing = match Workdir::load(&opts.workdir) {
+    Workdir::check_name(&input.prefix_name)?;
+    input.existing = match Workdir::load(&opts.workdir) {
         Ok(w) => Some(w),
         Err(workdir::WorkdirError::NotAWorkdir { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    let prefix_dir = opts.workdir.join(&prefix_name);
-    if prefix_dir.exists() {
+    if opts.workdir.join(&input.prefix_name).exists() {
         return Err(workdir::WorkdirError::PrefixExists {
-            name: prefix_name,
+            name: input.prefix_name,
             workdir: opts.workdir.clone(),
         }
         .into());
     }
+    Ok(input)
+}
 
-    // 2. the workdir and the prefix skeleton
-    let leases = SubnetStore::new(&lease_dir);
+/// What [`reserve`] made, with the means to undo it.
+struct Reserved<'a> {
+    undo: Undo<'a>,
+    workdir_path: PathBuf,
+    paths: Paths,
+    uuid: String,
+    /// The gateway of every NAT net: leased, or given outside the range.
+    gws: HashMap<String, Ipv4Addr>,
+}
+
+/// Step 2: the workdir, the prefix skeleton (uuid, keys, folders) and a
+/// subnet lease for every NAT net.
+fn reserve<'a>(
+    opts: &InitOptions,
+    input: &Validated,
+    leases: &'a SubnetStore,
+) -> Result<Reserved<'a>> {
     let mut undo = Undo {
         leases: None,
         links: Vec::new(),
@@ -355,14 +421,14 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         workdir_created: None,
         old_current: None,
     };
-    if existing.is_none() && !opts.workdir.exists() {
+    if input.existing.is_none() && !opts.workdir.exists() {
         fs::create_dir_all(&opts.workdir)
             .map_err(|e| io_error("create workdir", &opts.workdir, e))?;
         undo.workdir_created = Some(opts.workdir.clone());
     }
     let workdir_path =
         fs::canonicalize(&opts.workdir).map_err(|e| io_error("resolve", &opts.workdir, e))?;
-    let paths = Paths::new(workdir_path.join(&prefix_name));
+    let paths = Paths::new(workdir_path.join(&input.prefix_name));
     let uuid = match layout::create(&paths) {
         Ok(uuid) => uuid,
         Err(e @ layout::LayoutError::Exists(_)) => return Err(e.into()),
@@ -374,10 +440,14 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     undo.prefix_dir = Some(paths.prefix_path().to_path_buf());
     info!(prefix = %paths.prefix_path().display(), %uuid, "prefix created");
 
-    // 3. subnets, then the address plan
     let mut gws: HashMap<String, Ipv4Addr> = HashMap::new();
     let mut leased = Vec::new();
-    for net in env.nets.values().filter(|n| n.net_type == NetType::Nat) {
+    for net in input
+        .env
+        .nets
+        .values()
+        .filter(|n| n.net_type == NetType::Nat)
+    {
         let in_range = net.gw.is_none_or(|gw| {
             Subnet::containing(gw).is_some_and(|s| leases.range().contains(&s.third_octet()))
         });
@@ -387,11 +457,10 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
             }
             continue;
         }
-        let lease = leases.acquire(&paths.uuid(), &uuid, net.gw);
-        let lease = match lease {
+        let lease = match leases.acquire(&paths.uuid(), &uuid, net.gw) {
             Ok(l) => l,
             Err(e) => {
-                undo.leases = Some((&leases, leased));
+                undo.leases = Some((leases, leased));
                 return Err(Error::from(e));
             }
         };
@@ -399,9 +468,20 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         gws.insert(net.name.clone(), net.gw.unwrap_or(lease.subnet.gateway()));
         debug!(net = %net.name, subnet = %lease.subnet, "subnet leased");
     }
-    undo.leases = Some((&leases, leased));
+    undo.leases = Some((leases, leased));
+    Ok(Reserved {
+        undo,
+        workdir_path,
+        paths,
+        uuid,
+        gws,
+    })
+}
 
-    let net_inputs: Vec<NetInput> = env
+/// Step 3: addresses, MACs, MTUs and DNS names of every net and NIC.
+fn plan_addresses(input: &Validated, reserved: &Reserved, leases: &SubnetStore) -> Result<Plan> {
+    let net_inputs: Vec<NetInput> = input
+        .env
         .nets
         .values()
         .map(|n| NetInput {
@@ -412,7 +492,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                 NetKind::Bridge
             },
             management: n.management_declared,
-            gw: gws.get(&n.name).copied(),
+            gw: reserved.gws.get(&n.name).copied(),
             mtu: n.mtu,
             dns_records: n
                 .dns_records
@@ -424,7 +504,8 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
                 .collect(),
         })
         .collect();
-    let vm_inputs: Vec<VmInput> = env
+    let vm_inputs: Vec<VmInput> = input
+        .env
         .domains
         .values()
         .map(|d| VmInput {
@@ -440,17 +521,69 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         })
         .collect();
     let range = leases.range();
-    let plan = plan::plan(&net_inputs, &vm_inputs, |gw| {
+    Ok(plan::plan(&net_inputs, &vm_inputs, |gw| {
         Subnet::containing(gw).is_some_and(|s| range.contains(&s.third_octet()))
-    })?;
+    })?)
+}
 
-    // 4. templates (shared store), disk images, deploy scripts
-    let store = TemplateStore::new(&store_path);
-    let mut stored: HashMap<(String, Option<String>), StoredTemplate> = HashMap::new();
-    for (key, version) in &templates {
+/// A virt-sysprep run to do once every VM's images are made.
+struct SysprepJob {
+    vm: String,
+    disk: PathBuf,
+    format: String,
+    commands: String,
+}
+
+/// Step 4: templates into the store, parents of exported images linked,
+/// every VM's images, deploy scripts and bootstrap made (virt-sysprep runs
+/// in parallel), and the specs as typed records.
+fn materialize(
+    opts: &InitOptions,
+    config: &Config,
+    input: &Validated,
+    reserved: &mut Reserved,
+    plan: &Plan,
+) -> Result<PrefixState> {
+    let stored = fetch_templates(input, &mut reserved.undo)?;
+    let base_choice = bootstrap_choice(opts.bootstrap, input.env.bootstrap_mode, config)?;
+    let mut vms = Vec::new();
+    let mut sysprep_jobs = Vec::new();
+    for (d, vp) in input.env.domains.values().zip(&plan.vms) {
+        let (vm, job) = materialize_vm(opts, config, input, reserved, &stored, base_choice, d, vp)?;
+        vms.push(vm);
+        sysprep_jobs.extend(job);
+    }
+    let paths = &reserved.paths;
+    parallel::each(&sysprep_jobs, "running virt-sysprep", |job| {
+        let work = paths.prefixed(format!(".sysprep-{}", job.vm));
+        sysprep::sysprep(&job.disk, &job.format, &job.commands, &work)
+    })?;
+    let nets = input
+        .env
+        .nets
+        .values()
+        .zip(&plan.nets)
+        .map(|(n, np)| net_record(n, np))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PrefixState {
+        paths: reserved.paths.clone(),
+        uuid: reserved.uuid.clone(),
+        nets,
+        vms,
+    })
+}
+
+type Stored = HashMap<(String, Option<String>), StoredTemplate>;
+
+/// The resolved templates, fetched into the shared store when missing, and
+/// the missing parents of exported images linked to them.
+fn fetch_templates(input: &Validated, undo: &mut Undo) -> Result<Stored> {
+    let store = TemplateStore::new(&input.store_path);
+    let mut stored: Stored = HashMap::new();
+    for (key, version) in &input.templates {
         stored.insert(key.clone(), store.get_or_fetch(version)?);
     }
-    for parent in &parents {
+    for parent in &input.parents {
         let key = (parent.template.clone(), Some(parent.version.clone()));
         let Some(t) = stored.get(&key) else {
             continue;
@@ -465,354 +598,407 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
         info!(link = %parent.link.display(), template = %t.name, "parent of an exported image linked");
         undo.links.push(parent.link.clone());
     }
+    Ok(stored)
+}
 
-    let base_choice = bootstrap_choice(opts.bootstrap, env.bootstrap_mode, config)?;
-    let mut vm_specs: Vec<(String, Value)> = Vec::new();
-    let mut sysprep_jobs: Vec<(String, PathBuf, String, String)> = Vec::new();
-    for (d, vp) in env.domains.values().zip(&plan.vms) {
-        let mut vm = d.to_json();
-        let Value::Object(obj) = &mut vm else {
-            continue;
-        };
-        // nics: planned addresses and MTUs
-        if let Some(Value::Array(nics)) = obj.get_mut("nics") {
-            for (nic, np) in nics.iter_mut().zip(&vp.nics) {
-                if let Value::Object(nic) = nic {
-                    if let Some(ip) = np.ip {
-                        nic.insert("ip".into(), json!(ip.to_string()));
-                    }
-                    if let Some(mtu) = np.mtu {
-                        nic.insert("mtu".into(), json!(mtu));
-                    }
-                }
-            }
+/// A spec made by init as a typed record (keys in the order init made them).
+fn record<T: serde::de::DeserializeOwned>(what: &str, value: Value) -> Result<Ordered<T>> {
+    let Value::Object(map) = value else {
+        return Err(Error::new(
+            ErrorKind::Internal,
+            format!("{what}: the spec is not a mapping"),
+        ));
+    };
+    Ordered::from_map(map).map_err(|e| Error::new(ErrorKind::InvalidInput, format!("{what}: {e}")))
+}
+
+/// What making a VM's disks tells about its root disk.
+struct RootDisk {
+    /// The image and its qemu format.
+    image: Option<(PathBuf, String)>,
+    /// The template image in the store it is an overlay of.
+    template: Option<PathBuf>,
+    /// How it is bootstrapped.
+    decision: Decision,
+}
+
+/// One VM: its images, deploy scripts, Lago's defaults and its bootstrap;
+/// returns its record and the virt-sysprep run it needs, if any.
+#[allow(clippy::too_many_arguments)]
+fn materialize_vm(
+    opts: &InitOptions,
+    config: &Config,
+    input: &Validated,
+    reserved: &Reserved,
+    stored: &Stored,
+    base_choice: Choice,
+    d: &DomainSpec,
+    vp: &plan::VmPlan,
+) -> Result<(VmState, Option<SysprepJob>)> {
+    let mut vm: Ordered<VmRecord> = record(&format!("domains.{}", d.name), d.to_json())?;
+    for (nic, np) in vm.nics.iter_mut().flatten().zip(&vp.nics) {
+        if let Some(ip) = np.ip {
+            nic.ip = Some(ip.to_string());
         }
-        // disks: make the images, store their paths and metadata
-        let mut disk_values = Vec::new();
-        let mut root_disk: Option<(PathBuf, String)> = None;
-        let mut root_template: Option<PathBuf> = None;
-        let mut template_password: Option<String> = None;
-        let mut root_metadata: Map<String, Value> = Map::new();
-        let mut decision = Decision {
+        if let Some(mtu) = np.mtu {
+            nic.mtu = Some(Scalar(json!(mtu)));
+        }
+    }
+    let (disks, root) = make_disks(opts, input, reserved, stored, base_choice, d)?;
+    vm.disks = Some(disks);
+    let scripts = copy_deploy_scripts(input, reserved, d)?;
+    if !scripts.is_empty()
+        && let Some(meta) = &mut vm.metadata
+    {
+        meta.deploy_scripts = Some(scripts);
+    }
+    lago_defaults(&mut vm, config, vp);
+    let job = bootstrap(config, reserved, d, vp, &mut vm, &root)?;
+    info!(
+        vm = %d.name,
+        method = root.decision.method.as_str(),
+        seed = root.decision.seed,
+        "bootstrap"
+    );
+    Ok((
+        VmState {
+            name: d.name.clone(),
+            spec: vm,
+        },
+        job,
+    ))
+}
+
+/// A VM's disk images made (and built), as records with their stored path
+/// and metadata (the template's merged in), and what the root disk says.
+fn make_disks(
+    opts: &InitOptions,
+    input: &Validated,
+    reserved: &Reserved,
+    stored: &Stored,
+    base_choice: Choice,
+    d: &DomainSpec,
+) -> Result<(Vec<Ordered<DiskRecord>>, RootDisk)> {
+    let paths = &reserved.paths;
+    let lookup = |name: &str| input.lookup(name);
+    let mut records: Vec<Ordered<DiskRecord>> = Vec::new();
+    let mut root = RootDisk {
+        image: None,
+        template: None,
+        decision: Decision {
             method: Method::None,
             seed: false,
+        },
+    };
+    for disk in &d.disks {
+        let format = match disk.format {
+            DiskFormat::Qcow2 => ImageFormat::Qcow2,
+            DiskFormat::Raw => ImageFormat::Raw,
+            DiskFormat::Iso => ImageFormat::Iso,
         };
-        for (disk, mut value) in d.disks.iter().zip(d.disks.iter().map(|x| x.to_json())) {
-            let format = match disk.format {
-                DiskFormat::Qcow2 => ImageFormat::Qcow2,
-                DiskFormat::Raw => ImageFormat::Raw,
-                DiskFormat::Iso => ImageFormat::Iso,
-            };
-            let mut metadata: Map<String, Value> = disk.metadata.clone();
-            let image = match disk.disk_type {
-                DiskType::Template => {
-                    let key = (
-                        disk.template_name.clone().unwrap_or_default(),
-                        disk.template_version.clone(),
-                    );
-                    let from_store = if disk.template_type == Some(TemplateType::Qcow2) {
-                        None
-                    } else {
-                        stored.get(&key)
-                    };
-                    match from_store {
-                        Some(t) => {
-                            if disk_values.is_empty() {
-                                root_template = Some(t.image_path.clone());
-                            }
-                            if let Value::Object(meta) = &t.metadata {
-                                for (k, v) in meta {
-                                    metadata.insert(k.clone(), v.clone());
-                                }
-                            }
-                            ImagePlan::template(
-                                &d.name,
-                                &disk.name,
-                                &t.image_path,
-                                ImageFormat::Raw,
-                                paths.prefix_path(),
-                            )?
+        let mut metadata: Map<String, Value> = disk.metadata.clone();
+        let image = match disk.disk_type {
+            DiskType::Template => {
+                let key = (
+                    disk.template_name.clone().unwrap_or_default(),
+                    disk.template_version.clone(),
+                );
+                let from_store = if disk.template_type == Some(TemplateType::Qcow2) {
+                    None
+                } else {
+                    stored.get(&key)
+                };
+                match from_store {
+                    Some(t) => {
+                        if records.is_empty() {
+                            root.template = Some(t.image_path.clone());
                         }
-                        None => {
-                            // template_type: qcow2 - the given path is the backing file
-                            let path =
-                                spec::expand_vars(disk.path.as_deref().unwrap_or_default(), lookup);
-                            ImagePlan::template(
-                                &d.name,
-                                &disk.name,
-                                Path::new(&path),
-                                ImageFormat::Qcow2,
-                                paths.prefix_path(),
-                            )?
+                        if let Value::Object(meta) = &t.metadata {
+                            for (k, v) in meta {
+                                metadata.insert(k.clone(), v.clone());
+                            }
                         }
+                        ImagePlan::template(
+                            &d.name,
+                            &disk.name,
+                            &t.image_path,
+                            ImageFormat::Raw,
+                            paths.prefix_path(),
+                        )?
+                    }
+                    None => {
+                        // template_type: qcow2 - the given path is the backing file
+                        let path =
+                            spec::expand_vars(disk.path.as_deref().unwrap_or_default(), lookup);
+                        ImagePlan::template(
+                            &d.name,
+                            &disk.name,
+                            Path::new(&path),
+                            ImageFormat::Qcow2,
+                            paths.prefix_path(),
+                        )?
                     }
                 }
-                DiskType::Empty => ImagePlan::empty(
+            }
+            DiskType::Empty => ImagePlan::empty(
+                &d.name,
+                &disk.name,
+                format,
+                disk.size.as_deref().unwrap_or_default(),
+                paths.prefix_path(),
+            )?,
+            DiskType::File => {
+                let mut path = spec::expand_vars(disk.path.as_deref().unwrap_or_default(), lookup);
+                if let Some(url) = disk.url.as_deref().map(|u| spec::expand_vars(u, lookup)) {
+                    // Lago: fetched into the prefix, then moved to `path` if given
+                    let name = url
+                        .rsplit('/')
+                        .next()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or("disk");
+                    let fetched = paths.prefixed(name);
+                    HttpClient::new(HttpOptions::default()).download(&url, &fetched)?;
+                    if path.is_empty() {
+                        path = fetched.to_string_lossy().into_owned();
+                    } else {
+                        fs::rename(&fetched, &path)
+                            .map_err(|e| io_error("move the download to", Path::new(&path), e))?;
+                    }
+                }
+                ImagePlan::file(
                     &d.name,
                     &disk.name,
+                    Path::new(&path),
                     format,
-                    disk.size.as_deref().unwrap_or_default(),
+                    disk.make_a_copy.unwrap_or(false),
                     paths.prefix_path(),
-                )?,
-                DiskType::File => {
-                    let mut path =
-                        spec::expand_vars(disk.path.as_deref().unwrap_or_default(), lookup);
-                    if let Some(url) = disk.url.as_deref().map(|u| spec::expand_vars(u, lookup)) {
-                        // Lago: fetched into the prefix, then moved to `path` if given
-                        let name = url
-                            .rsplit('/')
-                            .next()
-                            .filter(|n| !n.is_empty())
-                            .unwrap_or("disk");
-                        let fetched = paths.prefixed(name);
-                        HttpClient::new(HttpOptions::default()).download(&url, &fetched)?;
-                        if path.is_empty() {
-                            path = fetched.to_string_lossy().into_owned();
-                        } else {
-                            fs::rename(&fetched, &path).map_err(|e| {
-                                io_error("move the download to", Path::new(&path), e)
-                            })?;
-                        }
-                    }
-                    ImagePlan::file(
-                        &d.name,
-                        &disk.name,
-                        Path::new(&path),
-                        format,
-                        disk.make_a_copy.unwrap_or(false),
-                        paths.prefix_path(),
-                    )?
-                }
+                )?
+            }
+        };
+        image.apply()?;
+        if !opts.skip_build {
+            for step in &disk.build {
+                sysprep::run_build_step(
+                    step,
+                    &image.path,
+                    image.format.qemu_format(),
+                    &paths.ssh_id_rsa_pub(),
+                )?;
+            }
+        }
+        let mut rec: Ordered<DiskRecord> = record(
+            &format!("domains.{}.disks.{}", d.name, disk.name),
+            disk.to_json(),
+        )?;
+        rec.path = Some(image.stored_path.clone().into());
+        rec.metadata = Some(metadata);
+        if records.is_empty() {
+            let bootable = disk.disk_type != DiskType::Empty && disk.format != DiskFormat::Iso;
+            root.image = Some((image.path.clone(), image.format.qemu_format().to_string()));
+            let learned = root.template.as_deref().and_then(learned::read);
+            let support = Support::of(rec.metadata_flag("nocloud"), learned);
+            let choice = match (opts.bootstrap, d.bootstrap_mode) {
+                (Choice::Skip, _) => Choice::Skip,
+                (_, Some(mode)) => mode,
+                _ => base_choice,
             };
-            image.apply()?;
-            if !opts.skip_build {
-                for step in &disk.build {
-                    sysprep::run_build_step(
-                        step,
-                        &image.path,
-                        image.format.qemu_format(),
-                        &paths.ssh_id_rsa_pub(),
-                    )?;
-                }
-            }
-            if disk_values.is_empty() {
-                let bootable = disk.disk_type != DiskType::Empty && disk.format != DiskFormat::Iso;
-                let nocloud = metadata
-                    .get("nocloud")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                root_metadata = metadata.clone();
-                template_password = metadata
-                    .get("root-password")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                root_disk = Some((image.path.clone(), image.format.qemu_format().to_string()));
-                let learned = root_template.as_deref().and_then(learned::read);
-                let support = Support::of(nocloud, learned);
-                let choice = match (opts.bootstrap, d.bootstrap_mode) {
-                    (Choice::Skip, _) => Choice::Skip,
-                    (_, Some(mode)) => mode,
-                    _ => base_choice,
-                };
-                decision = choice.decide(d.bootstrap, support, bootable);
-            }
-            if let Value::Object(v) = &mut value {
-                v.insert("path".into(), json!(image.stored_path));
-                v.insert("metadata".into(), Value::Object(metadata));
-            }
-            disk_values.push(value);
+            root.decision = choice.decide(d.bootstrap, support, bootable);
         }
-        obj.insert("disks".into(), Value::Array(disk_values));
-        // deploy scripts: copied into the prefix, stored relative to it
-        let scripts = d.deploy_scripts();
-        if !scripts.is_empty() {
-            // as Lago's init, which set both variables before copying them
-            let prefix_dir = paths.prefix_path().to_string_lossy().into_owned();
-            let workdir_dir = workdir_path.to_string_lossy().into_owned();
-            let script_lookup = |name: &str| match name {
-                "LAGO_PREFIX_PATH" => Some(prefix_dir.clone()),
-                "LAGO_WORKDIR_PATH" => Some(workdir_dir.clone()),
-                other => lookup(other),
-            };
-            let mut stored_scripts = Vec::new();
-            for script in scripts {
-                let src = PathBuf::from(spec::expand_vars(script, script_lookup));
-                let dst = paths.script_copy(&src.to_string_lossy());
-                fs::copy(&src, &dst).map_err(|e| io_error("copy deploy script", &src, e))?;
-                let name = dst
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                stored_scripts.push(json!(format!("{PREFIX_VAR}/scripts/{name}")));
-            }
-            if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-                meta.insert("deploy-scripts".into(), Value::Array(stored_scripts));
-            }
-        }
-        // what Lago adds to every VM spec
-        obj.insert("mgmt_net".into(), json!(vp.mgmt_net));
-        obj.entry("snapshots").or_insert_with(|| json!({}));
-        let default = |key: &str, cfg: &str| (key.to_string(), config.get(cfg).map(str::to_string));
-        for (key, value) in [
-            default("vm-type", "default_vm_type"),
-            default("vm-provider", "default_vm_provider"),
-            default("ssh-user", "ssh_user"),
-        ] {
-            if let Some(v) = value
-                && obj.get(&key).is_none_or(Value::is_null)
-            {
-                obj.insert(key, json!(v));
-            }
-        }
-        if obj.get("root-password").is_none_or(Value::is_null)
-            && obj.get("ssh-password").is_none_or(Value::is_null)
+        records.push(rec);
+    }
+    Ok((records, root))
+}
+
+/// The VM's deploy scripts copied into the prefix; their stored paths.
+fn copy_deploy_scripts(
+    input: &Validated,
+    reserved: &Reserved,
+    d: &DomainSpec,
+) -> Result<Vec<Value>> {
+    let scripts = d.deploy_scripts();
+    let mut stored_scripts = Vec::new();
+    if scripts.is_empty() {
+        return Ok(stored_scripts);
+    }
+    let paths = &reserved.paths;
+    // as Lago's init, which set both variables before copying them
+    let prefix_dir = paths.prefix_path().to_string_lossy().into_owned();
+    let workdir_dir = reserved.workdir_path.to_string_lossy().into_owned();
+    let script_lookup = |name: &str| match name {
+        "LAGO_PREFIX_PATH" => Some(prefix_dir.clone()),
+        "LAGO_WORKDIR_PATH" => Some(workdir_dir.clone()),
+        other => input.lookup(other),
+    };
+    for script in scripts {
+        let src = PathBuf::from(spec::expand_vars(script, script_lookup));
+        let dst = paths.script_copy(&src.to_string_lossy());
+        fs::copy(&src, &dst).map_err(|e| io_error("copy deploy script", &src, e))?;
+        let name = dst
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        stored_scripts.push(json!(format!("{PREFIX_VAR}/scripts/{name}")));
+    }
+    Ok(stored_scripts)
+}
+
+/// What Lago adds to every VM spec: its management net, an empty snapshot
+/// list, and the configuration's defaults for what the init file left out.
+fn lago_defaults(vm: &mut VmRecord, config: &Config, vp: &plan::VmPlan) {
+    vm.mgmt_net = Some(vp.mgmt_net.clone());
+    vm.snapshots.get_or_insert_with(Default::default);
+    let defaults = [
+        (&mut vm.vm_type, "default_vm_type"),
+        (&mut vm.vm_provider, "default_vm_provider"),
+        (&mut vm.ssh_user, "ssh_user"),
+    ];
+    for (field, key) in defaults {
+        if field.is_none()
+            && let Some(v) = config.get(key)
         {
-            let pw = config
-                .get("root_password")
-                .or_else(|| config.get("ssh_password"));
-            if let Some(pw) = pw {
-                obj.insert("ssh-password".into(), json!(pw));
-            }
+            *field = Some(v.into());
         }
-        // bootstrap: a NoCloud seed now, virt-sysprep jobs below (in parallel)
-        let root_password = obj
-            .get("root-password")
-            .or_else(|| obj.get("ssh-password"))
-            .and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "123456".to_string());
-        if decision.seed {
-            let file = format!("{}_cidata.img", d.name);
-            let pubkey = paths.ssh_id_rsa_pub();
-            let key = fs::read_to_string(&pubkey).map_err(|e| io_error("read", &pubkey, e))?;
-            let seed = nocloud::Seed {
-                instance_id: format!("{uuid}-{}", d.name),
-                hostname: d.name.clone(),
-                authorized_keys: vec![key],
-                root_password: Some(root_password.clone()),
-            };
-            let path = paths.images().join(&file);
-            nocloud::write_seed(&path, &seed)
-                .map_err(|e| io_error("write the NoCloud seed", &path, e))?;
-            obj.insert("nocloud-seed".into(), json!(Paths::stored_image(&file)));
-        }
-        obj.insert("bootstrap-method".into(), json!(decision.method.as_str()));
-        match (decision.method, &root_disk) {
-            (Method::Ssh, _) => {
-                // logged in with the template's password at the first boot
-                let login = template_password
-                    .or_else(|| config.get("default_root_password").map(str::to_string))
-                    .unwrap_or_else(|| DEFAULT_TEMPLATE_PASSWORD.to_string());
-                let mut first_boot = Map::new();
-                first_boot.insert("login-password".into(), json!(login));
-                if let Some(image) = &root_template {
-                    first_boot.insert("template-image".into(), json!(image));
-                }
-                obj.insert("first-boot".into(), Value::Object(first_boot));
-            }
-            (Method::NoCloud, _) => {}
-            (Method::Sysprep, Some((disk, format))) => {
-                // Lago's base commands, then its distro template's
-                let distro = d.distro.clone().or_else(|| {
-                    root_metadata
-                        .get("distro")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-                let nics: Vec<(String, String)> = vp
-                    .nics
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, n)| Some((format!("eth{i}"), plan::ipv4_to_mac(n.ip?))))
-                    .collect();
-                let commands =
-                    sysprep::sysprep_commands(&d.name, &root_password, &paths.ssh_id_rsa_pub())
-                        + &sysprep::distro_commands(distro.as_deref(), &d.name, &nics);
-                sysprep_jobs.push((d.name.clone(), disk.clone(), format.clone(), commands));
-            }
-            _ => {}
-        }
-        info!(
-            vm = %d.name,
-            method = decision.method.as_str(),
-            seed = decision.seed,
-            "bootstrap"
-        );
-        vm_specs.push((d.name.clone(), vm));
     }
-    parallel::each(
-        &sysprep_jobs,
-        "running virt-sysprep",
-        |(vm, disk, format, commands)| {
-            let work = paths.prefixed(format!(".sysprep-{vm}"));
-            sysprep::sysprep(disk, format, commands, &work)
-        },
-    )?;
+    if vm.root_password.is_none() && vm.ssh_password.is_none() {
+        let pw = config
+            .get("root_password")
+            .or_else(|| config.get("ssh_password"));
+        if let Some(pw) = pw {
+            vm.ssh_password = Some(pw.into());
+        }
+    }
+}
 
-    // 5. specs, then `initialized`
-    for (name, vm) in &vm_specs {
-        layout::write_json(&paths.virt_vm(name), vm)?;
+/// The VM's bootstrap: a NoCloud seed now, the first-boot entry, or the
+/// virt-sysprep run to do (returned).
+fn bootstrap(
+    config: &Config,
+    reserved: &Reserved,
+    d: &DomainSpec,
+    vp: &plan::VmPlan,
+    vm: &mut VmRecord,
+    root: &RootDisk,
+) -> Result<Option<SysprepJob>> {
+    let paths = &reserved.paths;
+    let root_password = vm.password_text().unwrap_or_else(|| "123456".to_string());
+    let root_meta = |key: &str| vm.disk_records().first().and_then(|r| r.metadata_str(key));
+    let (template_password, template_distro) = (root_meta("root-password"), root_meta("distro"));
+    if root.decision.seed {
+        let file = format!("{}_cidata.img", d.name);
+        let pubkey = paths.ssh_id_rsa_pub();
+        let key = fs::read_to_string(&pubkey).map_err(|e| io_error("read", &pubkey, e))?;
+        let seed = nocloud::Seed {
+            instance_id: format!("{}-{}", reserved.uuid, d.name),
+            hostname: d.name.clone(),
+            authorized_keys: vec![key],
+            root_password: Some(root_password.clone()),
+        };
+        let path = paths.images().join(&file);
+        nocloud::write_seed(&path, &seed)
+            .map_err(|e| io_error("write the NoCloud seed", &path, e))?;
+        vm.nocloud_seed = Some(Paths::stored_image(&file));
     }
-    for (n, np) in env.nets.values().zip(&plan.nets) {
-        let mut net = n.to_json();
-        if let Value::Object(obj) = &mut net {
-            obj.insert("name".into(), json!(n.name));
-            obj.insert(
-                "type".into(),
-                json!(if n.net_type == NetType::Nat {
-                    "nat"
-                } else {
-                    "bridge"
-                }),
-            );
-            obj.insert("management".into(), json!(np.management));
-            if let Some(gw) = np.gw {
-                obj.insert("gw".into(), json!(gw.to_string()));
-            }
-            if np.management && obj.get("dns_domain_name").is_none_or(Value::is_null) {
-                obj.insert("dns_domain_name".into(), json!("lago.local"));
-            }
-            let to_map = |pairs: &[(String, Ipv4Addr)]| {
-                Value::Object(
-                    pairs
-                        .iter()
-                        .map(|(k, ip)| (k.clone(), json!(ip.to_string())))
-                        .collect(),
-                )
-            };
-            obj.insert("mapping".into(), to_map(&np.mapping));
-            if np.management {
-                obj.insert("dns_records".into(), to_map(&np.dns_records));
-            } else if let Some(fwd) = np.dns_forward {
-                obj.insert("dns_forward".into(), json!(fwd.to_string()));
-            }
+    vm.bootstrap_method = Some(root.decision.method.as_str().to_string());
+    let mut job = None;
+    match (root.decision.method, &root.image) {
+        (Method::Ssh, _) => {
+            // logged in with the template's password at the first boot
+            let login = template_password
+                .or_else(|| config.get("default_root_password").map(str::to_string))
+                .unwrap_or_else(|| DEFAULT_TEMPLATE_PASSWORD.to_string());
+            vm.first_boot = Some(Ordered::new(FirstBootRecord {
+                login_password: Some(login),
+                template_image: root
+                    .template
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+                extra: Map::new(),
+            }));
         }
-        layout::write_json(&paths.virt_net(&n.name), &net)?;
+        (Method::Sysprep, Some((disk, format))) => {
+            // Lago's base commands, then its distro template's
+            let distro = d.distro.clone().or(template_distro);
+            let nics: Vec<(String, String)> = vp
+                .nics
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| Some((format!("eth{i}"), plan::ipv4_to_mac(n.ip?))))
+                .collect();
+            let commands =
+                sysprep::sysprep_commands(&d.name, &root_password, &paths.ssh_id_rsa_pub())
+                    + &sysprep::distro_commands(distro.as_deref(), &d.name, &nics);
+            job = Some(SysprepJob {
+                vm: d.name.clone(),
+                disk: disk.clone(),
+                format: format.clone(),
+                commands,
+            });
+        }
+        _ => {}
     }
-    layout::write_json(
-        &paths.virt_env(),
-        &json!({
-            "nets": env.nets.keys().collect::<Vec<_>>(),
-            "vms": env.domains.keys().collect::<Vec<_>>(),
-        }),
-    )?;
-    layout::mark_initialized(&paths)?;
+    Ok(job)
+}
 
-    // 6. `current`: a new workdir points at its first prefix; else on request
-    let current_before = existing.as_ref().and_then(|w| w.current().ok());
-    if existing.is_none() || opts.set_current {
-        undo.old_current = Some((workdir_path.clone(), current_before));
-        workdir::point_current(&workdir_path, &prefix_name)?;
+/// A net's record: the init file's keys, then what the plan decided.
+fn net_record(n: &NetSpec, np: &plan::NetPlan) -> Result<NetState> {
+    let mut net: Ordered<NetRecord> = record(&format!("nets.{}", n.name), n.to_json())?;
+    net.name = Some(n.name.clone());
+    net.net_type = Some(
+        if n.net_type == NetType::Nat {
+            "nat"
+        } else {
+            "bridge"
+        }
+        .to_string(),
+    );
+    net.management = Some(Scalar(json!(np.management)));
+    if let Some(gw) = np.gw {
+        net.gw = Some(gw.to_string());
     }
-    undo.commit();
-    info!(prefix = %paths.prefix_path().display(), vms = env.domains.len(), nets = env.nets.len(), "prefix initialized");
+    if np.management && net.dns_domain_name.is_none() {
+        net.dns_domain_name = Some("lago.local".to_string());
+    }
+    let to_map = |pairs: &[(String, Ipv4Addr)]| {
+        pairs
+            .iter()
+            .map(|(k, ip)| (k.clone(), json!(ip.to_string())))
+            .collect()
+    };
+    net.mapping = Some(to_map(&np.mapping));
+    if np.management {
+        net.dns_records = Some(to_map(&np.dns_records));
+    } else if let Some(fwd) = np.dns_forward {
+        net.dns_forward = Some(fwd.to_string());
+    }
+    Ok(NetState {
+        name: n.name.clone(),
+        spec: net,
+    })
+}
+
+/// Step 5: the specs and `virt/env` written, `initialized` last, then
+/// `current` pointed at the new prefix (a new workdir's first prefix, or on
+/// request); from here on nothing is undone.
+fn persist(
+    opts: &InitOptions,
+    input: &Validated,
+    mut reserved: Reserved,
+    state: PrefixState,
+) -> Result<Initialized> {
+    state.save()?;
+    layout::mark_initialized(&reserved.paths)?;
+    let current_before = input.existing.as_ref().and_then(|w| w.current().ok());
+    if input.existing.is_none() || opts.set_current {
+        reserved.undo.old_current = Some((reserved.workdir_path.clone(), current_before));
+        workdir::point_current(&reserved.workdir_path, &input.prefix_name)?;
+    }
+    reserved.undo.commit();
+    info!(prefix = %reserved.paths.prefix_path().display(), vms = state.vms.len(), nets = state.nets.len(), "prefix initialized");
     Ok(Initialized {
-        workdir: workdir_path,
-        paths,
-        uuid,
+        workdir: reserved.workdir_path,
+        paths: reserved.paths,
+        uuid: reserved.uuid,
+        state,
     })
 }
 

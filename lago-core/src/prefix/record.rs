@@ -263,12 +263,12 @@ pub struct DiskRecord {
     /// Image format (`qcow2`, `raw`, `iso`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<Scalar>,
-    /// The disk's metadata (template metadata merged in at init).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
     /// Stored path (may start with `$LAGO_PREFIX_PATH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<Scalar>,
+    /// The disk's metadata (template metadata merged in at init).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
     /// Whether `lago export` leaves it out.
     #[serde(
         default,
@@ -313,6 +313,24 @@ impl DiskRecord {
     /// Whether `lago export` leaves it out.
     pub fn skips_export(&self) -> bool {
         self.skip_export.as_ref().is_some_and(Scalar::truthy)
+    }
+
+    /// `key` of the disk's metadata when it is a string.
+    pub fn metadata_str(&self, key: &str) -> Option<String> {
+        self.metadata
+            .as_ref()?
+            .get(key)?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// `key` of the disk's metadata when it is `true` (`nocloud`).
+    pub fn metadata_flag(&self, key: &str) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// `key` of the disk's metadata as text (`distro`, `root-password`,
@@ -401,13 +419,6 @@ pub struct VmRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub root_password: Option<Scalar>,
-    /// The SSH password (used when `root-password` is unset).
-    #[serde(
-        default,
-        rename = "ssh-password",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ssh_password: Option<Scalar>,
     /// Free-form metadata (deploy scripts among it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Ordered<VmMetadata>>,
@@ -447,6 +458,13 @@ pub struct VmRecord {
     /// The user lago logs in as.
     #[serde(default, rename = "ssh-user", skip_serializing_if = "Option::is_none")]
     pub ssh_user: Option<Scalar>,
+    /// The SSH password (used when `root-password` is unset).
+    #[serde(
+        default,
+        rename = "ssh-password",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ssh_password: Option<Scalar>,
     /// The stored path of the NoCloud seed image.
     #[serde(
         default,
@@ -568,21 +586,24 @@ pub struct NetRecord {
     /// Whether it is a management net.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management: Option<Scalar>,
-    /// Its DHCP range.
+    /// Its gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dhcp: Option<Ordered<DhcpRecord>>,
+    pub gw: Option<String>,
     /// The DNS domain of a management net.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_domain_name: Option<String>,
     /// Host name → address of every NIC on it (DHCP hosts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapping: Option<IndexMap<String, Value>>,
-    /// Its gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gw: Option<String>,
     /// Host name → address served by a management net's DNS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_records: Option<IndexMap<String, Value>>,
+    /// The DNS server a non-management net forwards to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_forward: Option<String>,
+    /// Its DHCP range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<Ordered<DhcpRecord>>,
     /// Its MTU, when not the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<Scalar>,
