@@ -30,7 +30,6 @@ use crate::ops::run;
 use crate::ops::snapshot;
 use crate::ops::status::status_info;
 use crate::paths::Paths;
-use crate::prefix::layout;
 use crate::prefix::naming;
 use crate::prefix::render;
 use crate::prefix::state::PrefixState;
@@ -534,48 +533,18 @@ impl Env {
         reboot: bool,
         timeout: Duration,
     ) -> Result<()> {
-        let name = self.vm_libvirt_name(vm);
-        if !provider.vm_state(&name)?.is_running() {
-            return Ok(());
-        }
-        let command = if reboot { "reboot" } else { "poweroff" };
-        let acpi = if reboot {
-            provider.reboot_vm(&name)
-        } else {
-            provider.shutdown_vm(&name)
+        let ask_guest = |command: &str, limit: Duration| -> Result<()> {
+            self.ssh_client(vm)?.exec_command(command, None, limit).ok();
+            Ok(())
         };
-        let mut used_ssh = false;
-        if let Err(e) = acpi {
-            info!(vm, error = %e, "ACPI request refused, asking the guest over SSH");
-            self.ssh_client(vm)?
-                .exec_command(command, None, Duration::from_secs(30))
-                .ok();
-            used_ssh = true;
-        }
-        if reboot {
-            return Ok(());
-        }
-        let start = std::time::Instant::now();
-        while start.elapsed() < timeout {
-            if !provider.vm_state(&name)?.is_running() {
-                info!(vm, took = ?start.elapsed(), "VM shut down");
-                return Ok(());
-            }
-            if !used_ssh && start.elapsed() > timeout / 2 {
-                info!(vm, "no reaction to ACPI, asking the guest over SSH");
-                if let Ok(c) = self.ssh_client(vm) {
-                    c.exec_command(command, None, Duration::from_secs(10)).ok();
-                }
-                used_ssh = true;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Err(Error::new(
-            ErrorKind::Timeout,
-            format!(
-                "VM '{vm}' did not shut down within {timeout:?} (ACPI, then {command} over SSH)"
-            ),
-        ))
+        run::shutdown_vm(
+            provider,
+            vm,
+            &self.vm_libvirt_name(vm),
+            reboot,
+            timeout,
+            &ask_guest,
+        )
     }
 
     /// Takes snapshot `name` of the named VMs (all when empty), in parallel
@@ -599,59 +568,8 @@ impl Env {
             }
         };
         let outcomes = snapshot::take(provider.as_ref(), &steps, name, &sync);
-        let failed = outcomes.iter().any(|o| o.result.is_err());
-        // record what holds: everything, or (after a failure) the live
-        // snapshots, whose VMs run on the new overlays now
-        let mut kept = Vec::new();
-        {
-            let mut st = self.state.write();
-            for (o, step) in outcomes.iter().zip(&steps) {
-                if o.result.is_err() || (failed && !o.live) {
-                    continue;
-                }
-                if let Some(vm) = st.vms.iter_mut().find(|v| v.name == step.vm) {
-                    snapshot::record(&mut vm.spec, step, name);
-                    layout::write_json(&self.paths.virt_vm(&vm.name), &vm.spec)
-                        .map_err(Error::from)?;
-                    kept.push(vm.name.clone());
-                }
-            }
-        }
-        let Some(bad) = outcomes.iter().find(|o| o.result.is_err()) else {
-            info!(snapshot = name, vms = kept.len(), "snapshot taken");
-            return Ok(());
-        };
-        let e = bad
-            .result
-            .as_ref()
-            .err()
-            .map(Error::full_message)
-            .unwrap_or_default();
-        let others = outcomes.iter().filter(|o| o.result.is_err()).count() - 1;
-        let kept_note = if kept.is_empty() {
-            "nothing was changed".to_string()
-        } else {
-            format!(
-                "VMs {} were running and run on their new overlays now, so they keep \
-                 snapshot '{name}'; nothing else was changed",
-                kept.join(", ")
-            )
-        };
-        let more = if others > 0 {
-            format!(" (and {others} other VMs failed too)")
-        } else {
-            String::new()
-        };
-        Err(Error::new(
-            bad.result
-                .as_ref()
-                .err()
-                .map_or(ErrorKind::Internal, Error::kind),
-            format!(
-                "snapshot '{name}' of VM '{}' failed{more}: {e}; {kept_note}",
-                bad.vm
-            ),
-        ))
+        let kept = snapshot::record_outcomes(&mut self.state.write(), &steps, &outcomes, name)?;
+        snapshot::outcome(&outcomes, &kept, name)
     }
 
     /// Reverts the named VMs (all when empty) to snapshot `name`: the
@@ -672,14 +590,8 @@ impl Env {
                 was_running.push(vm.clone());
             }
         }
-        let reverted = parallel::each(&plan, "reverting a VM", |(vm, disks)| {
-            provider.destroy_vm(&self.vm_libvirt_name(vm))?;
-            snapshot::revert_disks(disks).map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
-                )
-            })
+        let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
+            self.vm_libvirt_name(vm)
         });
         {
             let mut ssh = self.ssh.lock();

@@ -8,6 +8,7 @@
 //! failure was an image under a folder qemu cannot search).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -201,4 +202,55 @@ pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> R
         provider.destroy_network(&naming::network_name(&state.uuid, &net.name))?;
     }
     Ok(())
+}
+
+/// Shuts VM `vm` (libvirt name `domain`) down cleanly, or reboots it: ACPI
+/// through libvirt, falling back to `poweroff`/`reboot` in the guest
+/// (`ask_guest(command, time limit)`, which fails only when the guest cannot
+/// be reached at all) when libvirt refuses or the guest has not reacted
+/// after half of `timeout`. Waits at most `timeout` for it to go down (not
+/// on reboot). A VM that is not running is left alone.
+pub fn shutdown_vm(
+    provider: &dyn Provider,
+    vm: &str,
+    domain: &str,
+    reboot: bool,
+    timeout: Duration,
+    ask_guest: &dyn Fn(&str, Duration) -> Result<()>,
+) -> Result<()> {
+    if !provider.vm_state(domain)?.is_running() {
+        return Ok(());
+    }
+    let command = if reboot { "reboot" } else { "poweroff" };
+    let acpi = if reboot {
+        provider.reboot_vm(domain)
+    } else {
+        provider.shutdown_vm(domain)
+    };
+    let mut used_ssh = false;
+    if let Err(e) = acpi {
+        info!(vm, error = %e, "ACPI request refused, asking the guest over SSH");
+        ask_guest(command, Duration::from_secs(30))?;
+        used_ssh = true;
+    }
+    if reboot {
+        return Ok(());
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if !provider.vm_state(domain)?.is_running() {
+            info!(vm, took = ?start.elapsed(), "VM shut down");
+            return Ok(());
+        }
+        if !used_ssh && start.elapsed() > timeout / 2 {
+            info!(vm, "no reaction to ACPI, asking the guest over SSH");
+            ask_guest(command, Duration::from_secs(10)).ok();
+            used_ssh = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(Error::new(
+        ErrorKind::Timeout,
+        format!("VM '{vm}' did not shut down within {timeout:?} (ACPI, then {command} over SSH)"),
+    ))
 }

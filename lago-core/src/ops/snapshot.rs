@@ -34,8 +34,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ops::parallel;
 use crate::ops::run;
 use crate::paths::Paths;
-use crate::prefix::naming;
 use crate::prefix::state::{PrefixState, Scalar, VmRecord, VmState as VmSpec};
+use crate::prefix::{layout, naming};
 use crate::provider::Provider;
 use crate::xml::{self, SnapshotDisk};
 
@@ -355,6 +355,91 @@ pub fn take(
         }
     }
     outcomes
+}
+
+/// Records in `state` (and in each `virt/vm-<name>`) what holds of snapshot
+/// `name`: every VM's, or after a failure only the live snapshots, whose VMs
+/// run on the new overlays now. Returns the VMs that keep it.
+pub fn record_outcomes(
+    state: &mut PrefixState,
+    steps: &[VmStep],
+    outcomes: &[VmOutcome],
+    name: &str,
+) -> Result<Vec<String>> {
+    let failed = outcomes.iter().any(|o| o.result.is_err());
+    let mut kept = Vec::new();
+    for (o, step) in outcomes.iter().zip(steps) {
+        if o.result.is_err() || (failed && !o.live) {
+            continue;
+        }
+        let path = state.paths.virt_vm(&step.vm);
+        if let Some(vm) = state.vms.iter_mut().find(|v| v.name == step.vm) {
+            record(&mut vm.spec, step, name);
+            layout::write_json(&path, &vm.spec).map_err(Error::from)?;
+            kept.push(vm.name.clone());
+        }
+    }
+    Ok(kept)
+}
+
+/// The result of snapshot `name`: `Ok` when every VM took it, else the
+/// first failure, naming how many others failed and what `kept` keeps.
+pub fn outcome(outcomes: &[VmOutcome], kept: &[String], name: &str) -> Result<()> {
+    let Some(bad) = outcomes.iter().find(|o| o.result.is_err()) else {
+        info!(snapshot = name, vms = kept.len(), "snapshot taken");
+        return Ok(());
+    };
+    let e = bad
+        .result
+        .as_ref()
+        .err()
+        .map(Error::full_message)
+        .unwrap_or_default();
+    let others = outcomes.iter().filter(|o| o.result.is_err()).count() - 1;
+    let kept_note = if kept.is_empty() {
+        "nothing was changed".to_string()
+    } else {
+        format!(
+            "VMs {} were running and run on their new overlays now, so they keep \
+             snapshot '{name}'; nothing else was changed",
+            kept.join(", ")
+        )
+    };
+    let more = if others > 0 {
+        format!(" (and {others} other VMs failed too)")
+    } else {
+        String::new()
+    };
+    Err(Error::new(
+        bad.result
+            .as_ref()
+            .err()
+            .map_or(ErrorKind::Internal, Error::kind),
+        format!(
+            "snapshot '{name}' of VM '{}' failed{more}: {e}; {kept_note}",
+            bad.vm
+        ),
+    ))
+}
+
+/// Reverts every planned VM at once: stops it (`domain_of` gives its
+/// libvirt name) and gives each disk a fresh overlay on the snapshot's
+/// file. The first error is returned after all VMs were tried.
+pub fn revert(
+    provider: &dyn Provider,
+    plan: &[(String, Vec<RevertDisk>)],
+    name: &str,
+    domain_of: impl Fn(&str) -> String + Sync,
+) -> Result<()> {
+    parallel::each(plan, "reverting a VM", |(vm, disks)| {
+        provider.destroy_vm(&domain_of(vm))?;
+        revert_disks(disks).map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("revert of VM '{vm}' to '{name}': {}", e.full_message()),
+            )
+        })
+    })
 }
 
 /// One disk to revert: its current file and the snapshot's file under it.
