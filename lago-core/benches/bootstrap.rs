@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use common::{ROUNDS, floor_of, median, verdict};
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 
 /// The templates measured: name, memory of each guest (MiB), rounds (more
 /// for the quick tiny guest: its ratio is of two noisy boot times).

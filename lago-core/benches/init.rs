@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lago_core::config::Config;
-use lago_core::prefix::destroy::destroy;
-use lago_core::prefix::init::{InitOptions, init};
+use lago_core::ops::destroy::destroy;
+use lago_core::ops::init::{InitOptions, init};
 use lago_core::workdir::Workdir;
 
 const ROUNDS: usize = 5;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::{ROUNDS, floor_once, host_load, host_probe, median, verdict};
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 
 /// Rounds of the start comparison: more than [`ROUNDS`], as its target is
 /// a ratio of two noisy boot times.

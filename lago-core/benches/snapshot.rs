@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{ROUNDS, floor_once, median, verdict};
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 
 fn main() {
     let (root, config) = common::scratch("snapshot");

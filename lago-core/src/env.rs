@@ -21,18 +21,19 @@ use tracing::{debug, info};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::destroy;
+use crate::ops::export::{self, ExportOptions};
+use crate::ops::init::{InitOptions, init};
+use crate::ops::orphans::{self, Orphan};
+use crate::ops::parallel;
+use crate::ops::run;
+use crate::ops::snapshot;
+use crate::ops::status::status_info;
 use crate::paths::Paths;
-use crate::prefix::destroy;
-use crate::prefix::export::{self, ExportOptions};
-use crate::prefix::init::{InitOptions, init};
-use crate::prefix::layout;
 use crate::prefix::naming;
-use crate::prefix::orphans::{self, Orphan};
 use crate::prefix::render;
-use crate::prefix::run;
-use crate::prefix::snapshot;
 use crate::prefix::state::PrefixState;
-use crate::prefix::status::status_info;
+use crate::prefix::state::Scalar;
 use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
@@ -78,21 +79,32 @@ impl Env {
     fn open(workdir: Workdir, prefix_name: String, config: Config) -> Result<Self> {
         let paths = workdir.prefix(&prefix_name)?;
         let state = PrefixState::load(&paths)?;
-        Ok(Self {
+        Ok(Self::with_state(workdir, prefix_name, config, state))
+    }
+
+    /// An env over `state`, already read (or just made by `init`).
+    fn with_state(
+        workdir: Workdir,
+        prefix_name: String,
+        config: Config,
+        state: PrefixState,
+    ) -> Self {
+        Self {
             workdir,
             prefix_name,
-            paths,
+            paths: state.paths.clone(),
             config,
             state: RwLock::new(state),
             backend: OnceLock::new(),
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
             first_boot_locks: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Initializes a new prefix from an init file (see
-    /// [`crate::prefix::init`]) and opens it.
+    /// [`crate::ops::init`]) and opens it on the state init made (nothing
+    /// is read back).
     pub fn init(opts: &InitOptions, config: Config) -> Result<Self> {
         let done = init(opts, &config)?;
         let name = done
@@ -101,7 +113,12 @@ impl Env {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::open(Workdir::load(&done.workdir)?, name, config)
+        Ok(Self::with_state(
+            Workdir::load(&done.workdir)?,
+            name,
+            config,
+            done.state,
+        ))
     }
 
     /// Opens prefix `prefix` (`current` allowed) of the workdir at `workdir`.
@@ -241,7 +258,7 @@ impl Env {
     ///
     /// Orphans — running objects lago made for a prefix that no longer
     /// exists, which would hold the subnet this env may have leased again —
-    /// are stopped first (see [`crate::prefix::orphans`]).
+    /// are stopped first (see [`crate::ops::orphans`]).
     pub fn start(&self, vms: &[String]) -> Result<Vec<String>> {
         let t = self.domain_type()?;
         let backend = self.backend()?;
@@ -352,8 +369,7 @@ impl Env {
         })?;
         let user = spec
             .spec
-            .get("ssh-user")
-            .and_then(Value::as_str)
+            .ssh_user_str()
             .or_else(|| self.config.get("ssh_user"))
             .unwrap_or("root")
             .to_string();
@@ -382,7 +398,7 @@ impl Env {
             .state
             .read()
             .vm(vm)
-            .and_then(|v| v.spec.get("boot_time_sec").and_then(Value::as_u64))
+            .and_then(|v| v.spec.boot_time_sec.as_ref().and_then(Scalar::as_u64))
             .unwrap_or(600);
         let factor = self.domain_type.get().map_or(1, |t| t.timeout_factor());
         Duration::from_secs(secs.saturating_mul(u64::from(factor)))
@@ -447,23 +463,9 @@ impl Env {
     /// Waits for every named VM (all when empty) in parallel.
     pub fn wait_for_ssh_all(&self, vms: &[String], timeout: Option<Duration>) -> Result<()> {
         let names = self.names_or_all(vms);
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let hs: Vec<_> = names
-                .iter()
-                .map(|vm| s.spawn(move || self.wait_for_ssh(vm, timeout)))
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(Error::new(
-                        ErrorKind::Internal,
-                        "a thread waiting for SSH panicked",
-                    )),
-                })
-                .collect()
-        });
-        errors.into_iter().next().map_or(Ok(()), Err)
+        parallel::each(&names, "waiting for SSH", |vm| {
+            self.wait_for_ssh(vm, timeout).map(drop)
+        })
     }
 
     /// Runs `argv` in VM `vm` (each argument quoted for the guest's shell).
@@ -514,28 +516,9 @@ impl Env {
                 .collect()
         };
         let provider = self.provider()?;
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let hs: Vec<_> = names
-                .iter()
-                .map(|vm| {
-                    let provider = provider.clone();
-                    s.spawn(move || self.shutdown_one(provider.as_ref(), vm, reboot, timeout))
-                })
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(Error::new(
-                        ErrorKind::Internal,
-                        "a thread shutting down a VM panicked",
-                    )),
-                })
-                .collect()
-        });
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e);
-        }
+        parallel::each(&names, "shutting down a VM", |vm| {
+            self.shutdown_one(provider.as_ref(), vm, reboot, timeout)
+        })?;
         // The guests closed their side (or are gone): nothing held is usable.
         self.disconnect(&names);
         if !reboot {
@@ -552,52 +535,22 @@ impl Env {
         reboot: bool,
         timeout: Duration,
     ) -> Result<()> {
-        let name = self.vm_libvirt_name(vm);
-        if !provider.vm_state(&name)?.is_running() {
-            return Ok(());
-        }
-        let command = if reboot { "reboot" } else { "poweroff" };
-        let acpi = if reboot {
-            provider.reboot_vm(&name)
-        } else {
-            provider.shutdown_vm(&name)
+        let ask_guest = |command: &str, limit: Duration| -> Result<()> {
+            self.ssh_client(vm)?.exec_command(command, None, limit).ok();
+            Ok(())
         };
-        let mut used_ssh = false;
-        if let Err(e) = acpi {
-            info!(vm, error = %e, "ACPI request refused, asking the guest over SSH");
-            self.ssh_client(vm)?
-                .exec_command(command, None, Duration::from_secs(30))
-                .ok();
-            used_ssh = true;
-        }
-        if reboot {
-            return Ok(());
-        }
-        let start = std::time::Instant::now();
-        while start.elapsed() < timeout {
-            if !provider.vm_state(&name)?.is_running() {
-                info!(vm, took = ?start.elapsed(), "VM shut down");
-                return Ok(());
-            }
-            if !used_ssh && start.elapsed() > timeout / 2 {
-                info!(vm, "no reaction to ACPI, asking the guest over SSH");
-                if let Ok(c) = self.ssh_client(vm) {
-                    c.exec_command(command, None, Duration::from_secs(10)).ok();
-                }
-                used_ssh = true;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Err(Error::new(
-            ErrorKind::Timeout,
-            format!(
-                "VM '{vm}' did not shut down within {timeout:?} (ACPI, then {command} over SSH)"
-            ),
-        ))
+        run::shutdown_vm(
+            provider,
+            vm,
+            &self.vm_libvirt_name(vm),
+            reboot,
+            timeout,
+            &ask_guest,
+        )
     }
 
     /// Takes snapshot `name` of the named VMs (all when empty), in parallel
-    /// (see [`crate::prefix::snapshot`]): running VMs live (disk-only, after
+    /// (see [`crate::ops::snapshot`]): running VMs live (disk-only, after
     /// a `sync` in the guest), stopped VMs by new overlays. A name a VM has
     /// already is an error and nothing changes; a VM that fails keeps
     /// nothing of the snapshot and the error names it.
@@ -617,59 +570,8 @@ impl Env {
             }
         };
         let outcomes = snapshot::take(provider.as_ref(), &steps, name, &sync);
-        let failed = outcomes.iter().any(|o| o.result.is_err());
-        // record what holds: everything, or (after a failure) the live
-        // snapshots, whose VMs run on the new overlays now
-        let mut kept = Vec::new();
-        {
-            let mut st = self.state.write();
-            for (o, step) in outcomes.iter().zip(&steps) {
-                if o.result.is_err() || (failed && !o.live) {
-                    continue;
-                }
-                if let Some(vm) = st.vms.iter_mut().find(|v| v.name == step.vm) {
-                    snapshot::record(&mut vm.spec, step, name);
-                    layout::write_json(&self.paths.virt_vm(&vm.name), &vm.spec)
-                        .map_err(Error::from)?;
-                    kept.push(vm.name.clone());
-                }
-            }
-        }
-        let Some(bad) = outcomes.iter().find(|o| o.result.is_err()) else {
-            info!(snapshot = name, vms = kept.len(), "snapshot taken");
-            return Ok(());
-        };
-        let e = bad
-            .result
-            .as_ref()
-            .err()
-            .map(Error::full_message)
-            .unwrap_or_default();
-        let others = outcomes.iter().filter(|o| o.result.is_err()).count() - 1;
-        let kept_note = if kept.is_empty() {
-            "nothing was changed".to_string()
-        } else {
-            format!(
-                "VMs {} were running and run on their new overlays now, so they keep \
-                 snapshot '{name}'; nothing else was changed",
-                kept.join(", ")
-            )
-        };
-        let more = if others > 0 {
-            format!(" (and {others} other VMs failed too)")
-        } else {
-            String::new()
-        };
-        Err(Error::new(
-            bad.result
-                .as_ref()
-                .err()
-                .map_or(ErrorKind::Internal, Error::kind),
-            format!(
-                "snapshot '{name}' of VM '{}' failed{more}: {e}; {kept_note}",
-                bad.vm
-            ),
-        ))
+        let kept = snapshot::record_outcomes(&mut self.state.write(), &steps, &outcomes, name)?;
+        snapshot::outcome(&outcomes, &kept, name)
     }
 
     /// Reverts the named VMs (all when empty) to snapshot `name`: the
@@ -690,32 +592,8 @@ impl Env {
                 was_running.push(vm.clone());
             }
         }
-        let errors: Vec<Error> = std::thread::scope(|s| {
-            let hs: Vec<_> = plan
-                .iter()
-                .map(|(vm, disks)| {
-                    let provider = provider.clone();
-                    let domain = self.vm_libvirt_name(vm);
-                    s.spawn(move || -> Result<()> {
-                        provider.destroy_vm(&domain)?;
-                        snapshot::revert_disks(disks).map_err(|e| {
-                            let message =
-                                format!("revert of VM '{vm}' to '{name}': {}", e.full_message());
-                            e.wrap(message).with_vm(vm.as_str())
-                        })
-                    })
-                })
-                .collect();
-            hs.into_iter()
-                .filter_map(|h| match h.join() {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(Error::new(
-                        ErrorKind::Internal,
-                        "a thread reverting a VM panicked",
-                    )),
-                })
-                .collect()
+        let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
+            self.vm_libvirt_name(vm)
         });
         {
             let mut ssh = self.ssh.lock();
@@ -723,9 +601,7 @@ impl Env {
                 ssh.remove(vm);
             }
         }
-        if let Some(e) = errors.into_iter().next() {
-            return Err(e);
-        }
+        reverted?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
         if !was_running.is_empty() {
             self.start(&was_running)?;
@@ -741,7 +617,7 @@ impl Env {
 
     /// Exports the disks of the named VMs (all when empty; they must be
     /// down) and an init file re-creating them (see
-    /// [`crate::prefix::export`]). Returns `{vm: [paths], "init-file": path}`,
+    /// [`crate::ops::export`]). Returns `{vm: [paths], "init-file": path}`,
     /// or with `collect_only` `{vm: [source paths]}`.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
         export::check_names(&self.state.read(), &opts.vms)?;

@@ -30,11 +30,12 @@
 //! LagoInitFile (YAML/JSON, anchors, merge keys, prototypes)
 //!   -> spec:      parse and validate once into a typed EnvSpec
 //!   -> plan:      subnet leases, IPs, MACs, DNS names, disk plan (pure functions)
-//!   -> prefix:    on-disk state in the workdir, template store, disk overlays
+//!   -> prefix:    on-disk state (typed records of the specs, layout, names), template store
 //!   -> provider:  libvirt: transient networks and domains
 //!   -> bootstrap: make each guest reachable (nocloud seed, virt-sysprep or none)
 //!   -> guest:     SSH: exec, copy, interactive; service probes
-//!   -> env ops:   start/stop, snapshot/revert, export, collect, inventory, status
+//!   -> ops:       init, start/stop, snapshot/revert, export, collect, deploy, inventory,
+//!                 status, destroy (one module each; `env::Env` is their façade)
 //! ```
 //!
 //! # Conventions
@@ -50,11 +51,13 @@ pub mod env;
 mod error;
 pub mod fslock;
 pub mod lease;
+pub mod ops;
 pub mod paths;
 pub mod plan;
 pub mod prefix;
 pub mod provider;
 pub mod pyjson;
+pub mod service;
 pub mod spec;
 pub mod ssh;
 pub mod template;

@@ -15,8 +15,8 @@ use lago_core::ErrorKind;
 use lago_core::bootstrap::Choice;
 use lago_core::config::Config;
 use lago_core::env::Env;
-use lago_core::prefix::export::{self, ExportOptions};
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::export::{self, ExportOptions};
+use lago_core::ops::init::InitOptions;
 use lago_core::provider::libvirt::Libvirt;
 use serde_json::Value;
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lago_core::bootstrap::learned;
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 use lago_core::ssh::{SshClient, SshTarget};
 
 const T: Duration = Duration::from_secs(60);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use lago_core::bootstrap::Choice;
 use lago_core::config::Config;
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 use lago_core::provider::libvirt::Libvirt;
 use lago_core::provider::{Provider, VmState};
 
@@ -266,14 +266,7 @@ fn sysprep_bootstrap() {
     let env = Env::init(&opts, config).unwrap();
     println!("init with virt-sysprep: {:.2?}", t0.elapsed());
     let state = env.state();
-    assert!(
-        state
-            .vm("prepped")
-            .unwrap()
-            .spec
-            .get("nocloud-seed")
-            .is_none()
-    );
+    assert!(state.vm("prepped").unwrap().spec.nocloud_seed.is_none());
     // no command file (it holds the password) is left anywhere
     assert!(fs::read_dir(env.paths().prefix_path()).unwrap().all(|e| {
         !e.unwrap()

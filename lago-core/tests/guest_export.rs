@@ -19,8 +19,8 @@ use lago_core::ErrorKind;
 use lago_core::bootstrap::Choice;
 use lago_core::config::Config;
 use lago_core::env::Env;
-use lago_core::prefix::export::{self, ExportOptions, MUST_BE_OFF};
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::export::{self, ExportOptions, MUST_BE_OFF};
+use lago_core::ops::init::InitOptions;
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);

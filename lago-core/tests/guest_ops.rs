@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use lago_core::ErrorKind;
 use lago_core::config::Config;
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 
 const T: Duration = Duration::from_secs(60);
 

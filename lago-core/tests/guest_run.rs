@@ -17,10 +17,10 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use lago_core::prefix::destroy::destroy;
-use lago_core::prefix::init::{InitOptions, init};
+use lago_core::ops::destroy::destroy;
+use lago_core::ops::init::{InitOptions, init};
+use lago_core::ops::run;
 use lago_core::prefix::naming;
-use lago_core::prefix::run;
 use lago_core::prefix::state::PrefixState;
 use lago_core::provider::Provider;
 use lago_core::provider::VmState;

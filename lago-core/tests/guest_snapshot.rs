@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use lago_core::ErrorKind;
 use lago_core::config::Config;
 use lago_core::env::Env;
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 use lago_core::provider::VmState;
 use serde_json::Value;
 

@@ -11,10 +11,10 @@ use std::process::Command;
 use lago_core::ErrorKind;
 use lago_core::config::Config;
 use lago_core::disk;
-use lago_core::prefix::destroy::destroy;
-use lago_core::prefix::init::{InitOptions, init};
+use lago_core::ops::destroy::destroy;
+use lago_core::ops::init::{InitOptions, init};
+use lago_core::ops::status::status_info;
 use lago_core::prefix::state::PrefixState;
-use lago_core::prefix::status::status_info;
 use lago_core::workdir::Workdir;
 use serde_json::Value;
 
@@ -175,6 +175,16 @@ fn init_makes_a_lago_prefix() {
     .unwrap();
     let p = &done.paths;
     assert!(p.initialized().is_file());
+    // the state init hands over is what a later open reads from disk, and
+    // writing it back keeps every byte of what init wrote
+    assert_eq!(PrefixState::load(p).unwrap(), done.state);
+    let virt = |f: &str| fs::read(p.virt().join(f)).unwrap();
+    let files = ["env", "net-mgmt", "net-data", "vm-vm0", "vm-vm1"];
+    let before: Vec<Vec<u8>> = files.iter().map(|f| virt(f)).collect();
+    PrefixState::load(p).unwrap().save().unwrap();
+    for (f, bytes) in files.iter().zip(&before) {
+        assert_eq!(&virt(f), bytes, "{f}");
+    }
     assert_eq!(fs::read_to_string(p.uuid()).unwrap(), done.uuid);
     let w = Workdir::load(s.path("work/.lago")).unwrap();
     assert_eq!(w.current().unwrap(), "default");

@@ -8,8 +8,8 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use lago_core::ops::status::status_info;
 use lago_core::prefix::state::PrefixState;
-use lago_core::prefix::status::status_info;
 use lago_core::workdir::Workdir;
 use serde_json::json;
 

@@ -397,12 +397,12 @@ fn spec_json(env: &Env) -> String {
     let vms: Map<String, Value> = state
         .vms
         .iter()
-        .map(|vm| (vm.name.clone(), Value::Object(vm.spec.clone())))
+        .map(|vm| (vm.name.clone(), vm.spec.to_value()))
         .collect();
     let nets: Map<String, Value> = state
         .nets
         .iter()
-        .map(|net| (net.name.clone(), Value::Object(net.spec.clone())))
+        .map(|net| (net.name.clone(), net.spec.to_value()))
         .collect();
     serde_json::json!({"uuid": state.uuid, "vms": vms, "nets": nets}).to_string()
 }

@@ -9,12 +9,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-/// Facts about a template's guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Facts about a template's guest (the file is `{"cloud-init": true}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestFacts {
     /// The guest runs cloud-init (applies NoCloud seeds).
+    #[serde(rename = "cloud-init")]
     pub cloud_init: bool,
 }
 
@@ -29,10 +30,7 @@ pub fn facts_path(image: &Path) -> PathBuf {
 /// the file cannot be read as facts (then it is learned again).
 pub fn read(image: &Path) -> Option<GuestFacts> {
     let text = fs::read_to_string(facts_path(image)).ok()?;
-    let value: Value = serde_json::from_str(&text).ok()?;
-    Some(GuestFacts {
-        cloud_init: value.get("cloud-init")?.as_bool()?,
-    })
+    serde_json::from_str(&text).ok()
 }
 
 /// Records `facts` for `image`, replacing the file atomically (readers see
@@ -42,7 +40,7 @@ pub fn record(image: &Path, facts: GuestFacts) -> io::Result<()> {
     let mut tmp = OsString::from(path.as_os_str());
     tmp.push(format!(".tmp{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    let text = json!({ "cloud-init": facts.cloud_init }).to_string();
+    let text = serde_json::to_string(&facts).map_err(io::Error::other)?;
     let written = fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .and_then(|()| fs::rename(&tmp, &path));
@@ -66,6 +64,10 @@ mod tests {
         assert_eq!(read(&image), Some(GuestFacts { cloud_init: false }));
         record(&image, GuestFacts { cloud_init: true }).unwrap();
         assert_eq!(read(&image), Some(GuestFacts { cloud_init: true }));
+        assert_eq!(
+            fs::read_to_string(facts_path(&image)).unwrap(),
+            r#"{"cloud-init":true}"#
+        );
         // only the facts file: no temporary left behind
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }

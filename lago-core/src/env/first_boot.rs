@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::{info, warn};
 
 use super::Env;
@@ -41,17 +40,14 @@ impl Env {
     /// The first boot VM `vm` still waits for, if any.
     fn pending_first_boot(&self, vm: &str) -> Option<Pending> {
         let state = self.state.read();
-        let entry = state.vm(vm)?.spec.get(PENDING)?;
+        let entry = state.vm(vm)?.spec.first_boot.as_ref()?;
         Some(Pending {
             login_password: entry
-                .get("login-password")
-                .and_then(Value::as_str)
+                .login_password
+                .as_deref()
                 .unwrap_or(DEFAULT_ROOT_PASSWORD)
                 .to_string(),
-            template_image: entry
-                .get("template-image")
-                .and_then(Value::as_str)
-                .map(PathBuf::from),
+            template_image: entry.template_image.as_deref().map(PathBuf::from),
         })
     }
 
@@ -151,7 +147,7 @@ impl Env {
             )
         })?;
         let state = self.state.read();
-        let spec = crate::prefix::run::select(&state, &[vm.to_string()])?[0];
+        let spec = crate::ops::run::select(&state, &[vm.to_string()])?[0];
         let password = spec.root_password();
         Ok(FirstBoot {
             hostname: vm.to_string(),
@@ -176,7 +172,8 @@ impl Env {
         let mut state = self.state.write();
         let path = state.paths.virt_vm(vm);
         if let Some(spec) = state.vms.iter_mut().find(|v| v.name == vm) {
-            spec.spec.remove(PENDING);
+            spec.spec.first_boot = None;
+            spec.spec.forget_key(PENDING);
             layout::write_json(&path, &spec.spec)?;
         }
         Ok(())

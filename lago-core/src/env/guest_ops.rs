@@ -1,41 +1,22 @@
 //! [`Env`] operations on the guests as a whole: collecting artifacts and
 //! other guest paths, running the deploy scripts, and the Ansible
-//! inventory. The work itself is in [`crate::prefix::collect`],
-//! [`crate::prefix::deploy`] and [`crate::prefix::inventory`]; this module
+//! inventory. The work itself is in [`crate::ops::collect`],
+//! [`crate::ops::deploy`] and [`crate::ops::inventory`]; this module
 //! picks each VM's way in and runs the VMs in parallel.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::{info, warn};
 
 use super::Env;
 use crate::error::{Error, ErrorKind, Result};
-use crate::prefix::collect::{self, Extract, Source};
-use crate::prefix::{deploy, inventory, run};
+use crate::ops::collect::{self, Extract, Source};
+use crate::ops::{deploy, inventory, parallel, run};
 
 /// How long a running VM gets to answer SSH before its disk is read
 /// instead (Lago tried `ssh_reachable(tries=5)`).
 const REACHABLE_WAIT: Duration = Duration::from_secs(30);
-
-/// Runs `f` for every item on its own thread; the first error wins.
-fn parallel<T: Sync>(items: &[T], what: &str, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
-    let errors: Vec<Error> = std::thread::scope(|s| {
-        let hs: Vec<_> = items.iter().map(|it| s.spawn(|| f(it))).collect();
-        hs.into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(Error::new(
-                    ErrorKind::Internal,
-                    format!("a thread {what} panicked"),
-                )),
-            })
-            .collect()
-    });
-    errors.into_iter().next().map_or(Ok(()), Err)
-}
 
 fn absolute(p: &Path) -> Result<PathBuf> {
     if p.is_absolute() {
@@ -71,14 +52,7 @@ impl Env {
                 .map(|n| {
                     let paths = state
                         .vm(n)
-                        .and_then(|v| v.spec.get("artifacts"))
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
+                        .map(|v| v.spec.artifact_paths())
                         .unwrap_or_default();
                     (n.clone(), paths)
                 })
@@ -119,7 +93,7 @@ impl Env {
                 e,
             ));
         }
-        let result = parallel(per_vm, "collecting artifacts", |(vm, paths)| {
+        let result = parallel::each(per_vm, "collecting artifacts", |(vm, paths)| {
             self.collect_vm(vm, paths, &staging.join(vm), ignore_nopath)
         })
         .and_then(|()| {
@@ -192,29 +166,24 @@ impl Env {
         let state = self.state.read();
         let disk = state
             .vm(vm)
-            .and_then(|v| v.disks().into_iter().next())
+            .and_then(|v| v.spec.disk_records().first().cloned())
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
                     format!("VM '{vm}' has no disk to read files from"),
                 )
             })?;
-        let root = disk
-            .metadata
-            .get("root-partition")
-            .and_then(Value::as_str)
-            .filter(|r| *r != "root")
-            .map(str::to_string);
+        let root = disk.metadata_text("root-partition").filter(|r| r != "root");
         Ok(Source::Disk {
-            path: self.paths.expand(&disk.path),
-            format: Some(disk.format.clone()).filter(|f| !f.is_empty()),
+            path: self.paths.expand(&disk.path_text()),
+            format: Some(disk.format_text()).filter(|f| !f.is_empty()),
             root,
         })
     }
 
     /// Runs every VM's deploy scripts (`metadata.deploy-scripts`), the VMs
     /// in parallel, each VM's scripts in order (see
-    /// [`crate::prefix::deploy`]). A VM not answering SSH yet is waited for
+    /// [`crate::ops::deploy`]). A VM not answering SSH yet is waited for
     /// (its boot timeout); a script exiting non-zero fails the call with
     /// `<script> failed with status N on <vm>` (Lago's `LagoDeployError`).
     pub fn deploy(&self) -> Result<()> {
@@ -233,7 +202,7 @@ impl Env {
                 .filter(|(_, s): &(String, Vec<PathBuf>)| !s.is_empty())
                 .collect()
         };
-        parallel(&jobs, "deploying", |(vm, scripts)| {
+        parallel::each(&jobs, "deploying", |(vm, scripts)| {
             self.wait_for_ssh(vm, None)?;
             let client = self.guest(vm)?;
             deploy::run_scripts(vm, &client, scripts)

@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use tracing::{debug, info};
 
 use super::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::run;
 use crate::prefix::layout;
-use crate::prefix::run;
+use crate::prefix::state::VmRecord;
 use crate::ssh::{ServiceManager, ServiceState, SshClient};
 
 /// The service names Lago tries, in order, for the guest agent.
@@ -84,8 +84,14 @@ impl VmService {
 }
 
 impl Env {
-    /// Sets `key` to `value` in VM `vm`'s spec and writes `virt/vm-<vm>`.
-    fn persist_vm_key(&self, vm: &str, key: &str, value: Value) -> Result<()> {
+    /// Sets the field `field` picks to `value` in VM `vm`'s spec and writes
+    /// `virt/vm-<vm>`.
+    fn persist_vm_field(
+        &self,
+        vm: &str,
+        field: fn(&mut VmRecord) -> &mut Option<String>,
+        value: &str,
+    ) -> Result<()> {
         let mut state = self.state.write();
         let path = state.paths.virt_vm(vm);
         let spec = state
@@ -93,10 +99,11 @@ impl Env {
             .iter_mut()
             .find(|v| v.name == vm)
             .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no VM named '{vm}'")))?;
-        if spec.spec.get(key) == Some(&value) {
+        let slot = field(&mut spec.spec);
+        if slot.as_deref() == Some(value) {
             return Ok(());
         }
-        spec.spec.insert(key.to_string(), value);
+        *slot = Some(value.to_string());
         layout::write_json(&path, &spec.spec).map_err(|e| {
             Error::new(
                 ErrorKind::Io,
@@ -108,14 +115,14 @@ impl Env {
         })
     }
 
-    fn stored_key(&self, vm: &str, key: &str) -> Result<Option<String>> {
+    fn stored_field(
+        &self,
+        vm: &str,
+        field: fn(&VmRecord) -> &Option<String>,
+    ) -> Result<Option<String>> {
         let state = self.state.read();
         let spec = run::select(&state, &[vm.to_string()])?[0];
-        Ok(spec
-            .spec
-            .get(key)
-            .and_then(Value::as_str)
-            .map(str::to_string))
+        Ok(field(&spec.spec).clone())
     }
 
     fn require_running(&self, vm: &str) -> Result<()> {
@@ -134,7 +141,7 @@ impl Env {
     /// A guest with neither systemd nor SysV init is an error (Lago's "No
     /// service provider detected").
     pub fn service_provider(&self, vm: &str) -> Result<ServiceManager> {
-        if let Some(name) = self.stored_key(vm, SERVICE_PROVIDER_KEY)? {
+        if let Some(name) = self.stored_field(vm, |r| &r.service_provider)? {
             if let Some(manager) = ServiceManager::from_name(&name) {
                 return Ok(manager);
             }
@@ -150,7 +157,7 @@ impl Env {
             )
         })?;
         info!(vm, provider = manager.name(), "detected service provider");
-        self.persist_vm_key(vm, SERVICE_PROVIDER_KEY, Value::from(manager.name()))?;
+        self.persist_vm_field(vm, |r| &mut r.service_provider, manager.name())?;
         Ok(manager)
     }
 
@@ -182,7 +189,7 @@ impl Env {
     /// `spec['guest-agent']` if stored and present, else the first of
     /// [`GUEST_AGENT_SERVICES`] that exists, persisted as `guest-agent`.
     fn find_guest_agent(&self, vm: &str) -> Result<Option<VmService>> {
-        if let Some(name) = self.stored_key(vm, GUEST_AGENT_KEY)? {
+        if let Some(name) = self.stored_field(vm, |r| &r.guest_agent)? {
             let svc = self.service(vm, &name)?;
             if svc.exists()? {
                 return Ok(Some(svc));
@@ -191,7 +198,7 @@ impl Env {
         for name in GUEST_AGENT_SERVICES {
             let svc = self.service(vm, name)?;
             if svc.exists()? {
-                self.persist_vm_key(vm, GUEST_AGENT_KEY, Value::from(name))?;
+                self.persist_vm_field(vm, |r| &mut r.guest_agent, name)?;
                 return Ok(Some(svc));
             }
         }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::prefix::state::{NetRecord, Ordered, VmRecord};
 use crate::prefix::{layout, naming, render};
 use crate::xml;
 
@@ -45,7 +46,13 @@ impl Env {
     /// Lago's `vm.save()` does with the spec a plugin changed). The spec
     /// must be an object whose `name` is the VM's.
     pub fn save_vm_spec(&self, vm: &str, spec: Map<String, Value>) -> Result<()> {
-        if spec.get("name").and_then(Value::as_str) != Some(vm) {
+        let spec: Ordered<VmRecord> = Ordered::from_map(spec).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("the spec to save for VM '{vm}' is not a VM spec: {e}"),
+            )
+        })?;
+        if spec.name.as_deref() != Some(vm) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!("the spec to save for VM '{vm}' must have \"name\": \"{vm}\""),
@@ -100,6 +107,12 @@ impl Env {
     /// the next start of the net uses it (e.g. its `mapping` for DNS).
     pub fn save_net_spec(&self, net: &str, spec: Map<String, Value>) -> Result<()> {
         self.net_state(net)?;
+        let spec: Ordered<NetRecord> = Ordered::from_map(spec).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("the spec to save for network '{net}' is not a network spec: {e}"),
+            )
+        })?;
         let mut state = self.state.write();
         let path = state.paths.virt_net(net);
         layout::write_json(&path, &spec).map_err(|e| {
@@ -182,14 +195,14 @@ mod tests {
                 Arc::new(Libvirt::connect("test:///default").unwrap()),
                 CAPS.into(),
             );
-        let mut spec = env.state().vm("vm0").unwrap().spec.clone();
+        let mut spec = env.state().vm("vm0").unwrap().spec.to_map();
         spec.insert("lago-plugin-key".into(), Value::from("kept"));
         let err = env.save_vm_spec("vm1", spec.clone()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         env.save_vm_spec("vm0", spec).unwrap();
         let again = Env::load(&dir.path().join("w"), "current", Config::new()).unwrap();
         assert_eq!(
-            again.state().vm("vm0").unwrap().spec["lago-plugin-key"],
+            again.state().vm("vm0").unwrap().spec.extra["lago-plugin-key"],
             "kept"
         );
         // one net on its own (the test driver), and its spec saved
@@ -203,12 +216,12 @@ mod tests {
             env.start_net("nope").unwrap_err().kind(),
             ErrorKind::NotFound
         );
-        let mut net = env.state().nets[0].spec.clone();
+        let mut net = env.state().nets[0].spec.to_map();
         net.insert("lago-plugin-key".into(), Value::from(1));
         let n0 = env.state().nets[0].name.clone();
         env.save_net_spec(&n0, net).unwrap();
         let again = Env::load(&dir.path().join("w"), "current", Config::new()).unwrap();
-        assert_eq!(again.state().nets[0].spec["lago-plugin-key"], 1);
+        assert_eq!(again.state().nets[0].spec.extra["lago-plugin-key"], 1);
         let cpu = env.host_cpu().unwrap();
         assert_eq!(cpu.vendor.as_deref(), Some("Intel"));
         assert_eq!(cpu.model.as_deref(), Some("Skylake-Client-IBRS"));

@@ -1,28 +1,24 @@
-//! A prefix: one environment's state on disk, and the operations that make,
-//! read and remove it.
+//! A prefix: one environment's state on disk — its layout, the names of the
+//! libvirt objects it owns, and the persisted specs read back and written
+//! again. The operations that make, use and remove a prefix live in
+//! [`crate::ops`].
 //!
-//! - [`init`]: from a LagoInitFile to an initialized prefix, or nothing;
-//! - [`destroy`]: stop, release the leases, remove the prefix;
-//! - [`export`]: stopped VMs' disks and an init file re-creating them;
-//! - [`naming`], [`render`]: libvirt names and XML inputs of nets and VMs;
-//! - [`run`]: start and stop nets and VMs through a provider;
 //! - [`layout`]: the skeleton of a new prefix (uuid, SSH keys, metadata,
 //!   folders) and atomic writes of the files inside it;
-//! - [`state`]: the persisted specs read back and written again;
-//! - [`status`]: the status information `lago status` renders;
-//! - [`snapshot`]: env-wide snapshots and reverts of the VMs' disks.
+//! - [`state`]: the persisted specs (`virt/env`, `virt/vm-*`, `virt/net-*`)
+//!   as typed records, read back and written again byte for byte;
+//! - [`naming`]: the libvirt names of a prefix's nets and VMs;
+//! - [`render`]: the libvirt XML inputs of those nets and VMs, derived from
+//!   the state.
 
-pub mod collect;
-pub mod deploy;
-pub mod destroy;
-pub mod export;
-pub mod init;
-pub mod inventory;
 pub mod layout;
 pub mod naming;
-pub mod orphans;
+pub mod record;
 pub mod render;
-pub mod run;
-pub mod snapshot;
 pub mod state;
-pub mod status;
+
+// The operations lived here before `crate::ops`; these paths stay valid for
+// the front ends that import them.
+pub use crate::ops::{
+    collect, deploy, destroy, export, init, inventory, orphans, run, snapshot, status,
+};

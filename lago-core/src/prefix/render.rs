@@ -10,12 +10,10 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde_json::Value;
-
 use crate::paths::Paths;
 use crate::plan::ipv4_to_mac;
 use crate::prefix::naming;
-use crate::prefix::state::{NetState, PrefixState, VmState};
+use crate::prefix::state::{NetState, PrefixState, Scalar, VmState};
 use crate::xml::{
     Cpu, CpuFeature, Dhcp, DhcpHost, DhcpRange, Disk, DiskFormat, DomainType, DomainXml,
     ManagementDns, NatNetwork, NetworkKind, NetworkXml, Nic, PrefixTag,
@@ -43,12 +41,8 @@ fn tag(state: &PrefixState, name: &str) -> PrefixTag {
     }
 }
 
-fn as_u64(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+fn as_u64(v: &Option<Scalar>) -> Option<u64> {
+    v.as_ref().and_then(Scalar::as_u64)
 }
 
 /// The XML input of net `net`.
@@ -56,30 +50,23 @@ pub fn network(state: &PrefixState, net: &NetState) -> NetworkXml {
     let name = naming::network_name(&state.uuid, &net.name);
     let kind = match (net.kind().as_str(), net.gw()) {
         ("nat", Some(gw)) => {
-            let mut hosts: Vec<(String, Ipv4Addr)> = mapping(net);
+            let mut hosts: Vec<(String, Ipv4Addr)> = net.spec.mapping_addrs();
             hosts.sort();
-            let range = net
-                .spec
-                .get("dhcp")
-                .and_then(Value::as_object)
-                .and_then(|d| {
-                    let start = u8::try_from(as_u64(d.get("start"))?).ok()?;
-                    let end = u8::try_from(as_u64(d.get("end"))?).ok()?;
-                    Some(DhcpRange { start, end })
-                });
+            let range = net.spec.dhcp.as_ref().and_then(|d| {
+                let start = u8::try_from(as_u64(&d.start)?).ok()?;
+                let end = u8::try_from(as_u64(&d.end)?).ok()?;
+                Some(DhcpRange { start, end })
+            });
             let management = net.is_management().then(|| {
                 let mut dns: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
-                let records = net.spec.get("dns_records").and_then(Value::as_object);
-                for (host, ip) in records.into_iter().flatten() {
-                    if let Some(ip) = ip.as_str().and_then(|s| s.parse().ok()) {
-                        dns.entry(ip).or_default().push(host.clone());
-                    }
+                for (host, ip) in net.spec.dns_record_addrs() {
+                    dns.entry(ip).or_default().push(host);
                 }
                 ManagementDns {
                     dns_domain_name: net
                         .spec
-                        .get("dns_domain_name")
-                        .and_then(Value::as_str)
+                        .dns_domain_name
+                        .as_deref()
                         .unwrap_or(DEFAULT_DNS_DOMAIN)
                         .to_string(),
                     hosts: dns,
@@ -100,7 +87,7 @@ pub fn network(state: &PrefixState, net: &NetState) -> NetworkXml {
                         .collect(),
                 }),
                 ipv6: true,
-                mtu: as_u64(net.spec.get("mtu"))
+                mtu: as_u64(&net.spec.mtu)
                     .and_then(|m| u32::try_from(m).ok())
                     .filter(|m| *m != 1500),
                 management,
@@ -117,26 +104,14 @@ pub fn network(state: &PrefixState, net: &NetState) -> NetworkXml {
     }
 }
 
-fn mapping(net: &NetState) -> Vec<(String, Ipv4Addr)> {
-    net.spec
-        .get("mapping")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.parse().ok()?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The CPU of a VM: `cpu_custom`, `cpu_model` (+vmx/svm when the host's
 /// vendor is the model's and the domain runs under KVM), else the mode the
 /// domain type supports.
 pub fn cpu(vm: &VmState, domain_type: DomainType, host_vendor: Option<&str>) -> Cpu {
-    if let Some(custom) = vm.spec.get("cpu_custom") {
+    if let Some(custom) = &vm.spec.cpu_custom {
         return Cpu::Custom(custom.clone());
     }
-    if let Some(model) = vm.spec.get("cpu_model").and_then(Value::as_str) {
+    if let Some(model) = vm.spec.cpu_model.as_ref().and_then(Scalar::as_str) {
         let feature = match (domain_type, host_vendor) {
             (DomainType::Kvm, Some("Intel"))
                 if !model.starts_with("EPYC") && !model.starts_with("Opteron") =>
@@ -196,32 +171,20 @@ pub fn domain(
     }
     let nics = vm
         .spec
-        .get("nics")
-        .and_then(Value::as_array)
-        .map(|nics| {
-            nics.iter()
-                .filter_map(Value::as_object)
-                .map(|nic| {
-                    let net = nic.get("net").and_then(Value::as_str).unwrap_or_default();
-                    let ip: Option<Ipv4Addr> = nic
-                        .get("ip")
-                        .and_then(Value::as_str)
-                        .and_then(|s| s.parse().ok());
-                    Nic {
-                        network: naming::network_name(&state.uuid, net),
-                        mac: ip.map(ipv4_to_mac),
-                        mtu: as_u64(nic.get("mtu")).and_then(|m| u32::try_from(m).ok()),
-                    }
-                })
-                .collect()
+        .nic_records()
+        .iter()
+        .map(|nic| Nic {
+            network: naming::network_name(&state.uuid, nic.net_name()),
+            mac: nic.ipv4().map(ipv4_to_mac),
+            mtu: as_u64(&nic.mtu).and_then(|m| u32::try_from(m).ok()),
         })
-        .unwrap_or_default();
+        .collect();
     DomainXml {
         name: naming::domain_name(&state.uuid, &vm.name),
         tag: tag(state, &vm.name),
         domain_type,
-        memory_mib: as_u64(vm.spec.get("memory")).unwrap_or(DEFAULT_MEMORY_MIB),
-        vcpu: as_u64(vm.spec.get("vcpu"))
+        memory_mib: as_u64(&vm.spec.memory).unwrap_or(DEFAULT_MEMORY_MIB),
+        vcpu: as_u64(&vm.spec.vcpu)
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(DEFAULT_VCPU),
         cpu: cpu(vm, domain_type, host_vendor),
@@ -328,7 +291,7 @@ mod tests {
             cpu(&vm, DomainType::Kvm, Some("Intel")),
             Cpu::HostPassthrough
         );
-        vm.spec.insert("cpu_model".into(), "Skylake-Client".into());
+        vm.spec.cpu_model = Some("Skylake-Client".into());
         assert_eq!(
             cpu(&vm, DomainType::Kvm, Some("Intel")),
             Cpu::Model {
@@ -343,8 +306,7 @@ mod tests {
                 require_feature: None
             }
         );
-        vm.spec
-            .insert("cpu_custom".into(), serde_json::json!({"@mode": "custom"}));
+        vm.spec.cpu_custom = Some(serde_json::json!({"@mode": "custom"}));
         assert!(matches!(cpu(&vm, DomainType::Kvm, None), Cpu::Custom(_)));
     }
 }

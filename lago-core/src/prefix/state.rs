@@ -1,20 +1,25 @@
 //! The persisted state of a prefix, read back: `virt/env`, `virt/vm-<name>`
 //! and `virt/net-<name>`, as Lago (any version) or lago wrote them.
 //!
-//! Specs are kept as JSON objects in their file order, so that whatever a
-//! plugin or an older Lago stored survives a rewrite; typed accessors read
-//! the keys lago needs and tolerate what older versions left out.
+//! Specs are held as the typed records of [`crate::prefix::record`], which
+//! keep their keys' file order and whatever a plugin or an older Lago
+//! stored, so a rewrite gives the same bytes; the accessors here derive what
+//! lago needs and tolerate what older versions left out.
 
 use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::paths::Paths;
 use crate::prefix::layout;
+pub use crate::prefix::record::{
+    DiskRecord, EnvRecord, NetRecord, NicRecord, Ordered, Scalar, VmRecord,
+};
 
 /// What can go wrong reading a prefix.
 #[derive(Debug, thiserror::Error)]
@@ -75,29 +80,31 @@ impl From<StateError> for Error {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, StateError> {
+fn read_record<T: DeserializeOwned>(path: &Path) -> Result<Ordered<T>, StateError> {
     let text = fs::read_to_string(path).map_err(|source| StateError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| StateError::Json {
+    let value: Value = serde_json::from_str(&text).map_err(|e| StateError::Json {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),
         detail: e.to_string(),
-    })
-}
-
-fn read_object(path: &Path) -> Result<Map<String, Value>, StateError> {
-    match read_json(path)? {
-        Value::Object(map) => Ok(map),
-        other => Err(StateError::Json {
+    })?;
+    let Value::Object(map) = value else {
+        return Err(StateError::Json {
             path: path.to_path_buf(),
             line: 1,
             column: 1,
-            detail: format!("expected a JSON object, found {}", kind_of(&other)),
-        }),
-    }
+            detail: format!("expected a JSON object, found {}", kind_of(&value)),
+        });
+    };
+    Ordered::from_map(map).map_err(|e| StateError::Json {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        detail: e.to_string(),
+    })
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -108,17 +115,6 @@ fn kind_of(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
-    }
-}
-
-/// A scalar as text, the way Python's `str()` shows it (`True`, `2048`).
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(true) => Some("True".into()),
-        Value::Bool(false) => Some("False".into()),
-        _ => None,
     }
 }
 
@@ -149,51 +145,33 @@ pub struct DiskState {
 pub struct VmState {
     /// The VM's name.
     pub name: String,
-    /// The whole spec, in file order.
-    pub spec: Map<String, Value>,
+    /// The whole spec, typed, in file order.
+    pub spec: Ordered<VmRecord>,
 }
 
 impl VmState {
     /// Its NICs, in order.
     pub fn nics(&self) -> Vec<NicState> {
-        let Some(Value::Array(nics)) = self.spec.get("nics") else {
-            return Vec::new();
-        };
-        nics.iter()
-            .filter_map(Value::as_object)
+        self.spec
+            .nic_records()
+            .iter()
             .map(|nic| NicState {
-                net: nic
-                    .get("net")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                ip: nic
-                    .get("ip")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse().ok()),
+                net: nic.net_name().to_string(),
+                ip: nic.ipv4(),
             })
             .collect()
     }
 
     /// Its disks, in order (the first is the root disk).
     pub fn disks(&self) -> Vec<DiskState> {
-        let Some(Value::Array(disks)) = self.spec.get("disks") else {
-            return Vec::new();
-        };
-        let text =
-            |d: &Map<String, Value>, k: &str| d.get(k).and_then(scalar_text).unwrap_or_default();
-        disks
+        self.spec
+            .disk_records()
             .iter()
-            .filter_map(Value::as_object)
             .map(|d| DiskState {
-                path: text(d, "path"),
-                format: text(d, "format"),
-                dev: text(d, "dev"),
-                metadata: d
-                    .get("metadata")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
+                path: d.path_text(),
+                format: d.format_text(),
+                dev: d.dev_text(),
+                metadata: d.metadata.clone().unwrap_or_default(),
             })
             .collect()
     }
@@ -201,9 +179,8 @@ impl VmState {
     /// The management net: `mgmt_net`, or (older prefixes) the first NIC's net.
     pub fn mgmt_net(&self) -> Option<String> {
         self.spec
-            .get("mgmt_net")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+            .mgmt_net
+            .clone()
             .or_else(|| self.nics().first().map(|n| n.net.clone()))
     }
 
@@ -217,36 +194,29 @@ impl VmState {
             .and_then(|n| n.ip)
     }
 
-    fn root_disk_meta(&self, key: &str) -> Option<String> {
-        self.disks()
-            .first()
-            .and_then(|d| d.metadata.get(key).and_then(scalar_text))
-    }
-
     /// `distro`, else the root disk's template metadata's (`None` when
     /// neither says).
     pub fn distro(&self) -> Option<String> {
-        self.spec
-            .get("distro")
-            .and_then(scalar_text)
-            .or_else(|| self.root_disk_meta("distro"))
+        self.spec.distro_text().or_else(|| {
+            self.spec
+                .disk_records()
+                .first()
+                .and_then(|d| d.metadata_text("distro"))
+        })
     }
 
     /// `root-password`, else `ssh-password`, else empty (Lago's
     /// `root_password()`).
     pub fn root_password(&self) -> String {
-        ["root-password", "ssh-password"]
-            .iter()
-            .find_map(|k| self.spec.get(*k).and_then(scalar_text))
-            .unwrap_or_default()
+        self.spec.password_text().unwrap_or_default()
     }
 
     /// How init bootstrapped it (`nocloud`, `ssh`, `sysprep`, `none`), with
     /// ` (at first boot)` while a first-boot bootstrap is still to run;
     /// `None` for a prefix made by Lago or an older lago.
     pub fn bootstrap_method(&self) -> Option<String> {
-        let method = self.spec.get("bootstrap-method")?.as_str()?;
-        Some(if self.spec.contains_key("first-boot") {
+        let method = self.spec.bootstrap_method.as_deref()?;
+        Some(if self.spec.first_boot.is_some() {
             format!("{method} (at first boot)")
         } else {
             method.to_string()
@@ -256,19 +226,19 @@ impl VmState {
     /// The free-form `metadata` mapping.
     pub fn metadata(&self) -> Map<String, Value> {
         self.spec
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
+            .metadata
+            .as_ref()
+            .map(Ordered::to_map)
             .unwrap_or_default()
     }
 
     /// The names of its snapshots, in stored order.
     pub fn snapshot_names(&self) -> Vec<String> {
         self.spec
-            .get("snapshots")
-            .and_then(Value::as_object)
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default()
+            .snapshots
+            .iter()
+            .flat_map(|s| s.keys().cloned())
+            .collect()
     }
 }
 
@@ -277,34 +247,28 @@ impl VmState {
 pub struct NetState {
     /// The net's name.
     pub name: String,
-    /// The whole spec, in file order.
-    pub spec: Map<String, Value>,
+    /// The whole spec, typed, in file order.
+    pub spec: Ordered<NetRecord>,
 }
 
 impl NetState {
     /// Its gateway (none for bridge nets).
     pub fn gw(&self) -> Option<Ipv4Addr> {
-        self.spec
-            .get("gw")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
+        self.spec.gw_addr()
     }
 
     /// Whether it is a management net.
     pub fn is_management(&self) -> bool {
         self.spec
-            .get("management")
-            .and_then(Value::as_bool)
+            .management
+            .as_ref()
+            .and_then(Scalar::as_bool)
             .unwrap_or(false)
     }
 
     /// `nat` or `bridge`.
     pub fn kind(&self) -> String {
-        self.spec
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("nat")
-            .to_string()
+        self.spec.net_type.as_deref().unwrap_or("nat").to_string()
     }
 }
 
@@ -331,33 +295,22 @@ impl PrefixState {
             layout::LayoutError::Io { path, source, .. } => StateError::Io { path, source },
             other => StateError::Write(other),
         })?;
-        let env_path = paths.virt_env();
-        let env = read_object(&env_path)?;
-        let names = |key: &str| -> Result<Vec<String>, StateError> {
-            match env.get(key) {
-                None => Ok(Vec::new()),
-                Some(Value::Array(items)) => Ok(items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()),
-                Some(other) => Err(StateError::Json {
-                    path: env_path.clone(),
-                    line: 0,
-                    column: 0,
-                    detail: format!("'{key}' must be a list of names, found {}", kind_of(other)),
-                }),
-            }
-        };
+        let env: Ordered<EnvRecord> = read_record(&paths.virt_env())?;
         let mut nets = Vec::new();
-        for name in names("nets")? {
-            let spec = read_object(&paths.virt_net(&name))?;
-            nets.push(NetState { name, spec });
+        for name in env.nets.iter().flatten() {
+            let spec = read_record(&paths.virt_net(name))?;
+            nets.push(NetState {
+                name: name.clone(),
+                spec,
+            });
         }
         let mut vms = Vec::new();
-        for name in names("vms")? {
-            let spec = read_object(&paths.virt_vm(&name))?;
-            vms.push(VmState { name, spec });
+        for name in env.vms.iter().flatten() {
+            let spec = read_record(&paths.virt_vm(name))?;
+            vms.push(VmState {
+                name: name.clone(),
+                spec,
+            });
         }
         Ok(Self {
             paths: paths.clone(),
@@ -376,10 +329,11 @@ impl PrefixState {
         for vm in &self.vms {
             layout::write_json(&self.paths.virt_vm(&vm.name), &vm.spec)?;
         }
-        let env = serde_json::json!({
-            "nets": self.nets.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
-            "vms": self.vms.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
-        });
+        let env = EnvRecord {
+            nets: Some(self.nets.iter().map(|n| n.name.clone()).collect()),
+            vms: Some(self.vms.iter().map(|v| v.name.clone()).collect()),
+            extra: Map::new(),
+        };
         layout::write_json(&self.paths.virt_env(), &env)?;
         Ok(())
     }

@@ -8,7 +8,7 @@ use virt::domain::DomainState;
 use virt::error::ErrorNumber;
 
 use super::auth::{self, Credentials};
-use super::leases;
+use super::dhcp_leases;
 use super::{Provider, ProviderError, ProviderObject, VmState};
 
 /// The default connection URI (config `libvirt_url`).
@@ -232,8 +232,8 @@ impl Provider for Libvirt {
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(fail("look up domain", name)(e)),
         };
-        match leases::leased_nics(&dom) {
-            Ok(nics) => Ok(leases::lease_for(&nics, mac)),
+        match dhcp_leases::leased_nics(&dom) {
+            Ok(nics) => Ok(dhcp_leases::lease_for(&nics, mac)),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(fail("read DHCP leases of domain", name)(e)),
         }

@@ -6,8 +6,8 @@
 //! and starting something that runs already are no-ops, not errors.
 
 pub mod auth;
+mod dhcp_leases;
 pub mod domain_type;
-mod leases;
 pub mod libvirt;
 
 use std::fmt;

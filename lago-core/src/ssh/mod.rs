@@ -35,7 +35,6 @@ mod exec;
 mod interactive;
 pub mod known_hosts;
 mod quote;
-mod service;
 mod session;
 mod stream;
 
@@ -51,7 +50,8 @@ pub use copy::CopyStats;
 pub use interactive::PtySize;
 pub use known_hosts::{HostKey, HostKeyCheck, KnownHosts};
 pub use quote::{join_command, quote};
-pub use service::{Service, ServiceManager, ServiceState};
+// Service management moved to `crate::service`; kept here for existing imports.
+pub use crate::service::{Service, ServiceManager, ServiceState};
 
 /// The SSH port guests listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 22;

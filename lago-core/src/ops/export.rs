@@ -42,7 +42,8 @@ use tracing::{debug, info, warn};
 
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
-use crate::prefix::state::{PrefixState, VmState};
+use crate::ops::parallel;
+use crate::prefix::state::{DiskRecord, Ordered, PrefixState, Scalar, VmState};
 use crate::pyjson;
 
 /// The init file's name unless told otherwise.
@@ -119,30 +120,13 @@ struct DiskJob {
     metadata: Map<String, Value>,
 }
 
-fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> &'a str {
-    obj.get(key).and_then(Value::as_str).unwrap_or_default()
+/// A string field's text (empty when missing or not a string).
+fn text(s: &Option<Scalar>) -> &str {
+    s.as_ref().and_then(Scalar::as_str).unwrap_or_default()
 }
 
-/// Lago's truthiness of `skip-export` (a bool, or a string such as `True`).
-fn flag(obj: &Map<String, Value>, key: &str) -> bool {
-    match obj.get(key) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        _ => false,
-    }
-}
-
-fn disks_of(vm: &VmState) -> Vec<&Map<String, Value>> {
-    vm.spec
-        .get("disks")
-        .and_then(Value::as_array)
-        .map(|d| d.iter().filter_map(Value::as_object).collect())
-        .unwrap_or_default()
-}
-
-fn exported_disks(vm: &VmState) -> impl Iterator<Item = &Map<String, Value>> {
-    disks_of(vm).into_iter().filter(|d| !flag(d, "skip-export"))
+fn exported_disks(vm: &VmState) -> impl Iterator<Item = &Ordered<DiskRecord>> {
+    vm.spec.disk_records().iter().filter(|d| !d.skips_export())
 }
 
 fn file_name(path: &Path) -> Result<String> {
@@ -208,7 +192,7 @@ fn select<'a>(
             }
         }
     }
-    vms.retain(|vm| !flag(&vm.spec, "skip-export"));
+    vms.retain(|vm| !vm.spec.skip_export.as_ref().is_some_and(Scalar::truthy));
     let mut running = Vec::new();
     for vm in &vms {
         if is_running(&vm.name)? {
@@ -237,7 +221,7 @@ fn plan(state: &PrefixState, vms: &[&VmState], opts: &ExportOptions) -> Result<V
     let mut jobs: Vec<DiskJob> = Vec::new();
     for vm in vms {
         for d in exported_disks(vm) {
-            let src = state.paths.expand(text(d, "path"));
+            let src = state.paths.expand(text(&d.path));
             let dst = dst_dir.join(file_name(&src)?);
             if let Some(other) = jobs.iter().find(|j| j.dst == dst) {
                 return Err(Error::new(
@@ -250,8 +234,8 @@ fn plan(state: &PrefixState, vms: &[&VmState], opts: &ExportOptions) -> Result<V
                     ),
                 ));
             }
-            let format = text(d, "format").to_string();
-            let method = if text(d, "type") == "template" {
+            let format = text(&d.format).to_string();
+            let method = if d.type_str() == "template" {
                 template_method(&src, opts.standalone)?
             } else {
                 Method::Copy
@@ -262,11 +246,7 @@ fn plan(state: &PrefixState, vms: &[&VmState], opts: &ExportOptions) -> Result<V
                 dst,
                 format,
                 method,
-                metadata: d
-                    .get("metadata")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default(),
+                metadata: d.metadata.clone().unwrap_or_default(),
             });
         }
     }
@@ -394,7 +374,7 @@ pub fn export(
         let mut out = Map::new();
         for vm in &vms {
             let paths: Vec<Value> = exported_disks(vm)
-                .map(|d| json!(state.paths.expand(text(d, "path")).to_string_lossy()))
+                .map(|d| json!(state.paths.expand(text(&d.path)).to_string_lossy()))
                 .collect();
             out.insert(vm.name.clone(), Value::Array(paths));
         }
@@ -454,25 +434,8 @@ pub fn export(
     }
     info!(dst = %opts.dst_dir.display(), disks = jobs.len(), standalone = opts.standalone, "exporting");
     let results: Vec<Result<PathBuf>> = if opts.parallel && jobs.len() > 1 {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .iter()
-                .map(|job| {
-                    let made = &made;
-                    s.spawn(move || export_disk(job, opts, made))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::new(
-                            ErrorKind::Internal,
-                            "a thread exporting a disk panicked",
-                        ))
-                    })
-                })
-                .collect()
+        parallel::map(&jobs, "exporting a disk", |job| {
+            export_disk(job, opts, &made)
         })
     } else {
         jobs.iter()
@@ -686,46 +649,47 @@ fn init_spec(state: &PrefixState, vms: &[&VmState]) -> Result<Value> {
     let mut domains = Map::new();
     for vm in vms {
         let mut spec = vm.spec.clone();
+        spec.name = None;
+        spec.snapshots = None;
+        spec.nocloud_seed = None;
         for key in ["name", "snapshots", "nocloud-seed"] {
-            spec.remove(key);
+            spec.forget_key(key);
         }
-        if let Some(Value::Object(meta)) = spec.get_mut("metadata") {
-            meta.remove("deploy-scripts");
+        if let Some(meta) = &mut spec.metadata {
+            meta.deploy_scripts = None;
+            meta.forget_key("deploy-scripts");
         }
         let mut disks = Vec::new();
         for d in exported_disks(vm) {
             let mut d = d.clone();
-            d.remove("metadata");
-            let src = state.paths.expand(text(&d, "path"));
-            match text(&d, "type") {
+            d.metadata = None;
+            d.forget_key("metadata");
+            let src = state.paths.expand(text(&d.path));
+            match d.type_str() {
                 "template" => {
-                    d.insert("template_type".into(), json!("qcow2"));
+                    d.extra.insert("template_type".into(), json!("qcow2"));
                 }
                 "empty" => {
-                    d.insert("type".into(), json!("file"));
-                    d.insert("make_a_copy".into(), json!("True"));
+                    d.disk_type = Some("file".into());
+                    d.extra.insert("make_a_copy".into(), json!("True"));
                 }
                 _ => {}
             }
-            d.insert(
-                "path".into(),
-                json!(format!(
-                    "${}/{}",
-                    crate::spec::INITFILE_PATH_VAR,
-                    file_name(&src)?
-                )),
-            );
-            disks.push(Value::Object(d));
+            d.path =
+                Some(format!("${}/{}", crate::spec::INITFILE_PATH_VAR, file_name(&src)?).into());
+            disks.push(d);
         }
-        spec.insert("disks".into(), Value::Array(disks));
-        domains.insert(vm.name.clone(), Value::Object(spec));
+        spec.disks = Some(disks);
+        domains.insert(vm.name.clone(), spec.to_value());
     }
     let mut nets = Map::new();
     for net in &state.nets {
         let mut spec = net.spec.clone();
-        spec.remove("mapping");
-        spec.remove("dns_records");
-        nets.insert(net.name.clone(), Value::Object(spec));
+        spec.mapping = None;
+        spec.dns_records = None;
+        spec.forget_key("mapping");
+        spec.forget_key("dns_records");
+        nets.insert(net.name.clone(), spec.to_value());
     }
     Ok(json!({"domains": domains, "nets": nets}))
 }
@@ -754,13 +718,13 @@ mod tests {
 
     #[test]
     fn flags_as_lago_reads_them() {
-        let m = json!({"a": true, "b": "True", "c": "no", "d": 0, "e": 1});
-        let m = m.as_object().unwrap();
-        assert!(flag(m, "a"));
-        assert!(flag(m, "b"));
-        assert!(!flag(m, "c"));
-        assert!(!flag(m, "d"));
-        assert!(flag(m, "e"));
-        assert!(!flag(m, "missing"));
+        let flag = |v: Value| Scalar(v).truthy();
+        assert!(flag(json!(true)));
+        assert!(flag(json!("True")));
+        assert!(!flag(json!("no")));
+        assert!(!flag(json!(0)));
+        assert!(flag(json!(1)));
+        let disk: Ordered<DiskRecord> = serde_json::from_value(json!({"path": "/d"})).unwrap();
+        assert!(!disk.skips_export());
     }
 }

@@ -31,10 +31,11 @@ use tracing::{info, warn};
 
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::parallel;
+use crate::ops::run;
 use crate::paths::Paths;
-use crate::prefix::naming;
-use crate::prefix::run;
-use crate::prefix::state::{PrefixState, VmState as VmSpec};
+use crate::prefix::state::{PrefixState, Scalar, VmRecord, VmState as VmSpec};
+use crate::prefix::{layout, naming};
 use crate::provider::Provider;
 use crate::xml::{self, SnapshotDisk};
 
@@ -116,7 +117,6 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
                 ),
             ));
         }
-        let raw = vm.spec.get("disks").and_then(Value::as_array);
         let mut disks = Vec::new();
         for (index, d) in vm.disks().into_iter().enumerate() {
             let format: ImageFormat = d.format.parse().map_err(|e: disk::DiskError| {
@@ -140,10 +140,11 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
                     ),
                 ));
             }
-            let disk_name = raw
-                .and_then(|r| r.get(index))
-                .and_then(|v| v.get("name"))
-                .and_then(Value::as_str)
+            let disk_name = vm
+                .spec
+                .disk_records()
+                .get(index)
+                .and_then(|r| r.name_str())
                 .map(str::to_string)
                 .unwrap_or_else(|| {
                     if d.dev.is_empty() {
@@ -186,28 +187,19 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
 /// Records snapshot `name` in a VM's spec: `snapshots[name]` = the disk
 /// dicts as they were, and each snapshotted disk's `path`/`format` = its
 /// overlay / `qcow2`.
-pub fn record(spec: &mut Map<String, Value>, step: &VmStep, name: &str) {
-    let before = spec
-        .get("disks")
-        .cloned()
-        .unwrap_or(Value::Array(Vec::new()));
-    if let Some(Value::Array(disks)) = spec.get_mut("disks") {
+pub fn record(spec: &mut VmRecord, step: &VmStep, name: &str) {
+    let before = spec.disks.clone().unwrap_or_default();
+    if let Some(disks) = &mut spec.disks {
         for d in &step.disks {
-            if let Some(Value::Object(disk)) = disks.get_mut(d.index) {
-                disk.insert("path".into(), Value::String(d.overlay_stored.clone()));
-                disk.insert("format".into(), Value::String("qcow2".into()));
+            if let Some(disk) = disks.get_mut(d.index) {
+                disk.path = Some(d.overlay_stored.clone().into());
+                disk.format = Some("qcow2".into());
             }
         }
     }
-    let snaps = spec
-        .entry("snapshots")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !snaps.is_object() {
-        *snaps = Value::Object(Map::new());
-    }
-    if let Value::Object(s) = snaps {
-        s.insert(name.to_string(), before);
-    }
+    spec.snapshots
+        .get_or_insert_with(Default::default)
+        .insert(name.to_string(), before);
 }
 
 fn remove_overlays(disks: &[DiskStep], upto: usize) {
@@ -342,24 +334,19 @@ pub fn take(
     name: &str,
     sync: &(dyn Fn(&str) -> Result<()> + Sync),
 ) -> Vec<VmOutcome> {
-    let outcomes: Vec<VmOutcome> = std::thread::scope(|s| {
-        let hs: Vec<_> = steps
-            .iter()
-            .map(|step| (step, s.spawn(move || take_one(provider, step, name, sync))))
-            .collect();
-        hs.into_iter()
-            .map(|(step, h)| {
-                h.join().unwrap_or_else(|_| VmOutcome {
-                    vm: step.vm.clone(),
-                    live: false,
-                    result: Err(Error::new(
-                        ErrorKind::Internal,
-                        "a thread taking a snapshot panicked",
-                    )),
-                })
-            })
-            .collect()
-    });
+    let outcomes: Vec<VmOutcome> = parallel::map(steps, "taking a snapshot", |step| {
+        Ok(take_one(provider, step, name, sync))
+    })
+    .into_iter()
+    .zip(steps)
+    .map(|(outcome, step)| {
+        outcome.unwrap_or_else(|e| VmOutcome {
+            vm: step.vm.clone(),
+            live: false,
+            result: Err(e),
+        })
+    })
+    .collect();
     if outcomes.iter().any(|o| o.result.is_err()) {
         for (o, step) in outcomes.iter().zip(steps) {
             if o.result.is_ok() && !o.live {
@@ -368,6 +355,89 @@ pub fn take(
         }
     }
     outcomes
+}
+
+/// Records in `state` (and in each `virt/vm-<name>`) what holds of snapshot
+/// `name`: every VM's, or after a failure only the live snapshots, whose VMs
+/// run on the new overlays now. Returns the VMs that keep it.
+pub fn record_outcomes(
+    state: &mut PrefixState,
+    steps: &[VmStep],
+    outcomes: &[VmOutcome],
+    name: &str,
+) -> Result<Vec<String>> {
+    let failed = outcomes.iter().any(|o| o.result.is_err());
+    let mut kept = Vec::new();
+    for (o, step) in outcomes.iter().zip(steps) {
+        if o.result.is_err() || (failed && !o.live) {
+            continue;
+        }
+        let path = state.paths.virt_vm(&step.vm);
+        if let Some(vm) = state.vms.iter_mut().find(|v| v.name == step.vm) {
+            record(&mut vm.spec, step, name);
+            layout::write_json(&path, &vm.spec).map_err(Error::from)?;
+            kept.push(vm.name.clone());
+        }
+    }
+    Ok(kept)
+}
+
+/// The result of snapshot `name`: `Ok` when every VM took it, else the
+/// first failure, naming how many others failed and what `kept` keeps.
+pub fn outcome(outcomes: &[VmOutcome], kept: &[String], name: &str) -> Result<()> {
+    let Some(bad) = outcomes.iter().find(|o| o.result.is_err()) else {
+        info!(snapshot = name, vms = kept.len(), "snapshot taken");
+        return Ok(());
+    };
+    let e = bad
+        .result
+        .as_ref()
+        .err()
+        .map(Error::full_message)
+        .unwrap_or_default();
+    let others = outcomes.iter().filter(|o| o.result.is_err()).count() - 1;
+    let kept_note = if kept.is_empty() {
+        "nothing was changed".to_string()
+    } else {
+        format!(
+            "VMs {} were running and run on their new overlays now, so they keep \
+             snapshot '{name}'; nothing else was changed",
+            kept.join(", ")
+        )
+    };
+    let more = if others > 0 {
+        format!(" (and {others} other VMs failed too)")
+    } else {
+        String::new()
+    };
+    Err(Error::new(
+        bad.result
+            .as_ref()
+            .err()
+            .map_or(ErrorKind::Internal, Error::kind),
+        format!(
+            "snapshot '{name}' of VM '{}' failed{more}: {e}; {kept_note}",
+            bad.vm
+        ),
+    ))
+}
+
+/// Reverts every planned VM at once: stops it (`domain_of` gives its
+/// libvirt name) and gives each disk a fresh overlay on the snapshot's
+/// file. The first error is returned after all VMs were tried.
+pub fn revert(
+    provider: &dyn Provider,
+    plan: &[(String, Vec<RevertDisk>)],
+    name: &str,
+    domain_of: impl Fn(&str) -> String + Sync,
+) -> Result<()> {
+    parallel::each(plan, "reverting a VM", |(vm, disks)| {
+        provider.destroy_vm(&domain_of(vm))?;
+        revert_disks(disks).map_err(|e| {
+            let message = format!("revert of VM '{vm}' to '{name}': {}", e.full_message());
+            e.wrap(message).with_vm(vm.as_str())
+        })
+    })
 }
 
 /// One disk to revert: its current file and the snapshot's file under it.
@@ -393,9 +463,9 @@ pub fn plan_revert(
     for vm in vms {
         let snap = vm
             .spec
-            .get("snapshots")
+            .snapshots
+            .as_ref()
             .and_then(|s| s.get(name))
-            .and_then(Value::as_array)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
@@ -421,11 +491,15 @@ pub fn plan_revert(
         }
         let mut steps = Vec::new();
         for (d, s) in disks.iter().zip(snap) {
-            let path = s.get("path").and_then(Value::as_str).unwrap_or_default();
+            let path = s.path.as_ref().and_then(Scalar::as_str).unwrap_or_default();
             if path == d.path {
                 continue; // not snapshotted (an ISO)
             }
-            let fmt = s.get("format").and_then(Value::as_str).unwrap_or("qcow2");
+            let fmt = s
+                .format
+                .as_ref()
+                .and_then(Scalar::as_str)
+                .unwrap_or("qcow2");
             let backing_format: ImageFormat = fmt.parse().map_err(|e: disk::DiskError| {
                 Error::new(
                     ErrorKind::Config,
@@ -486,9 +560,9 @@ pub fn list(state: &PrefixState) -> Value {
     for vm in &state.vms {
         let snaps = vm
             .spec
-            .get("snapshots")
-            .filter(|s| s.is_object())
-            .cloned()
+            .snapshots
+            .as_ref()
+            .and_then(|s| serde_json::to_value(s).ok())
             .unwrap_or_else(|| Value::Object(Map::new()));
         out.insert(vm.name.clone(), snaps);
     }
@@ -511,7 +585,7 @@ mod tests {
             nets: Vec::new(),
             vms: vec![VmSpec {
                 name: "vm0".into(),
-                spec: spec.as_object().unwrap().clone(),
+                spec: serde_json::from_value(spec).unwrap(),
             }],
         }
     }
@@ -572,7 +646,7 @@ mod tests {
 
         let mut spec = state.vms[0].spec.clone();
         record(&mut spec, &steps[0], "s1");
-        let v = Value::Object(spec.clone());
+        let v = spec.to_value();
         assert_eq!(
             v["disks"][0]["path"],
             "$LAGO_PREFIX_PATH/images/vm0_root.s1.qcow2"

@@ -8,11 +8,13 @@
 //! failure was an image under a folder qemu cannot search).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use tracing::{info, warn};
 
 use crate::disk;
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::parallel;
 use crate::prefix::naming;
 use crate::prefix::render;
 use crate::prefix::state::{PrefixState, VmState as VmSpec};
@@ -56,8 +58,8 @@ fn images(state: &PrefixState, vm: &VmSpec) -> (Vec<std::path::PathBuf>, Option<
         .collect();
     let seed = vm
         .spec
-        .get("nocloud-seed")
-        .and_then(serde_json::Value::as_str)
+        .nocloud_seed
+        .as_deref()
         .map(|s| state.paths.expand(s).to_string_lossy().into_owned());
     if let Some(s) = &seed {
         paths.push(s.into());
@@ -138,29 +140,13 @@ pub fn start(
         started_nets.push(name);
     }
 
-    let results: Vec<(String, Result<()>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = to_start
-            .iter()
-            .map(|(vm, xml)| {
-                (
-                    vm.clone(),
-                    s.spawn(move || provider.create_vm(xml).map_err(Error::from)),
-                )
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(vm, h)| {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(Error::new(
-                        ErrorKind::Internal,
-                        "a thread starting a VM panicked",
-                    ))
-                });
-                (vm, r)
-            })
-            .collect()
-    });
+    let results: Vec<(String, Result<()>)> = to_start
+        .iter()
+        .map(|(vm, _)| vm.clone())
+        .zip(parallel::map(&to_start, "starting a VM", |(_, xml)| {
+            provider.create_vm(xml).map_err(Error::from)
+        }))
+        .collect();
     let started: Vec<String> = results
         .iter()
         .filter(|(_, r)| r.is_ok())
@@ -198,29 +184,11 @@ fn undo(provider: &dyn Provider, domains: &[String], nets: &[String]) {
 /// no running VM of it uses any more.
 pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> Result<()> {
     let vms = select(state, names)?;
-    let errors: Vec<Error> = std::thread::scope(|s| {
-        let handles: Vec<_> = vms
-            .iter()
-            .map(|vm| {
-                let name = naming::domain_name(&state.uuid, &vm.name);
-                s.spawn(move || provider.destroy_vm(&name).map_err(Error::from))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(Error::new(
-                    ErrorKind::Internal,
-                    "a thread stopping a VM panicked",
-                )),
-            })
-            .collect()
-    });
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
-    }
+    parallel::each(&vms, "stopping a VM", |vm| {
+        provider
+            .destroy_vm(&naming::domain_name(&state.uuid, &vm.name))
+            .map_err(Error::from)
+    })?;
     let mut in_use: HashSet<String> = HashSet::new();
     for (vm, s) in vm_states(state, provider)? {
         if s.is_running()
@@ -233,4 +201,55 @@ pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> R
         provider.destroy_network(&naming::network_name(&state.uuid, &net.name))?;
     }
     Ok(())
+}
+
+/// Shuts VM `vm` (libvirt name `domain`) down cleanly, or reboots it: ACPI
+/// through libvirt, falling back to `poweroff`/`reboot` in the guest
+/// (`ask_guest(command, time limit)`, which fails only when the guest cannot
+/// be reached at all) when libvirt refuses or the guest has not reacted
+/// after half of `timeout`. Waits at most `timeout` for it to go down (not
+/// on reboot). A VM that is not running is left alone.
+pub fn shutdown_vm(
+    provider: &dyn Provider,
+    vm: &str,
+    domain: &str,
+    reboot: bool,
+    timeout: Duration,
+    ask_guest: &dyn Fn(&str, Duration) -> Result<()>,
+) -> Result<()> {
+    if !provider.vm_state(domain)?.is_running() {
+        return Ok(());
+    }
+    let command = if reboot { "reboot" } else { "poweroff" };
+    let acpi = if reboot {
+        provider.reboot_vm(domain)
+    } else {
+        provider.shutdown_vm(domain)
+    };
+    let mut used_ssh = false;
+    if let Err(e) = acpi {
+        info!(vm, error = %e, "ACPI request refused, asking the guest over SSH");
+        ask_guest(command, Duration::from_secs(30))?;
+        used_ssh = true;
+    }
+    if reboot {
+        return Ok(());
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if !provider.vm_state(domain)?.is_running() {
+            info!(vm, took = ?start.elapsed(), "VM shut down");
+            return Ok(());
+        }
+        if !used_ssh && start.elapsed() > timeout / 2 {
+            info!(vm, "no reaction to ACPI, asking the guest over SSH");
+            ask_guest(command, Duration::from_secs(10)).ok();
+            used_ssh = true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(Error::new(
+        ErrorKind::Timeout,
+        format!("VM '{vm}' did not shut down within {timeout:?} (ACPI, then {command} over SSH)"),
+    ))
 }

@@ -58,15 +58,12 @@ pub fn inventory(
             )
         })?;
         let mut spec = vm.spec.clone();
-        for (key, value) in [("vm-type", defaults.0), ("vm-provider", defaults.1)] {
-            if spec.get(key).is_none_or(Value::is_null) {
-                spec.insert(key.into(), Value::String(value.into()));
-            }
-        }
+        spec.vm_type.get_or_insert_with(|| defaults.0.into());
+        spec.vm_provider.get_or_insert_with(|| defaults.1.into());
         vms.push(InventoryVm {
             name: &vm.name,
             ip: ip.to_string(),
-            spec: Value::Object(spec),
+            spec: spec.to_value(),
         });
     }
     Ok(render(&vms, keys, key_file))

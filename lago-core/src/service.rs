@@ -23,9 +23,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::client::SshClient;
-use super::quote::quote;
-use super::{ExecResult, Result, SshError};
+use crate::ssh::SshClient;
+use crate::ssh::quote;
+use crate::ssh::{ExecResult, Result, SshError};
 
 /// Time limit of one probe command.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);

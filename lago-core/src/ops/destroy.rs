@@ -7,7 +7,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::SubnetStore;
-use crate::prefix::run;
+use crate::ops::run;
 use crate::prefix::state::PrefixState;
 use crate::provider::Provider;
 use crate::workdir::Workdir;

@@ -14,7 +14,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use tracing::{debug, error, info};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -34,19 +33,7 @@ pub const SCRIPT_COMMAND: &str =
 /// The deploy scripts of `vm` as stored (`deploy-scripts`, or the older
 /// `ovirt-scripts` when there are none).
 pub fn stored_scripts(vm: &VmState) -> Vec<String> {
-    let meta = vm.metadata();
-    ["deploy-scripts", "ovirt-scripts"]
-        .iter()
-        .filter_map(|k| meta.get(*k).and_then(Value::as_array))
-        .find(|items| !items.is_empty())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    vm.spec.deploy_scripts()
 }
 
 /// A stored script path made real on the host: `$LAGO_PREFIX_PATH` is the
@@ -145,12 +132,9 @@ mod tests {
 
     #[test]
     fn scripts_come_from_deploy_scripts_then_ovirt_scripts() {
-        let vm = |meta: Value| VmState {
+        let vm = |meta: serde_json::Value| VmState {
             name: "vm0".into(),
-            spec: json!({"name": "vm0", "metadata": meta})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            spec: serde_json::from_value(json!({"name": "vm0", "metadata": meta})).unwrap(),
         };
         assert_eq!(
             stored_scripts(&vm(

@@ -1,0 +1,27 @@
+//! The operations on a prefix, one module each; [`crate::env::Env`] is the
+//! façade that runs them on an open prefix. The on-disk state they work on
+//! is [`crate::prefix`].
+//!
+//! - [`init`]: from a LagoInitFile to an initialized prefix, or nothing;
+//! - [`run`]: start and stop nets and VMs through a provider;
+//! - [`destroy`]: stop, release the leases, remove the prefix;
+//! - [`snapshot`]: env-wide snapshots and reverts of the VMs' disks;
+//! - [`export`]: stopped VMs' disks and an init file re-creating them;
+//! - [`collect`]: guest paths copied out to the host (artifacts);
+//! - [`deploy`]: each VM's deploy scripts run in the guest;
+//! - [`inventory`]: the Ansible inventory of the VMs;
+//! - [`status`]: the status information `lago status` renders;
+//! - [`orphans`]: libvirt objects of deleted prefixes, found and stopped;
+//! - [`parallel`]: one thread per VM, joined, first error kept.
+
+pub mod collect;
+pub mod deploy;
+pub mod destroy;
+pub mod export;
+pub mod init;
+pub mod inventory;
+pub mod orphans;
+pub mod parallel;
+pub mod run;
+pub mod snapshot;
+pub mod status;
