@@ -34,6 +34,7 @@ use crate::prefix::naming;
 use crate::prefix::render;
 use crate::prefix::state::PrefixState;
 use crate::prefix::state::Scalar;
+use crate::prefix::writer;
 use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
@@ -260,6 +261,7 @@ impl Env {
     /// exists, which would hold the subnet this env may have leased again —
     /// are stopped first (see [`crate::ops::orphans`]).
     pub fn start(&self, vms: &[String]) -> Result<Vec<String>> {
+        let _writer = self.write_lock("start")?;
         let t = self.domain_type()?;
         let backend = self.backend()?;
         self.clean_orphans_quietly(backend.provider.as_ref());
@@ -312,6 +314,7 @@ impl Env {
     /// Stops the named VMs (all when empty) at once, and the nets no
     /// running VM uses any more.
     pub fn stop(&self, vms: &[String]) -> Result<()> {
+        let _writer = self.write_lock("stop")?;
         // Connections go first, while their guests can still see them close.
         self.disconnect(&self.names_or_all(vms));
         let state = self.state.read();
@@ -508,6 +511,7 @@ impl Env {
     /// the guest ignores it; waits at most `timeout` for each VM to go down,
     /// then stops the nets no running VM uses (not on reboot).
     pub fn shutdown(&self, vms: &[String], reboot: bool, timeout: Duration) -> Result<()> {
+        let _writer = self.write_lock("shutdown")?;
         let names: Vec<String> = {
             let state = self.state.read();
             run::select(&state, vms)?
@@ -555,6 +559,7 @@ impl Env {
     /// already is an error and nothing changes; a VM that fails keeps
     /// nothing of the snapshot and the error names it.
     pub fn snapshot(&self, name: &str, vms: &[String]) -> Result<()> {
+        let _writer = self.write_lock("snapshot")?;
         let state = self.state();
         let steps = snapshot::plan(&state, vms, name)?;
         let provider = self.provider()?;
@@ -581,6 +586,7 @@ impl Env {
     /// [`Env::boot_timeout`]). A VM without that snapshot is an error naming
     /// the snapshots it has, and nothing is touched.
     pub fn revert(&self, name: &str, vms: &[String]) -> Result<()> {
+        let _writer = self.write_lock("revert")?;
         let plan = {
             let state = self.state.read();
             snapshot::plan_revert(&state, vms, name)?
@@ -620,6 +626,7 @@ impl Env {
     /// [`crate::ops::export`]). Returns `{vm: [paths], "init-file": path}`,
     /// or with `collect_only` `{vm: [source paths]}`.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
+        let _writer = self.write_lock("export")?;
         export::check_names(&self.state.read(), &opts.vms)?;
         let provider = self.provider()?;
         let state = self.state.read();
@@ -636,6 +643,7 @@ impl Env {
     /// prefix's `initialized` file, so the prefix no longer loads (its
     /// files stay; `destroy` removes them).
     pub fn cleanup(&self) -> Result<()> {
+        let _writer = self.write_lock("cleanup")?;
         self.stop(&[])?;
         let marker = self.paths.initialized();
         match std::fs::remove_file(&marker) {
@@ -652,9 +660,17 @@ impl Env {
         Ok(())
     }
 
+    /// Takes this prefix's writer lock for `verb` (see
+    /// [`crate::prefix::writer`]): every method that changes the prefix or
+    /// its VMs holds it while it runs; readers never take it.
+    pub fn write_lock(&self, verb: &str) -> Result<writer::WriterLock> {
+        writer::lock(&self.paths, verb, writer::timeout(&self.config)?)
+    }
+
     /// Stops everything, releases the leases and removes the prefix (and the
     /// workdir with its last prefix).
     pub fn destroy(self) -> Result<()> {
+        let _writer = self.write_lock("destroy")?;
         // SSH connections go first, while their guests may still answer
         // the goodbye (a dead guest costs a bounded wait per connection).
         self.ssh.lock().clear();

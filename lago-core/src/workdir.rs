@@ -111,9 +111,11 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    /// Opens the workdir at `path`.
+    /// Opens the workdir at `path`, first repairing what killed lago
+    /// commands left in it (see [`crate::prefix::staging::recover`]).
     pub fn load(path: impl Into<PathBuf>) -> Result<Self, WorkdirError> {
         let path = path.into();
+        crate::prefix::staging::recover(&path);
         let link = path.join(CURRENT);
         match fs::symlink_metadata(&link) {
             Ok(meta) if meta.file_type().is_symlink() => Ok(Self { path }),
@@ -130,6 +132,9 @@ impl Workdir {
     /// folder needs no `current` link, and removing the prefix leaves the
     /// folder alone when it has none.
     pub fn of_prefix(prefix_dir: &Path) -> Result<(Self, String), WorkdirError> {
+        if let Some(parent) = prefix_dir.parent() {
+            crate::prefix::staging::recover(parent);
+        }
         let name = prefix_dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -179,13 +184,14 @@ impl Workdir {
             .unwrap_or_default())
     }
 
-    /// The names of the prefixes here: every folder but `current`, sorted.
+    /// The names of the prefixes here: every folder but `current` and the
+    /// staging folders of prefixes in the making, sorted.
     pub fn prefix_names(&self) -> Result<Vec<String>, WorkdirError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))? {
             let entry = entry.map_err(io_err("cannot list", &self.path))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == CURRENT {
+            if name == CURRENT || name.starts_with(crate::prefix::staging::STAGING_PREFIX) {
                 continue;
             }
             let is_dir = entry
