@@ -32,8 +32,8 @@ use crate::ops::status::status_info;
 use crate::paths::Paths;
 use crate::prefix::naming;
 use crate::prefix::render;
-use crate::prefix::state::PrefixState;
 use crate::prefix::state::Scalar;
+use crate::prefix::state::{PrefixState, StateError};
 use crate::prefix::writer;
 use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
@@ -66,6 +66,10 @@ pub struct Env {
     ssh: Mutex<HashMap<String, Arc<SshClient>>>,
     /// One lock per VM around its first-boot bootstrap.
     first_boot_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Why the prefix's state could not be read, when it is half made or
+    /// cleaned up (no `initialized`): only `stop`, `cleanup` and `destroy`
+    /// work on it, and `status` says what to run.
+    half_made: Option<String>,
 }
 
 impl std::fmt::Debug for Env {
@@ -79,8 +83,39 @@ impl std::fmt::Debug for Env {
 impl Env {
     fn open(workdir: Workdir, prefix_name: String, config: Config) -> Result<Self> {
         let paths = workdir.prefix(&prefix_name)?;
-        let state = PrefixState::load(&paths)?;
+        let state = match PrefixState::load(&paths) {
+            Ok(state) => state,
+            Err(e @ StateError::NotAPrefix(_)) => {
+                // half made, or cleaned up: open it empty so that it can be
+                // destroyed; everything else says what to run
+                let uuid = std::fs::read_to_string(paths.uuid()).map_err(|_| Error::from(e))?;
+                let message = format!(
+                    "{} is not an initialized lago prefix (no 'initialized' file): it was cleaned \
+                     up, or its init did not finish; `lago destroy -y` removes it",
+                    paths.prefix_path().display()
+                );
+                let state = PrefixState {
+                    paths,
+                    uuid,
+                    nets: Vec::new(),
+                    vms: Vec::new(),
+                };
+                let mut env = Self::with_state(workdir, prefix_name, config, state);
+                env.half_made = Some(message);
+                return Ok(env);
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self::with_state(workdir, prefix_name, config, state))
+    }
+
+    /// The error of a half-made prefix (see [`Env::open`]), if it is one.
+    fn check_loaded(&self) -> Result<()> {
+        match &self.half_made {
+            Some(message) => Err(Error::new(ErrorKind::NotFound, message.clone())
+                .with_path(self.paths.prefix_path().to_path_buf())),
+            None => Ok(()),
+        }
     }
 
     /// An env over `state`, already read (or just made by `init`).
@@ -100,6 +135,7 @@ impl Env {
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
             first_boot_locks: Mutex::new(HashMap::new()),
+            half_made: None,
         }
     }
 
@@ -338,6 +374,7 @@ impl Env {
 
     /// The status information `lago status` prints (contract §1.3).
     pub fn status(&self) -> Result<Value> {
+        self.check_loaded()?;
         let provider = self.backend()?.provider.clone();
         let state = self.state.read();
         let uuid = state.uuid.clone();
@@ -664,6 +701,9 @@ impl Env {
     /// [`crate::prefix::writer`]): every method that changes the prefix or
     /// its VMs holds it while it runs; readers never take it.
     pub fn write_lock(&self, verb: &str) -> Result<writer::WriterLock> {
+        if !matches!(verb, "stop" | "cleanup" | "destroy") {
+            self.check_loaded()?;
+        }
         writer::lock(&self.paths, verb, writer::timeout(&self.config)?)
     }
 

@@ -1044,7 +1044,8 @@ fn persist(
     state.paths = reserved.paths.clone();
     owner::test_pause("init:current");
     let current_before = input.existing.as_ref().and_then(|w| w.current().ok());
-    if input.existing.is_none() || opts.set_current {
+    let has_current = fs::symlink_metadata(reserved.workdir_path.join(workdir::CURRENT)).is_ok();
+    if input.existing.is_none() || opts.set_current || !has_current {
         reserved.undo.old_current = Some((reserved.workdir_path.clone(), current_before));
         workdir::point_current(&reserved.workdir_path, &input.prefix_name)?;
     }
