@@ -8,10 +8,12 @@
 //! "init"}`; a file that does not parse names no owner (and so no live one).
 //!
 //! Also here: the test-only pause hook. When the environment variable
-//! `LAGO_TEST_PAUSE` names a phase (e.g. `init:materialize`), the process
-//! prints `LAGO_TEST_PAUSED <phase> <pid>` on stderr when it reaches that
-//! phase and blocks there (until killed), so a fault test can kill lago at an
-//! exact point. It is for the fault tests only; nothing else sets it.
+//! `LAGO_TEST_PAUSE` names a phase (e.g. `init:materialize`, or
+//! `<verb>:locked` right after a verb took its prefix's writer lock), the
+//! process prints `LAGO_TEST_PAUSED <phase> <pid>` on stderr when it
+//! reaches that phase and blocks there until its standard input closes (or
+//! it is killed), so a fault test can signal lago at an exact point and then
+//! let it go on. It is for the fault tests only; nothing else sets it.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -103,8 +105,8 @@ fn parse_stat(text: &str) -> Option<(char, u64)> {
     Some((state, start))
 }
 
-/// The test-only pause hook (see module docs): blocks forever when
-/// `LAGO_TEST_PAUSE` equals `phase`.
+/// The test-only pause hook (see module docs): blocks until standard input
+/// closes when `LAGO_TEST_PAUSE` equals `phase`.
 pub fn test_pause(phase: &str) {
     if std::env::var_os(TEST_PAUSE_VAR).is_some_and(|v| v == phase) {
         // The one place the core writes to stderr: the test harness reads it.
@@ -113,9 +115,7 @@ pub fn test_pause(phase: &str) {
             "LAGO_TEST_PAUSED {phase} {}",
             std::process::id()
         );
-        loop {
-            std::thread::park();
-        }
+        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
     }
 }
 

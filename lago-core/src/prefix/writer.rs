@@ -88,8 +88,12 @@ pub fn lock(paths: &Paths, verb: &str, timeout: Duration) -> Result<WriterLock> 
 }
 
 fn lock_file(path: &Path, verb: &str, timeout: Duration) -> Result<WriterLock> {
-    let mut map = held().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(inner) = map.get(path).and_then(Weak::upgrade) {
+    let shared = held()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(path)
+        .and_then(Weak::upgrade);
+    if let Some(inner) = shared {
         return Ok(WriterLock { _inner: inner });
     }
     let waiting = || {
@@ -106,8 +110,11 @@ fn lock_file(path: &Path, verb: &str, timeout: Duration) -> Result<WriterLock> {
         _guard: guard,
         path: path.to_path_buf(),
     });
+    let mut map = held().lock().unwrap_or_else(|e| e.into_inner());
     map.retain(|_, w| w.strong_count() > 0);
     map.insert(path.to_path_buf(), Arc::downgrade(&inner));
+    drop(map);
+    crate::owner::test_pause(&format!("{verb}:locked"));
     Ok(WriterLock { _inner: inner })
 }
 
