@@ -81,6 +81,16 @@ def paused(cwd: Path, phase: str, *args: str, env: dict[str, str] | None = None)
     return proc
 
 
+def finish(proc: subprocess.Popen[bytes]) -> int:
+    """Lets a paused lago go on (its stdin closed), waits for it and closes
+    its pipes; its exit code."""
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.close()
+    code = proc.wait(timeout=LIMIT)
+    proc.stderr.close()
+    return code
+
+
 def objects_of(uuid: str) -> list[str]:
     """Libvirt domains and networks named after prefix `uuid`."""
     names: list[str] = []
@@ -108,6 +118,8 @@ def uuid_of(root: Path) -> str:
 @pytest.mark.parametrize(
     "phase,sig",
     [(p, signal.SIGKILL) for p in INIT_PHASES] + [("init:materialize", signal.SIGINT), ("init:persist", signal.SIGINT)],
+    # no ':' in the test's folder name: virt-sysprep's `root:file:PATH` selector splits on it
+    ids=lambda v: v.split(":")[-1] if isinstance(v, str) else signal.Signals(v).name,
 )
 def test_init_killed_at_a_phase_is_repaired_by_the_next_command(
     lago_env: dict[str, str], scratch: Path, phase: str, sig: signal.Signals
@@ -123,10 +135,8 @@ def test_init_killed_at_a_phase_is_repaired_by_the_next_command(
     if phase != "init:reserve":
         assert leases_under(scratch), "the killed init held no lease"
     os.kill(proc.pid, sig)
-    assert proc.stdin is not None
-    proc.stdin.close()  # SIGINT: Python sees it once the native call returns
-    proc.wait(timeout=LIMIT)
-    assert proc.returncode in (-signal.SIGKILL, 130), proc.returncode
+    # SIGINT: Python sees it once the native call returns
+    assert finish(proc) in (-signal.SIGKILL, 130), proc.returncode
 
     uuids: list[str] = []
     if proc.returncode == 130 or phase == "init:current":
@@ -191,14 +201,12 @@ def test_a_second_writer_waits_then_names_the_holder(lago_env: dict[str, str], s
         assert f"is being changed by lago start (pid {first.pid})" in r.stderr, r.stderr
         assert "waited 2s" in r.stderr and waited >= 2, (waited, r.stderr)
         # the first goes on and starts the VM
-        assert first.stdin is not None
-        first.stdin.close()
-        assert first.wait(timeout=LIMIT) == 0
+        assert finish(first) == 0
         assert objects_of(uuid), "start made nothing"
         # kill -9 of a writer: its lock goes with it
         holder = paused(scratch, "stop:locked", "stop")
         holder.kill()
-        holder.wait()
+        assert finish(holder) == -signal.SIGKILL
     finally:
         ok(scratch, "destroy", "-y")
     assert_nothing_left(scratch, [uuid])
