@@ -211,6 +211,10 @@ mod tests {
         assert!(in_dead_staging(&staging.uuid()));
         let store = SubnetStore::new(&leases);
         let lease = store.acquire(&staging.uuid(), "0123", None).unwrap();
+        // the lease of a dead init's staging folder is stale even before repair
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, crate::lease::LeaseStatus::OwnerGone);
         // a live one is left alone
         let live = workdir.join(staging_name("other", &Owner::current("init")));
         fs::create_dir(&live).unwrap();
