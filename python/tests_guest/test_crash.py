@@ -215,3 +215,26 @@ def test_a_second_writer_waits_then_names_the_holder(lago_env: dict[str, str], s
     finally:
         ok(scratch, "destroy", "-y")
     assert_nothing_left(scratch, [uuid])
+
+
+def test_start_killed_once_its_vm_exists_then_destroy(lago_env: dict[str, str], scratch: Path) -> None:
+    (scratch / "LagoInitFile").write_text(ONE_VM)
+    ok(scratch, "init")
+    uuid = uuid_of(scratch)
+    proc = subprocess.Popen(
+        [*LAGO, "start"], cwd=scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + LIMIT
+        while f"{uuid[:8]}-vm0" not in objects_of(uuid) and proc.poll() is None:
+            assert time.monotonic() < deadline, "the VM never appeared"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    # the killed start's lock went with it: the next writer does not wait
+    r = lago(scratch, "stop", env={"LAGO_PREFIX_LOCK_TIMEOUT": "0"})
+    assert r.returncode == 0, r.stderr
+    ok(scratch, "destroy", "-y")
+    assert_nothing_left(scratch, [uuid])
