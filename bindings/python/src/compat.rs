@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use serde_json::Value;
 
 use crate::errors::{err, msg};
+use crate::pyvalue::{from_py, to_py};
 
 /// The name Python code sees for a lease's status.
 fn status_name(status: LeaseStatus) -> &'static str {
@@ -107,25 +108,12 @@ impl SubnetStore {
     }
 }
 
-/// Decodes a JSON argument, naming it in the error.
-fn decode(what: &str, text: &str) -> PyResult<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        msg(
-            ErrorKind::InvalidInput,
-            format!("{what} is not valid JSON: {e}"),
-        )
-    })
-}
-
-/// The inventory text of `vms_json` (a list of `[name, ip, spec]`) for
-/// `keys` (empty: Lago's defaults), with `key_file` as every host's key.
+/// The inventory text of `vms` (a list of `[name, ip, spec]`) for `keys`
+/// (empty: Lago's defaults), with `key_file` as every host's key.
 #[pyfunction]
-fn inventory_render(vms_json: &str, keys: Vec<String>, key_file: &str) -> PyResult<String> {
-    let Value::Array(rows) = decode("the VM list", vms_json)? else {
-        return Err(msg(
-            ErrorKind::InvalidInput,
-            "the VM list must be a JSON array",
-        ));
+fn inventory_render(vms: Bound<'_, PyAny>, keys: Vec<String>, key_file: &str) -> PyResult<String> {
+    let Value::Array(rows) = from_py("the VM list", &vms)? else {
+        return Err(msg(ErrorKind::InvalidInput, "the VM list must be a list"));
     };
     let mut names = Vec::with_capacity(rows.len());
     let mut rest = Vec::with_capacity(rows.len());
@@ -164,11 +152,17 @@ fn inventory_render(vms_json: &str, keys: Vec<String>, key_file: &str) -> PyResu
     Ok(inventory::render(&vms, &keys, key_file))
 }
 
-/// Lago's `get_key`: the JSON of the value at `path` in `data_json`, or None.
+/// Lago's `get_key`: the value at `path` in `data`, or None.
 #[pyfunction]
-fn inventory_get_key(path: &str, data_json: &str) -> PyResult<Option<String>> {
-    let data = decode("the data", data_json)?;
-    Ok(inventory::get_key(path, &data).map(|v| v.to_string()))
+fn inventory_get_key<'py>(
+    py: Python<'py>,
+    path: &str,
+    data: Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let data = from_py("the data", &data)?;
+    inventory::get_key(path, &data)
+        .map(|v| to_py(py, &v))
+        .transpose()
 }
 
 /// One argument of a build option as the core's spec reader takes it.
@@ -184,12 +178,12 @@ fn build_arg(option: &str, value: Value) -> PyResult<String> {
     }
 }
 
-/// The command-line arguments of a build tool's `options_json` (an object
-/// of option -> argument, list of arguments, `''` or null), `ssh-inject:
-/// ''` meaning root with `pubkey_file`.
+/// The command-line arguments of a build tool's `options` (a dict of
+/// option -> argument, list of arguments, `''` or None), `ssh-inject: ''`
+/// meaning root with `pubkey_file`.
 #[pyfunction]
-fn build_args(options_json: &str, pubkey_file: PathBuf) -> PyResult<Vec<String>> {
-    let Value::Object(map) = decode("the build options", options_json)? else {
+fn build_args(options: Bound<'_, PyAny>, pubkey_file: PathBuf) -> PyResult<Vec<String>> {
+    let Value::Object(map) = from_py("the build options", &options)? else {
         return Err(msg(
             ErrorKind::InvalidInput,
             "build options must be a mapping of option name to argument",

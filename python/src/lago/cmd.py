@@ -303,7 +303,7 @@ def do_stop(args: argparse.Namespace) -> int:
 
 @verb("Show status of the deployed virtual resources")
 def do_status(args: argparse.Namespace) -> int:
-    info = json.loads(_env(args).status_json())
+    info = _env(args).status()
     print(args.out_format.format(info))
     return 0
 
@@ -317,7 +317,7 @@ def _snapshot_args(p: argparse.ArgumentParser) -> None:
 def do_snapshot(args: argparse.Namespace) -> int:
     env = _env(args)
     if args.list:
-        print(args.out_format.format(json.loads(env.snapshots_json())))
+        print(args.out_format.format(env.snapshots()))
     elif args.snapshot_name:
         env.snapshot(args.snapshot_name, [])
     else:

@@ -114,16 +114,14 @@ class DefaultVM(VMPlugin):
         """Exports this (stopped) VM's disks into ``dst_dir`` (the current
         folder if None), without an init file; returns ``{name: [paths]}``
         (source paths with ``collect_only``)."""
-        out = json.loads(
-            self._native.export(
-                [self.name()],
-                dst_dir=os.fspath(dst_dir if dst_dir is not None else "."),
-                standalone=bool(standalone),
-                compress=bool(compress),
-                init_file_name=None,
-                collect_only=bool(collect_only),
-                parallel=bool(with_threads),
-            )
+        out = self._native.export(
+            [self.name()],
+            dst_dir=os.fspath(dst_dir if dst_dir is not None else "."),
+            standalone=bool(standalone),
+            compress=bool(compress),
+            init_file_name=None,
+            collect_only=bool(collect_only),
+            parallel=bool(with_threads),
         )
         return {self.name(): out.get(self.name(), [])}
 
@@ -278,7 +276,7 @@ class DefaultVM(VMPlugin):
         """Writes the VM's spec: to ``virt/vm-<name>`` (through lago-core,
         which reads it from then on), or to ``path`` (JSON, indent 4)."""
         if path is None:
-            self._native.save_vm_spec(self.name(), json.dumps(self._spec))
+            self._native.save_vm_spec(self.name(), self._spec)
             return
         with open(path, "w") as f:
             json.dump(self._spec, f, indent=4)
