@@ -785,6 +785,10 @@ mod _native {
         template_fetch, template_repo,
     };
 
+    /// The libvirt URI lago connects to when `[lago] libvirt_url` is unset.
+    #[pymodule_export]
+    const DEFAULT_LIBVIRT_URL: &str = lago_core::env::defaults::LIBVIRT_URL;
+
     /// The version of lago, equal to the Cargo workspace version.
     #[allow(non_upper_case_globals, reason = "Python's dunder name")]
     #[pymodule_export]

@@ -49,7 +49,8 @@ class _SpecView(TypedDict):
     nets: dict[str, dict[str, Any]]
 
 __version__: str
-__all__ = ["Config", "Env", "__version__", "error_classes", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient"]
+DEFAULT_LIBVIRT_URL: str
+__all__ = ["Config", "Env", "__version__", "error_classes", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient", "DEFAULT_LIBVIRT_URL"]
 
 def error_classes() -> dict[str, type[LagoNativeError]]:
     """``{kind: exception class}`` for every error kind of lago-core, and ``"other"``."""

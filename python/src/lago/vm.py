@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Any, Optional, Sequence, Union
 
+from lago import _native
 from lago._exc import LagoNativeError, LagoNotFoundError, LagoSSHError
 from lago.plugins.vm import (
     ExtractPathNoPathError,
@@ -268,7 +269,7 @@ class DefaultVM(VMPlugin):
         from lago.config import config as lago_config
 
         self._check_running()
-        url = lago_config.native.get("libvirt_url") or "qemu:///system"
+        url = lago_config.native.get("libvirt_url") or _native.DEFAULT_LIBVIRT_URL
         argv = ["virsh", "-c", url, "console", self._native.vm_libvirt_name(self.name())]
         return CommandStatus(subprocess.call(argv), b"", b"")
 
