@@ -31,7 +31,9 @@ use crate::pyvalue::{object_from_py, to_py, view_to_py};
 
 /// A timeout in seconds given from Python, or `default` when None.
 fn seconds(timeout: Option<f64>, default: Duration) -> Duration {
-    timeout.map_or(default, |s| Duration::from_secs_f64(s.max(0.0)))
+    timeout.map_or(default, |s| {
+        Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+    })
 }
 
 /// Lago's configuration: defaults, files, `LAGO_*` environment, overrides.

@@ -23,8 +23,9 @@ from lago.plugins.vm import (
 from lago.utils import CommandStatus
 from lago.providers.ssh import SSHVMProvider as SSHVMProvider  # Lago's path lago.vm.SSHVMProvider
 
-#: How a script runs in the guest: Lago's ``bash -s``, ``sh -s`` without bash.
-SCRIPT_SHELL = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi")
+#: How a script runs in the guest: Lago's ``bash -s``, ``sh -s`` without
+#: bash (lago-core's command line, the one deploy scripts run with).
+SCRIPT_SHELL = ("sh", "-c", _native.script_command())
 
 #: The shell of ``lago shell VM`` / ``interactive_ssh()``: Lago's ``bash``,
 #: ``sh`` where bash is missing.
