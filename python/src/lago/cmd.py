@@ -532,7 +532,7 @@ def do_copy_to_vm(args: argparse.Namespace) -> int:
     prefix = _prefix(args)
     vm = _running_vm(prefix, args.host)
     with LogTask(f"Copy {args.local_path} to {vm}:{args.remote_path}"):
-        prefix._native.copy_to(vm, args.local_path, args.remote_path)
+        prefix.virt_env.get_vm(vm).copy_to(args.local_path, args.remote_path)
     return 0
 
 
@@ -547,7 +547,7 @@ def do_copy_from_vm(args: argparse.Namespace) -> int:
     prefix = _prefix(args)
     vm = _running_vm(prefix, args.host)
     with LogTask(f"Copy {vm}:{args.remote_path} to {args.local_path}"):
-        prefix._native.copy_from(vm, args.remote_path, args.local_path)
+        prefix.virt_env.get_vm(vm).copy_from(args.remote_path, args.local_path)
     return 0
 
 
