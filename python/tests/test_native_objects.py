@@ -132,3 +132,15 @@ def test_file_lock_is_exclusive(tmp_path: Path) -> None:
     first.release()
     assert second.acquire(0.0)
     second.release()
+
+
+def test_shared_flocks_exclude_only_the_exclusive_one(tmp_path: Path) -> None:
+    from lago.utils import Flock
+
+    path = str(tmp_path / "lock")
+    with Flock(path, readonly=True), Flock(path, readonly=True, blocking=False):
+        with pytest.raises(BlockingIOError):
+            Flock(path, blocking=False).acquire()
+    with Flock(path, blocking=False):
+        with pytest.raises(BlockingIOError):
+            Flock(path, readonly=True, blocking=False).acquire()

@@ -323,11 +323,12 @@ fn script_command() -> &'static str {
     lago_core::prefix::deploy::SCRIPT_COMMAND
 }
 
-/// An exclusive lock on a file (lago-core's `fslock`: the lease store and
-/// the template store take the same kind of lock).
+/// An exclusive (or shared) lock on a file (lago-core's `fslock`: the
+/// lease store and the template store take the same kind of lock).
 #[pyclass(module = "lago._native", name = "FileLock", frozen)]
 struct FileLock {
     path: PathBuf,
+    shared: bool,
     guard: Mutex<Option<LockGuard>>,
 }
 
@@ -343,9 +344,11 @@ impl FileLock {
 #[pymethods]
 impl FileLock {
     #[new]
-    fn new(path: PathBuf) -> Self {
+    #[pyo3(signature = (path, shared=false))]
+    fn new(path: PathBuf, shared: bool) -> Self {
         Self {
             path,
+            shared,
             guard: Mutex::new(None),
         }
     }
@@ -361,7 +364,14 @@ impl FileLock {
         let wait = timeout.map_or(Duration::MAX, |s| {
             Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
         });
-        let guard = match py.detach(|| fslock::lock(&self.path, wait, || {})) {
+        let take = || {
+            if self.shared {
+                fslock::lock_shared(&self.path, wait, || {})
+            } else {
+                fslock::lock(&self.path, wait, || {})
+            }
+        };
+        let guard = match py.detach(take) {
             Ok(guard) => guard,
             Err(LockError::Timeout { .. }) => return Ok(false),
             Err(other) => {

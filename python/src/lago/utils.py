@@ -317,42 +317,23 @@ class ExceptionTimer:
 
 
 class Flock:
-    """An exclusive (or shared) ``flock`` on ``path``; ``blocking=False``
-    fails at once with BlockingIOError when the lock is held. The exclusive
-    lock is lago-core's (``lago._native.FileLock``, the lock its lease and
-    template stores take)."""
+    """An exclusive (or, ``readonly``, shared) ``flock`` on ``path``;
+    ``blocking=False`` fails at once with BlockingIOError when the lock is
+    held. The lock is lago-core's (``lago._native.FileLock``, the one its
+    lease and template stores take)."""
 
     def __init__(self, path: str, readonly: bool = False, blocking: bool = True) -> None:
         self.path = path
         self.readonly = readonly
         self.blocking = blocking
-        self._fd: Optional[int] = None
         self._core: Any = None
 
     def acquire(self, timeout: Optional[float] = None) -> None:
         """Takes the lock (the file is created if missing), waiting at most
         ``timeout`` seconds (None: for ever; TimerException after it)."""
-        if not self.readonly:
-            self._acquire_exclusive(timeout)
-            return
-        import fcntl
-        import os
-
-        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o660)
-        op = fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX
-        if not self.blocking:
-            op |= fcntl.LOCK_NB
-        try:
-            fcntl.flock(fd, op)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-
-    def _acquire_exclusive(self, timeout: Optional[float]) -> None:
         from lago import _native
 
-        lock = _native.FileLock(self.path)
+        lock = _native.FileLock(self.path, shared=self.readonly)
         if not lock.acquire(timeout if self.blocking else 0.0):
             if not self.blocking:
                 raise BlockingIOError(f"{self.path} is locked")
@@ -361,16 +342,9 @@ class Flock:
 
     def release(self) -> None:
         """Releases the lock."""
-        import fcntl
-        import os
-
         if self._core is not None:
             self._core.release()
             self._core = None
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
     def __enter__(self) -> "Flock":
         self.acquire()
