@@ -24,7 +24,7 @@ pub struct VmView {
     /// The VM's name.
     pub name: String,
     /// The spec as the prefix stores it (`virt/vm-<name>`).
-    pub spec: Map<String, Value>,
+    pub spec: Value,
     /// The management address (dotted), None when the VM has none.
     pub ip: Option<String>,
     /// The management network's name.
@@ -47,7 +47,7 @@ pub struct NetView {
     /// The network's name.
     pub name: String,
     /// The spec as the prefix stores it (`virt/net-<name>`).
-    pub spec: Map<String, Value>,
+    pub spec: Value,
     /// The gateway address (dotted), None when the spec has none.
     pub gw: Option<String>,
     /// Whether this is a management network.
@@ -76,7 +76,7 @@ impl VmView {
     pub fn of(vm: &VmState) -> Self {
         Self {
             name: vm.name.clone(),
-            spec: vm.spec.clone(),
+            spec: vm.spec.to_value(),
             ip: vm.ip().map(|i| i.to_string()),
             mgmt_net: vm.mgmt_net(),
             distro: vm.distro(),
@@ -100,7 +100,7 @@ impl NetView {
     pub fn of(uuid: &str, net: &NetState) -> Self {
         Self {
             name: net.name.clone(),
-            spec: net.spec.clone(),
+            spec: net.spec.to_value(),
             gw: net.gw().map(|i| i.to_string()),
             is_management: net.is_management(),
             kind: net.kind(),
@@ -117,12 +117,12 @@ impl SpecView {
             vms: state
                 .vms
                 .iter()
-                .map(|vm| (vm.name.clone(), Value::Object(vm.spec.clone())))
+                .map(|vm| (vm.name.clone(), vm.spec.to_value()))
                 .collect(),
             nets: state
                 .nets
                 .iter()
-                .map(|net| (net.name.clone(), Value::Object(net.spec.clone())))
+                .map(|net| (net.name.clone(), net.spec.to_value()))
                 .collect(),
         }
     }
@@ -156,11 +156,9 @@ mod tests {
     use crate::paths::Paths;
     use crate::prefix::state::{NetState, VmState};
 
-    fn object(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+    /// A typed spec record from JSON.
+    fn record<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("spec: {e}"))
     }
 
     fn state() -> PrefixState {
@@ -169,11 +167,11 @@ mod tests {
             uuid: "0123456789abcdef0123456789abcdef".into(),
             nets: vec![NetState {
                 name: "lago".into(),
-                spec: object(json!({"type": "nat", "gw": "192.168.200.1", "management": true})),
+                spec: record(json!({"type": "nat", "gw": "192.168.200.1", "management": true})),
             }],
             vms: vec![VmState {
                 name: "vm0".into(),
-                spec: object(json!({
+                spec: record(json!({
                     "nics": [{"net": "lago", "ip": "192.168.200.2"}, {"net": "other"}],
                     "mgmt_net": "lago",
                     "metadata": {"role": "engine"},
