@@ -6,7 +6,11 @@
 //! libvirt connection (thread-safe itself) is opened on first use, so a
 //! status query never needs libvirt and a plain `load` is cheap.
 
+pub mod defaults;
+pub mod handle;
 pub mod service;
+pub mod view;
+pub use handle::{Destroyed, EnvHandle};
 pub use service::VmService;
 
 use std::collections::HashMap;
