@@ -49,7 +49,6 @@ use crate::xml::DomainType;
 mod first_boot;
 mod guest_ops;
 mod specs;
-pub use specs::HostCpu;
 
 /// The provider an `Env` runs on, with what it knows of the host.
 struct Backend {

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use lago_core::BootstrapChoice as Choice;
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ErrorKind;
-use lago_core::bootstrap::Choice;
-use lago_core::config::Config;
-use lago_core::env::Env;
 use lago_core::ops::export::{self, ExportOptions};
 use lago_core::ops::init::InitOptions;
 use lago_core::provider::libvirt::Libvirt;

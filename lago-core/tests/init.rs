@@ -8,14 +8,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lago_core::Config;
 use lago_core::ErrorKind;
-use lago_core::config::Config;
+use lago_core::Workdir;
 use lago_core::disk;
 use lago_core::ops::destroy::destroy;
 use lago_core::ops::init::{InitOptions, init};
 use lago_core::ops::status::status_info;
 use lago_core::prefix::state::PrefixState;
-use lago_core::workdir::Workdir;
 use serde_json::Value;
 
 struct Scratch {

@@ -13,8 +13,8 @@ use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lago_core::config::Config;
-use lago_core::env::{Destroyed, Env, EnvHandle};
+use lago_core::Config;
+use lago_core::{Destroyed, Env, EnvHandle};
 
 use crate::boundary::{FfiError, arg_out, arg_ref, arg_str, write_out};
 use crate::config::{lago_config, system_config};

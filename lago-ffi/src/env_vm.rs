@@ -5,8 +5,8 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use lago_core::env::view::SpecView;
-use lago_core::env::{Env, defaults};
+use lago_core::view::SpecView;
+use lago_core::{Env, defaults};
 use lago_core::{Error, ErrorKind};
 
 use crate::boundary::{FfiError, arg_out, arg_str, arg_str_list, owned_c_string, write_out};

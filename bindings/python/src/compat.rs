@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use lago_core::bootstrap::sysprep::{self as core_sysprep, build_args as core_build_args};
+use lago_core::Paths;
 use lago_core::disk::{self as qemu_img, ImageFormat};
 use lago_core::fslock::{self, LockError, LockGuard};
 use lago_core::lease::{LeaseStatus, Subnet, SubnetStore as CoreStore};
-use lago_core::paths::Paths;
-use lago_core::prefix::inventory::{self, InventoryVm};
-use lago_core::spec::{BuildArgs, BuildOption, BuildStep};
+use lago_core::ops::inventory::{self, InventoryVm};
+use lago_core::sysprep::{self as core_sysprep, build_args as core_build_args};
+use lago_core::{BuildArgs, BuildOption, BuildStep};
 use lago_core::{ErrorKind, xml};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -255,7 +255,7 @@ fn sysprep(
 /// read from `path` (for error messages), in file order.
 #[pyfunction]
 fn parse_ini(text: &str, path: PathBuf) -> PyResult<Vec<(String, String, String)>> {
-    lago_core::config::parse_ini(text, &path).map_err(err)
+    lago_core::parse_ini(text, &path).map_err(err)
 }
 
 /// Lago's MAC of the IPv4 address `ip` (`54:52:` and the octets in hex);
@@ -265,7 +265,7 @@ fn ipv4_to_mac(ip: &str) -> PyResult<String> {
     let addr: Ipv4Addr = ip
         .parse()
         .map_err(|_| PyValueError::new_err(format!("not an IPv4 address: {ip:?}")))?;
-    Ok(lago_core::plan::ipv4_to_mac(addr))
+    Ok(lago_core::ipv4_to_mac(addr))
 }
 
 /// Where a prefix keeps its files, relative to the prefix folder: name ->
@@ -320,7 +320,7 @@ fn qemu_img_rebase(
 /// shell VM SCRIPT`): bash where there is one, else the POSIX shell.
 #[pyfunction]
 fn script_command() -> &'static str {
-    lago_core::prefix::deploy::SCRIPT_COMMAND
+    lago_core::ops::deploy::SCRIPT_COMMAND
 }
 
 /// An exclusive (or shared) lock on a file (lago-core's `fslock`: the

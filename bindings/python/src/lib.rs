@@ -15,14 +15,14 @@ mod ssh_client;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lago_core::BootstrapChoice as Choice;
 use lago_core::ErrorKind;
-use lago_core::bootstrap::Choice;
-use lago_core::config::{Config as CoreConfig, ConfigLoader};
-use lago_core::env::{Destroyed, Env as CoreEnv, EnvHandle, defaults, view};
-use lago_core::prefix::export::ExportOptions;
-use lago_core::prefix::init::InitOptions;
-use lago_core::ssh::ServiceManager;
-use lago_core::workdir::Workdir;
+use lago_core::ServiceManager;
+use lago_core::Workdir;
+use lago_core::ops::export::ExportOptions;
+use lago_core::ops::init::InitOptions;
+use lago_core::{Config as CoreConfig, ConfigLoader};
+use lago_core::{Destroyed, Env as CoreEnv, EnvHandle, defaults, view};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -102,7 +102,7 @@ impl Config {
     /// `LagoConfigError` naming the key, where it was set and what is valid.
     #[pyo3(signature = (key, section=None))]
     fn get_u32(&self, key: &str, section: Option<&str>) -> PyResult<Option<u32>> {
-        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        let section = section.unwrap_or(lago_core::ROOT_SECTION);
         self.inner.get_u32_in(section, key).map_err(err)
     }
 
@@ -111,7 +111,7 @@ impl Config {
     /// when the key is unknown.
     #[pyo3(signature = (key, section=None))]
     fn source(&self, key: &str, section: Option<&str>) -> Option<String> {
-        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        let section = section.unwrap_or(lago_core::ROOT_SECTION);
         self.inner.source_of(section, key).map(|s| s.to_string())
     }
 }
@@ -162,7 +162,7 @@ fn vm_service(
     vm: &str,
     name: &str,
     provider: Option<&str>,
-) -> lago_core::Result<lago_core::env::VmService> {
+) -> lago_core::Result<lago_core::VmService> {
     match provider {
         None => env.service(vm, name),
         Some(p) => {
@@ -789,7 +789,7 @@ mod _native {
 
     /// The libvirt URI lago connects to when `[lago] libvirt_url` is unset.
     #[pymodule_export]
-    const DEFAULT_LIBVIRT_URL: &str = lago_core::env::defaults::LIBVIRT_URL;
+    const DEFAULT_LIBVIRT_URL: &str = lago_core::defaults::LIBVIRT_URL;
 
     /// The version of lago, equal to the Cargo workspace version.
     #[allow(non_upper_case_globals, reason = "Python's dunder name")]

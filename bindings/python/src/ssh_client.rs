@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lago_core::ErrorKind;
-use lago_core::ssh::{SshClient as CoreClient, SshTarget};
+use lago_core::{SshClient as CoreClient, SshTarget};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -25,7 +25,7 @@ impl SshClient {
     fn run<T: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&CoreClient) -> lago_core::ssh::Result<T> + Send,
+        f: impl FnOnce(&CoreClient) -> std::result::Result<T, lago_core::SshError> + Send,
     ) -> PyResult<T> {
         let out = py.detach(|| f(&self.inner));
         logbridge::flush(py);
@@ -92,7 +92,7 @@ impl SshClient {
         stdin: Option<Vec<u8>>,
         timeout: Option<f64>,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let t = timeout.map_or(lago_core::env::defaults::SSH_COMMAND_TIMEOUT, |s| {
+        let t = timeout.map_or(lago_core::defaults::SSH_COMMAND_TIMEOUT, |s| {
             Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
         });
         let r = self.run(py, |c| c.exec_command(&command, stdin.as_deref(), t))?;

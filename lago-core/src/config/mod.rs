@@ -41,7 +41,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use loader::{ConfigLoader, ETC_CONFIG_PATH};
+pub use loader::ConfigLoader;
 
 use crate::{Error, ErrorKind};
 

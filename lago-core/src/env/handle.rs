@@ -63,7 +63,7 @@ impl EnvHandle {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::prefix::init::InitOptions;
+    use crate::ops::init::InitOptions;
 
     /// An env of one network and no VMs, in a temporary workdir.
     fn env(dir: &std::path::Path) -> Env {

@@ -16,9 +16,3 @@ pub mod naming;
 pub mod record;
 pub mod render;
 pub mod state;
-
-// The operations lived here before `crate::ops`; these paths stay valid for
-// the front ends that import them.
-pub use crate::ops::{
-    collect, deploy, destroy, export, init, inventory, orphans, run, snapshot, status,
-};

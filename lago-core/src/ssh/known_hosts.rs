@@ -87,11 +87,7 @@ pub enum HostKeyCheck {
 
 /// The host name a `known_hosts` line uses for `host` on `port`.
 ///
-/// ```
-/// use lago_core::ssh::known_hosts::host_name;
-/// assert_eq!(host_name("192.168.160.10".parse().unwrap(), 22), "192.168.160.10");
-/// assert_eq!(host_name("192.168.160.10".parse().unwrap(), 2222), "[192.168.160.10]:2222");
-/// ```
+/// (Examples: the unit tests below.)
 pub fn host_name(host: IpAddr, port: u16) -> String {
     if port == 22 {
         host.to_string()
@@ -347,6 +343,18 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_name_examples() {
+        assert_eq!(
+            host_name("192.168.160.10".parse().unwrap(), 22),
+            "192.168.160.10"
+        );
+        assert_eq!(
+            host_name("192.168.160.10".parse().unwrap(), 2222),
+            "[192.168.160.10]:2222"
+        );
+    }
+
     use super::*;
 
     /// A wire-format blob: string type, string payload.

@@ -48,10 +48,10 @@ use crate::error::{Error, ErrorKind};
 pub use client::SshClient;
 pub use copy::CopyStats;
 pub use interactive::PtySize;
-pub use known_hosts::{HostKey, HostKeyCheck, KnownHosts};
-pub use quote::{join_command, quote};
+pub use known_hosts::KnownHosts;
+pub use quote::quote;
 // Service management moved to `crate::service`; kept here for existing imports.
-pub use crate::service::{Service, ServiceManager, ServiceState};
+pub use crate::service::{ServiceManager, ServiceState};
 
 /// The SSH port guests listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 22;
