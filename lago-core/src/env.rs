@@ -391,6 +391,25 @@ impl Env {
             .clone())
     }
 
+    /// Forgets the SSH host key pinned for VM `vm` in `<prefix>/known_hosts`
+    /// (lago re-created its disks: `why`), so the next key it presents is
+    /// pinned. Any other change of a pinned key is an error.
+    pub(crate) fn forget_host_key(&self, vm: &str, why: &str) -> Result<()> {
+        // a VM without a management address has nothing pinned
+        let Ok(client) = self.ssh_client(vm) else {
+            return Ok(());
+        };
+        let removed = client.forget_host_key().map_err(for_vm(vm))?;
+        if removed > 0 {
+            info!(
+                vm,
+                file = %self.paths.prefixed("known_hosts").display(),
+                "{why}: the host key pinned for the VM is forgotten; the next one it presents is pinned"
+            );
+        }
+        Ok(())
+    }
+
     /// How long to wait for VM `vm` to answer SSH: its `boot_time_sec`
     /// (Lago's default 600 s), longer under software emulation.
     pub fn boot_timeout(&self, vm: &str) -> Duration {
@@ -595,6 +614,13 @@ impl Env {
         let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
             self.vm_libvirt_name(vm)
         });
+        // lago re-created these disks: whatever host key the guest now has
+        // (the snapshot may predate the one pinned) is pinned afresh
+        let why = format!("reverted to snapshot '{name}'");
+        let forgotten: Result<Vec<()>> = plan
+            .iter()
+            .map(|(vm, _)| self.forget_host_key(vm, &why))
+            .collect();
         {
             let mut ssh = self.ssh.lock();
             for (vm, _) in &plan {
@@ -602,6 +628,7 @@ impl Env {
             }
         }
         reverted?;
+        forgotten?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
         if !was_running.is_empty() {
             self.start(&was_running)?;
@@ -678,9 +705,33 @@ fn probe_cache() -> PathBuf {
     base.join("lago").join("kvm-probe")
 }
 
-/// Converts an SSH error of VM `vm` into an [`Error`] naming the VM.
+/// Converts an SSH error of VM `vm` into an [`Error`] naming the VM. A
+/// host key other than the one pinned in the prefix says which VM and which
+/// file in its message too.
 fn for_vm(vm: &str) -> impl FnOnce(crate::ssh::SshError) -> Error + '_ {
-    move |e| Error::from(e).with_vm(vm)
+    move |e| {
+        let pinned = match &e {
+            crate::ssh::SshError::HostKeyMismatch {
+                known_hosts,
+                recorded,
+                presented,
+                ..
+            } => Some(format!(
+                "VM '{vm}' presented the SSH host key {presented}, but {} pins {recorded} \
+                 for it: the guest's key changed since lago first saw it. lago forgets a \
+                 pinned key itself only when it re-creates the VM's disks (init, revert); \
+                 if the key was changed on purpose, remove the VM's line from that file",
+                known_hosts.display()
+            )),
+            _ => None,
+        };
+        let err = Error::from(e);
+        match pinned {
+            Some(message) => err.wrap(message),
+            None => err,
+        }
+        .with_vm(vm)
+    }
 }
 
 #[cfg(test)]
@@ -706,6 +757,30 @@ mod tests {
         assert_eq!(err.vm(), Some("vm0"));
         assert_eq!(err.path(), Some(std::path::Path::new("/nope")));
         assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_changed_host_key_names_the_vm_and_the_pinning_file() {
+        let err = for_vm("vm0")(crate::ssh::SshError::HostKeyMismatch {
+            target: "root@192.168.200.2".into(),
+            known_hosts: "/w/.lago/default/known_hosts".into(),
+            recorded: "ssh-ed25519 SHA256:old".into(),
+            presented: "ssh-ed25519 SHA256:new".into(),
+        });
+        assert_eq!(err.vm(), Some("vm0"));
+        assert_eq!(err.kind(), ErrorKind::Ssh);
+        assert_eq!(
+            err.path(),
+            Some(std::path::Path::new("/w/.lago/default/known_hosts"))
+        );
+        let msg = err.message();
+        assert!(
+            msg.starts_with(
+                "VM 'vm0' presented the SSH host key ssh-ed25519 SHA256:new, but \
+                 /w/.lago/default/known_hosts pins ssh-ed25519 SHA256:old for it"
+            ),
+            "{msg}"
+        );
     }
 
     /// A provider that knows only DHCP leases (planning logic, no VMs).

@@ -196,8 +196,8 @@ pub enum SshError {
     },
     /// The host presented a key other than the one recorded for it.
     #[error(
-        "ssh {target}: host key mismatch: {known_hosts} records {recorded} but the host \
-         presented {presented}; if the VM was re-created, forget its old key"
+        "ssh {target}: host key mismatch: {known_hosts} pins {recorded} but the host \
+         presented {presented}; if its key was changed on purpose, remove its line from that file"
     )]
     HostKeyMismatch {
         /// `user@address`, or `user@address:port` off port 22.
@@ -347,6 +347,7 @@ impl From<SshError> for Error {
             | SshError::Remote { path, .. }
             | SshError::Local { path, .. }
             | SshError::KnownHosts { path, .. } => Some(path.clone()),
+            SshError::HostKeyMismatch { known_hosts, .. } => Some(known_hosts.clone()),
             _ => None,
         };
         let out = Error::with_source(kind, err.to_string(), err);
