@@ -710,21 +710,13 @@ fn probe_cache() -> PathBuf {
 /// file in its message too.
 fn for_vm(vm: &str) -> impl FnOnce(crate::ssh::SshError) -> Error + '_ {
     move |e| {
-        let pinned = match &e {
-            crate::ssh::SshError::HostKeyMismatch {
-                known_hosts,
-                recorded,
-                presented,
-                ..
-            } => Some(format!(
-                "VM '{vm}' presented the SSH host key {presented}, but {} pins {recorded} \
-                 for it: the guest's key changed since lago first saw it. lago forgets a \
-                 pinned key itself only when it re-creates the VM's disks (init, revert); \
-                 if the key was changed on purpose, remove the VM's line from that file",
-                known_hosts.display()
-            )),
-            _ => None,
-        };
+        let pinned = matches!(e, crate::ssh::SshError::HostKeyMismatch { .. }).then(|| {
+            format!(
+                "VM '{vm}': its SSH host key is not the one pinned in its prefix: {e} \
+                 (lago forgets a pinned key itself only when it re-creates the VM's disks: \
+                 init, revert)"
+            )
+        });
         let err = Error::from(e);
         match pinned {
             Some(message) => err.wrap(message),
@@ -773,13 +765,13 @@ mod tests {
             err.path(),
             Some(std::path::Path::new("/w/.lago/default/known_hosts"))
         );
-        let msg = err.message();
-        assert!(
-            msg.starts_with(
-                "VM 'vm0' presented the SSH host key ssh-ed25519 SHA256:new, but \
-                 /w/.lago/default/known_hosts pins ssh-ed25519 SHA256:old for it"
-            ),
-            "{msg}"
+        assert_eq!(
+            err.full_message(),
+            "VM 'vm0': its SSH host key is not the one pinned in its prefix: ssh \
+             root@192.168.200.2: host key mismatch: /w/.lago/default/known_hosts pins \
+             ssh-ed25519 SHA256:old but the host presented ssh-ed25519 SHA256:new; if its \
+             key was changed on purpose, remove its line from that file (lago forgets a \
+             pinned key itself only when it re-creates the VM's disks: init, revert)"
         );
     }
 
