@@ -126,6 +126,8 @@ fn secrets_are_private_from_creation_and_never_in_tmpdir() {
 
     // the private key, and every file that holds the password
     assert_eq!(mode(&done.paths.ssh_id_rsa()), 0o600, "id_rsa");
+    // but not the uuid, which other users' lago reads to check a lease
+    assert_eq!(mode(&done.paths.uuid()), 0o666, "uuid: the default mode");
     let holding: Vec<PathBuf> = files_under(&prefix)
         .into_iter()
         .filter(|f| contains(&fs::read(f).unwrap(), PASSWORD.as_bytes()))

@@ -9,6 +9,8 @@
 //! Every file written here is private to its owner from its first byte
 //! ([`create_private`]: mode 0600 at creation, whatever the umask): the VM
 //! records hold root passwords, and `id_rsa` is made 0600 by `ssh-keygen`.
+//! Only `uuid` (which other users' subnet leases name, and their lago reads)
+//! and the empty `initialized` keep the default mode.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -130,13 +132,31 @@ pub fn create_private(path: &Path) -> io::Result<fs::File> {
 /// (private from its first byte, see [`create_private`]), then a rename, so
 /// readers see the old content or the new, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    write_atomic_with(path, bytes, create_private)
+}
+
+/// Like [`write_atomic`], for a file that holds no secret and that other
+/// users' lago may read (the prefix's `uuid`, which subnet leases name):
+/// the default mode (0666 less the umask).
+pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    write_atomic_with(path, bytes, |p| {
+        let _ = fs::remove_file(p);
+        fs::OpenOptions::new().write(true).create_new(true).open(p)
+    })
+}
+
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    create: impl FnOnce(&Path) -> io::Result<fs::File>,
+) -> Result<(), LayoutError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = create_private(&tmp)
+    let result = create(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;
             f.sync_all()
@@ -202,7 +222,7 @@ pub fn create(paths: &Paths) -> Result<String, LayoutError> {
         fs::create_dir(&dir).map_err(io("create", &dir))?;
     }
     let uuid = new_uuid()?;
-    write_atomic(&paths.uuid(), uuid.as_bytes())?;
+    write_atomic_public(&paths.uuid(), uuid.as_bytes())?;
     generate_ssh_key(&paths.ssh_id_rsa())?;
     write_json(
         &paths.metadata(),
@@ -213,7 +233,7 @@ pub fn create(paths: &Paths) -> Result<String, LayoutError> {
 
 /// Marks the prefix as initialized (the last step of a successful init).
 pub fn mark_initialized(paths: &Paths) -> Result<(), LayoutError> {
-    write_atomic(&paths.initialized(), b"")
+    write_atomic_public(&paths.initialized(), b"")
 }
 
 #[cfg(test)]
