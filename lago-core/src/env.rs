@@ -392,6 +392,13 @@ impl Env {
         let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
             self.vm_libvirt_name(vm)
         });
+        // lago re-created these disks: whatever host key the guest now has
+        // (the snapshot may predate the one pinned) is pinned afresh
+        let why = format!("reverted to snapshot '{name}'");
+        let forgotten: Result<Vec<()>> = plan
+            .iter()
+            .map(|(vm, _)| self.forget_host_key(vm, &why))
+            .collect();
         {
             let mut ssh = self.ssh.lock();
             for (vm, _) in &plan {
@@ -399,6 +406,7 @@ impl Env {
             }
         }
         reverted?;
+        forgotten?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
         if !was_running.is_empty() {
             self.start(&was_running)?;

@@ -83,7 +83,7 @@ pub use paths::Paths;
 pub use plan::ipv4_to_mac;
 pub use service::{ServiceManager, ServiceState};
 pub use spec::{BuildArgs, BuildOption, BuildStep};
-pub use ssh::{ExecResult, KnownHosts, PtySize, SshClient, SshError, SshTarget};
+pub use ssh::{ExecResult, HostKey, KnownHosts, PtySize, SshClient, SshError, SshTarget};
 pub use workdir::Workdir;
 
 /// The version of this crate, which is the version of the whole project

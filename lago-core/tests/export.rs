@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -252,6 +253,15 @@ fn layered_and_standalone_exports_init_again() {
         "skip-export disk"
     );
     let text = fs::read_to_string(layered.join("LagoInitFile")).unwrap();
+    // the init file may carry root passwords: private to its owner
+    assert_eq!(
+        fs::metadata(layered.join("LagoInitFile"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     let spec: Value = serde_yaml::from_str(&text).unwrap();
     let vm0 = &spec["domains"]["vm0"];
     assert!(spec["domains"].get("vm2").is_none());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::Env;
 use crate::error::{Error, ErrorKind, Result};
@@ -55,6 +55,25 @@ impl Env {
             .entry(vm.to_string())
             .or_insert(client)
             .clone())
+    }
+
+    /// Forgets the SSH host key pinned for VM `vm` in `<prefix>/known_hosts`
+    /// (lago re-created its disks: `why`), so the next key it presents is
+    /// pinned. Any other change of a pinned key is an error.
+    pub(crate) fn forget_host_key(&self, vm: &str, why: &str) -> Result<()> {
+        // a VM without a management address has nothing pinned
+        let Ok(client) = self.ssh_client(vm) else {
+            return Ok(());
+        };
+        let removed = client.forget_host_key().map_err(for_vm(vm))?;
+        if removed > 0 {
+            info!(
+                vm,
+                file = %self.paths.prefixed("known_hosts").display(),
+                "{why}: the host key pinned for the VM is forgotten; the next one it presents is pinned"
+            );
+        }
+        Ok(())
     }
 
     /// How long to wait for VM `vm` to answer SSH: its `boot_time_sec`
@@ -170,9 +189,25 @@ impl Env {
     }
 }
 
-/// Converts an SSH error of VM `vm` into an [`Error`] naming the VM.
+/// Converts an SSH error of VM `vm` into an [`Error`] naming the VM. A
+/// host key other than the one pinned in the prefix says which VM and which
+/// file in its message too.
 fn for_vm(vm: &str) -> impl FnOnce(crate::ssh::SshError) -> Error + '_ {
-    move |e| Error::from(e).with_vm(vm)
+    move |e| {
+        let pinned = matches!(e, crate::ssh::SshError::HostKeyMismatch { .. }).then(|| {
+            format!(
+                "VM '{vm}': its SSH host key is not the one pinned in its prefix: {e} \
+                 (lago forgets a pinned key itself only when it re-creates the VM's disks: \
+                 init, revert)"
+            )
+        });
+        let err = Error::from(e);
+        match pinned {
+            Some(message) => err.wrap(message),
+            None => err,
+        }
+        .with_vm(vm)
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +305,30 @@ mod tests {
         assert_eq!(
             env.lease_lookup("nope").err().map(|e| e.kind()),
             Some(ErrorKind::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_changed_host_key_names_the_vm_and_the_pinning_file() {
+        let err = for_vm("vm0")(crate::ssh::SshError::HostKeyMismatch {
+            target: "root@192.168.200.2".into(),
+            known_hosts: "/w/.lago/default/known_hosts".into(),
+            recorded: "ssh-ed25519 SHA256:old".into(),
+            presented: "ssh-ed25519 SHA256:new".into(),
+        });
+        assert_eq!(err.vm(), Some("vm0"));
+        assert_eq!(err.kind(), ErrorKind::Ssh);
+        assert_eq!(
+            err.path(),
+            Some(std::path::Path::new("/w/.lago/default/known_hosts"))
+        );
+        assert_eq!(
+            err.full_message(),
+            "VM 'vm0': its SSH host key is not the one pinned in its prefix: ssh \
+             root@192.168.200.2: host key mismatch: /w/.lago/default/known_hosts pins \
+             ssh-ed25519 SHA256:old but the host presented ssh-ed25519 SHA256:new; if its \
+             key was changed on purpose, remove its line from that file (lago forgets a \
+             pinned key itself only when it re-creates the VM's disks: init, revert)"
         );
     }
 }

@@ -12,6 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -162,13 +163,15 @@ impl KnownHosts {
         }
     }
 
-    /// Opens the file for update and takes its exclusive lock.
+    /// Opens the file for update (created with mode 0600: it is the
+    /// prefix's record of whom to trust) and takes its exclusive lock.
     fn open_locked(&self) -> Result<File> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&self.path)
             .map_err(|e| self.err(format!("cannot open: {e}")))?;
         file.lock()
@@ -496,6 +499,11 @@ mod tests {
             HostKeyCheck::Mismatch(a.clone())
         );
         let text = std::fs::read_to_string(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(
             text,
             format!(
