@@ -25,7 +25,7 @@ mod common;
 use std::time::Instant;
 
 use common::{ROUNDS, floor_of, median, verdict};
-use lago_core::env::Env;
+use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 
 /// The templates measured: name, memory of each guest (MiB), rounds (more

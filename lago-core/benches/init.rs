@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lago_core::config::Config;
+use lago_core::Config;
+use lago_core::Workdir;
 use lago_core::ops::destroy::destroy;
 use lago_core::ops::init::{InitOptions, init};
-use lago_core::workdir::Workdir;
 
 const ROUNDS: usize = 5;
 const VMS: usize = 10;

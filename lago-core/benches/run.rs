@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{ROUNDS, floor_once, host_load, host_probe, median, verdict};
-use lago_core::env::Env;
+use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 
 /// Rounds of the start comparison: more than [`ROUNDS`], as its target is

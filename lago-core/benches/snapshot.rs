@@ -17,7 +17,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::{ROUNDS, floor_once, median, verdict};
-use lago_core::env::Env;
+use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 
 fn main() {

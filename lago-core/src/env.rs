@@ -6,18 +6,21 @@
 //! libvirt connection (thread-safe itself) is opened on first use, so a
 //! status query never needs libvirt and a plain `load` is cheap.
 
+pub mod defaults;
+pub mod handle;
 pub mod service;
+pub mod view;
+pub use handle::{Destroyed, EnvHandle};
 pub use service::VmService;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -32,21 +35,18 @@ use crate::ops::status::status_info;
 use crate::paths::Paths;
 use crate::prefix::naming;
 use crate::prefix::render;
-use crate::prefix::state::Scalar;
 use crate::prefix::state::{PrefixState, StateError};
 use crate::prefix::writer;
-use crate::provider::auth::Credentials;
-use crate::provider::domain_type::{self, DomainTypeSetting};
-use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
 use crate::provider::{Provider, VmState};
-use crate::ssh::{CopyStats, ExecResult, SshClient, SshTarget};
+use crate::ssh::SshClient;
 use crate::workdir::Workdir;
 use crate::xml::DomainType;
 
+mod connection;
 mod first_boot;
+mod guest_access;
 mod guest_ops;
 mod specs;
-pub use specs::HostCpu;
 
 /// The provider an `Env` runs on, with what it knows of the host.
 struct Backend {
@@ -238,58 +238,6 @@ impl Env {
         Ok(())
     }
 
-    fn backend(&self) -> Result<&Backend> {
-        if let Some(b) = self.backend.get() {
-            return Ok(b);
-        }
-        let uri = self.config.get("libvirt_url").unwrap_or(DEFAULT_URI);
-        let lv = Libvirt::connect_with(uri, &Credentials::from_config(&self.config))?;
-        let capabilities = lv.capabilities()?;
-        let _ = self.backend.set(Backend {
-            provider: Arc::new(lv),
-            capabilities,
-        });
-        self.backend
-            .get()
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "libvirt connection vanished"))
-    }
-
-    /// The provider (libvirt, connected on first use).
-    pub fn provider(&self) -> Result<Arc<dyn Provider>> {
-        Ok(self.backend()?.provider.clone())
-    }
-
-    /// The domain type VMs run with: `[lago] domain_type`, where `auto`
-    /// probes KVM once per host (cached in `$XDG_CACHE_HOME/lago`).
-    pub fn domain_type(&self) -> Result<DomainType> {
-        if let Some(t) = self.domain_type.get() {
-            return Ok(*t);
-        }
-        let setting = self.config.domain_type().map_err(Error::from)?;
-        let backend = self.backend()?;
-        // the probe boots what will run: the first VM's root disk
-        let probe_disk = {
-            let state = self.state.read();
-            state
-                .vms
-                .iter()
-                .find_map(|vm| vm.disks().first().map(|d| self.paths.expand(&d.path)))
-                .filter(|p| p.is_file())
-        };
-        let t = domain_type::resolve(
-            setting,
-            backend.provider.as_ref(),
-            &backend.capabilities,
-            &probe_cache(),
-            probe_disk.as_deref(),
-        )?;
-        if setting == DomainTypeSetting::Auto {
-            info!(domain_type = t.as_str(), "domain type chosen");
-        }
-        let _ = self.domain_type.set(t);
-        Ok(t)
-    }
-
     /// Starts the named VMs (all when empty) and the nets they need.
     /// Returns the VMs this call started.
     ///
@@ -392,157 +340,6 @@ impl Env {
         Ok(status_info(&state, vm_state, net_up))
     }
 
-    /// The SSH client of VM `vm`: one per VM, kept and reused (its one
-    /// connection too). Key: the prefix's `id_rsa`; password: the VM's root
-    /// password; host keys recorded in `<prefix>/known_hosts`.
-    pub fn ssh_client(&self, vm: &str) -> Result<Arc<SshClient>> {
-        if let Some(c) = self.ssh.lock().get(vm) {
-            return Ok(c.clone());
-        }
-        let state = self.state.read();
-        let spec = run::select(&state, &[vm.to_string()])?[0];
-        let ip = spec.ip().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("VM '{vm}' has no address on its management network"),
-            )
-        })?;
-        let user = spec
-            .spec
-            .ssh_user_str()
-            .or_else(|| self.config.get("ssh_user"))
-            .unwrap_or("root")
-            .to_string();
-        let password = Some(spec.root_password()).filter(|p| !p.is_empty());
-        let mut target = SshTarget::new(ip.into())
-            .with_key(self.paths.ssh_id_rsa())
-            .with_user(user)
-            .with_password(password.as_deref())
-            .with_known_hosts(self.paths.prefixed("known_hosts"));
-        if let Ok(Some(t)) = self.config.get_u64("ssh_timeout") {
-            target.connect_timeout = Duration::from_secs(t.max(1));
-        }
-        let client = Arc::new(SshClient::new(target));
-        Ok(self
-            .ssh
-            .lock()
-            .entry(vm.to_string())
-            .or_insert(client)
-            .clone())
-    }
-
-    /// How long to wait for VM `vm` to answer SSH: its `boot_time_sec`
-    /// (Lago's default 600 s), longer under software emulation.
-    pub fn boot_timeout(&self, vm: &str) -> Duration {
-        let secs = self
-            .state
-            .read()
-            .vm(vm)
-            .and_then(|v| v.spec.boot_time_sec.as_ref().and_then(Scalar::as_u64))
-            .unwrap_or(600);
-        let factor = self.domain_type.get().map_or(1, |t| t.timeout_factor());
-        Duration::from_secs(secs.saturating_mul(u64::from(factor)))
-    }
-
-    /// Waits until VM `vm` answers SSH (bounded by [`Env::boot_timeout`]
-    /// or `timeout`); returns how long it took. Fails at once if the VM is
-    /// not running.
-    pub fn wait_for_ssh(&self, vm: &str, timeout: Option<Duration>) -> Result<Duration> {
-        if !self.vm_state(vm)?.is_running() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("VM '{vm}' is not running: start it first"),
-            ));
-        }
-        // before its first-boot bootstrap, a VM is reached with the
-        // template's password, and bootstrapped as soon as it answers
-        let pending = self.first_boot_pending(vm);
-        let client = if pending {
-            self.first_boot_client(vm)?
-        } else {
-            self.ssh_client(vm)?
-        };
-        let timeout = timeout.unwrap_or_else(|| self.boot_timeout(vm));
-        let address = self.lease_lookup(vm)?;
-        let took = client
-            .wait_for_ssh_from(timeout, &address)
-            .map_err(for_vm(vm))?;
-        if pending {
-            self.run_first_boot(vm, &client)?;
-            // a one-off client's address is the main one's too
-            self.ssh_client(vm)?.set_host(client.host());
-        }
-        Ok(took)
-    }
-
-    /// Where to probe VM `vm` while waiting for it: the address the DHCP
-    /// server of its management net has leased to its management NIC,
-    /// else (no lease yet, or a net without DHCP) the address its init
-    /// planned. Lago's host entries make the two the same, so a lease
-    /// that says otherwise is the guest's own choice and wins.
-    fn lease_lookup(&self, vm: &str) -> Result<impl Fn() -> Option<IpAddr> + use<>> {
-        let planned = {
-            let state = self.state.read();
-            run::select(&state, &[vm.to_string()])?[0].ip()
-        };
-        let provider = self.backend()?.provider.clone();
-        let domain = self.vm_libvirt_name(vm);
-        let mac = planned.map(crate::plan::ipv4_to_mac);
-        Ok(move || {
-            let leased = mac.as_deref().and_then(|mac| {
-                provider
-                    .leased_ipv4(&domain, mac)
-                    .inspect_err(|e| debug!(error = %e, "no DHCP lease read"))
-                    .ok()
-                    .flatten()
-            });
-            leased.or(planned).map(IpAddr::V4)
-        })
-    }
-
-    /// Waits for every named VM (all when empty) in parallel.
-    pub fn wait_for_ssh_all(&self, vms: &[String], timeout: Option<Duration>) -> Result<()> {
-        let names = self.names_or_all(vms);
-        parallel::each(&names, "waiting for SSH", |vm| {
-            self.wait_for_ssh(vm, timeout).map(drop)
-        })
-    }
-
-    /// Runs `argv` in VM `vm` (each argument quoted for the guest's shell).
-    pub fn ssh(&self, vm: &str, argv: &[String], timeout: Duration) -> Result<ExecResult> {
-        self.guest(vm)?.exec(argv, timeout).map_err(for_vm(vm))
-    }
-
-    /// Like [`Env::ssh`], with `stdin` as the command's standard input
-    /// (then end of file).
-    pub fn ssh_stdin(
-        &self,
-        vm: &str,
-        argv: &[String],
-        stdin: &[u8],
-        timeout: Duration,
-    ) -> Result<ExecResult> {
-        (self.guest(vm)?.exec_stdin(argv, stdin, timeout)).map_err(for_vm(vm))
-    }
-
-    /// Runs `argv` (the login shell when empty) in VM `vm` on this
-    /// process's standard input and output, with a PTY when standard input
-    /// is a terminal (see [`SshClient::interactive`]); returns the remote
-    /// exit code. No time limit.
-    pub fn interactive(&self, vm: &str, argv: &[String]) -> Result<i32> {
-        self.guest(vm)?.interactive(argv).map_err(for_vm(vm))
-    }
-
-    /// Copies a local file or tree into VM `vm`.
-    pub fn copy_to(&self, vm: &str, local: &Path, remote: &Path) -> Result<CopyStats> {
-        self.guest(vm)?.copy_to(local, remote).map_err(for_vm(vm))
-    }
-
-    /// Copies a file or tree out of VM `vm`.
-    pub fn copy_from(&self, vm: &str, remote: &Path, local: &Path) -> Result<CopyStats> {
-        self.guest(vm)?.copy_from(remote, local).map_err(for_vm(vm))
-    }
-
     /// Shuts the named VMs (all when empty) down cleanly, or reboots them:
     /// ACPI through libvirt, falling back to `poweroff`/`reboot` over SSH when
     /// the guest ignores it; waits at most `timeout` for each VM to go down,
@@ -638,6 +435,13 @@ impl Env {
         let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
             self.vm_libvirt_name(vm)
         });
+        // lago re-created these disks: whatever host key the guest now has
+        // (the snapshot may predate the one pinned) is pinned afresh
+        let why = format!("reverted to snapshot '{name}'");
+        let forgotten: Result<Vec<()>> = plan
+            .iter()
+            .map(|(vm, _)| self.forget_host_key(vm, &why))
+            .collect();
         {
             let mut ssh = self.ssh.lock();
             for (vm, _) in &plan {
@@ -645,6 +449,7 @@ impl Env {
             }
         }
         reverted?;
+        forgotten?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
         if !was_running.is_empty() {
             self.start(&was_running)?;
@@ -724,121 +529,16 @@ impl Env {
     }
 }
 
-/// Where the KVM probe's answer is cached.
-fn probe_cache() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("lago").join("kvm-probe")
-}
-
-/// Converts an SSH error of VM `vm` into an [`Error`] naming the VM.
-fn for_vm(vm: &str) -> impl FnOnce(crate::ssh::SshError) -> Error + '_ {
-    move |e| Error::from(e).with_vm(vm)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::ProviderError;
-    use std::net::Ipv4Addr;
+    use crate::provider::libvirt::Libvirt;
 
     fn assert_send_sync<T: Send + Sync>() {}
 
     #[test]
     fn env_is_send_and_sync() {
         assert_send_sync::<Env>();
-    }
-
-    #[test]
-    fn ssh_errors_of_a_vm_name_it() {
-        let err = for_vm("vm0")(crate::ssh::SshError::RemoteNotFound {
-            target: "root@192.168.200.2".into(),
-            op: "copy_from".into(),
-            path: "/nope".into(),
-        });
-        assert_eq!(err.vm(), Some("vm0"));
-        assert_eq!(err.path(), Some(std::path::Path::new("/nope")));
-        assert_eq!(err.kind(), ErrorKind::NotFound);
-    }
-
-    /// A provider that knows only DHCP leases (planning logic, no VMs).
-    struct LeasesOnly(Mutex<HashMap<(String, String), Ipv4Addr>>);
-
-    impl Provider for LeasesOnly {
-        fn network_active(&self, _: &str) -> std::result::Result<bool, ProviderError> {
-            Ok(false)
-        }
-        fn create_network(&self, _: &str) -> std::result::Result<(), ProviderError> {
-            Ok(())
-        }
-        fn destroy_network(&self, _: &str) -> std::result::Result<(), ProviderError> {
-            Ok(())
-        }
-        fn vm_state(&self, _: &str) -> std::result::Result<VmState, ProviderError> {
-            Ok(VmState::Running)
-        }
-        fn create_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
-            Ok(())
-        }
-        fn destroy_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
-            Ok(())
-        }
-        fn shutdown_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
-            Ok(())
-        }
-        fn reboot_vm(&self, _: &str) -> std::result::Result<(), ProviderError> {
-            Ok(())
-        }
-        fn vm_xml(&self, _: &str) -> std::result::Result<Option<String>, ProviderError> {
-            Ok(None)
-        }
-        fn network_xml(&self, _: &str) -> std::result::Result<Option<String>, ProviderError> {
-            Ok(None)
-        }
-        fn list_vms(&self) -> std::result::Result<Vec<String>, ProviderError> {
-            Ok(Vec::new())
-        }
-        fn list_networks(&self) -> std::result::Result<Vec<String>, ProviderError> {
-            Ok(Vec::new())
-        }
-        fn leased_ipv4(
-            &self,
-            name: &str,
-            mac: &str,
-        ) -> std::result::Result<Option<Ipv4Addr>, ProviderError> {
-            Ok(self.0.lock().get(&(name.into(), mac.into())).copied())
-        }
-    }
-
-    #[test]
-    fn the_probe_goes_where_the_lease_says_else_to_the_planned_address() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-workdir");
-        let leases = Arc::new(LeasesOnly(Mutex::new(HashMap::new())));
-        let env = Env::load(&dir, "current", Config::new())
-            .unwrap()
-            .with_provider(leases.clone(), String::new());
-        let planned = Ipv4Addr::new(192, 168, 201, 2);
-        let address = env.lease_lookup("vm0").unwrap();
-        // no lease yet: the address init planned on the management net
-        assert_eq!(address(), Some(IpAddr::V4(planned)));
-        // the lease of vm0's management NIC, asked for on each call
-        let leased = Ipv4Addr::new(192, 168, 201, 77);
-        let key = (
-            env.vm_libvirt_name("vm0"),
-            crate::plan::ipv4_to_mac(planned),
-        );
-        leases.0.lock().insert(key, leased);
-        assert_eq!(address(), Some(IpAddr::V4(leased)));
-        // another VM's lease is not vm0's
-        let other = env.lease_lookup("vm1").unwrap();
-        assert_eq!(other(), Some(IpAddr::V4(Ipv4Addr::new(192, 168, 201, 3))));
-        assert_eq!(
-            env.lease_lookup("nope").err().map(|e| e.kind()),
-            Some(ErrorKind::NotFound)
-        );
     }
 
     #[test]

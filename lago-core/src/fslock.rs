@@ -1,5 +1,5 @@
 //! Advisory file locks shared by every lago process on the host: an
-//! exclusive `flock` on a lock file (the subnet-lease store's
+//! exclusive (or shared, [`lock_shared`]) `flock` on a lock file (the subnet-lease store's
 //! `subnet-lease.lock`, a template store's `<name>.lock`), taken with a time
 //! limit, and a best-effort lookup of the process holding it (from
 //! `/proc/locks`) for the timeout message.
@@ -91,6 +91,27 @@ pub fn lock(
     timeout: Duration,
     on_wait: impl FnOnce(),
 ) -> Result<LockGuard, LockError> {
+    lock_as(path, timeout, on_wait, false)
+}
+
+/// As [`lock`], a shared lock: any number of shared holders at once, none
+/// while an exclusive lock is held (readers of a file others rewrite under
+/// the exclusive lock).
+pub fn lock_shared(
+    path: &Path,
+    timeout: Duration,
+    on_wait: impl FnOnce(),
+) -> Result<LockGuard, LockError> {
+    lock_as(path, timeout, on_wait, true)
+}
+
+/// [`lock`] (`shared` false) or [`lock_shared`].
+fn lock_as(
+    path: &Path,
+    timeout: Duration,
+    on_wait: impl FnOnce(),
+    shared: bool,
+) -> Result<LockGuard, LockError> {
     let file = open(path).map_err(|source| LockError::Open {
         path: path.to_path_buf(),
         source,
@@ -99,7 +120,12 @@ pub fn lock(
     let mut pause = FIRST_PAUSE;
     let mut on_wait = Some(on_wait);
     loop {
-        match file.try_lock() {
+        let attempt = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match attempt {
             Ok(()) => {
                 tracing::trace!(lock = %path.display(), waited = ?start.elapsed(), "lock taken");
                 return Ok(LockGuard {
@@ -281,5 +307,20 @@ mod tests {
         let missing = dir.path().join("no/such/dir/x.lock");
         let err = lock(&missing, Duration::ZERO, || {}).unwrap_err();
         assert!(matches!(err, LockError::Open { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn shared_locks_exclude_only_the_exclusive_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        let a = lock_shared(&path, Duration::ZERO, || panic!("free")).unwrap();
+        let b = lock_shared(&path, Duration::ZERO, || panic!("shared with a")).unwrap();
+        let err = lock(&path, Duration::ZERO, || {}).unwrap_err();
+        assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+        drop((a, b));
+        let exclusive = lock(&path, Duration::ZERO, || panic!("released")).unwrap();
+        let err = lock_shared(&path, Duration::ZERO, || {}).unwrap_err();
+        assert!(matches!(err, LockError::Timeout { .. }), "{err:?}");
+        drop(exclusive);
     }
 }

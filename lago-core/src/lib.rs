@@ -44,28 +44,48 @@
 //! threads inside the core. Logging goes through `tracing` only: the core
 //! never installs a subscriber and never prints.
 
-pub mod bootstrap;
-pub mod config;
+pub(crate) mod bootstrap;
+pub(crate) mod config;
 pub mod disk;
-pub mod env;
+pub(crate) mod env;
 mod error;
 pub mod fslock;
 pub mod lease;
 pub mod ops;
 pub mod owner;
-pub mod paths;
-pub mod plan;
+pub(crate) mod paths;
+pub(crate) mod plan;
 pub mod prefix;
 pub mod provider;
-pub mod pyjson;
-pub mod service;
-pub mod spec;
-pub mod ssh;
+pub(crate) mod pyjson;
+pub(crate) mod service;
+pub(crate) mod spec;
+pub(crate) mod ssh;
 pub mod template;
-pub mod workdir;
+pub(crate) mod workdir;
 pub mod xml;
 
 pub use error::{Error, ErrorKind, Result};
+
+// The curated public API. Environments, their options and what their
+// operations return are re-exported here; the modules behind them are
+// `pub(crate)`. Lower-level building blocks stay public as modules, for the
+// Lago-compatible Python package and for callers that drive a provider
+// themselves: `ops` (one module per operation), `prefix` (the persisted
+// model), `provider` (libvirt and the `Provider` trait), `disk`
+// (qemu-img), `template` (repositories and the store), `lease` (subnet
+// leases), `fslock` (Lago's lock files) and `xml` (libvirt XML).
+
+pub use bootstrap::{Choice as BootstrapChoice, learned, sysprep};
+pub use config::{Config, ConfigLoader, ROOT_SECTION, parse_ini};
+pub use env::{Destroyed, Env, EnvHandle, VmService, defaults, view};
+pub use ops::{export::ExportOptions, init::InitOptions};
+pub use paths::Paths;
+pub use plan::ipv4_to_mac;
+pub use service::{ServiceManager, ServiceState};
+pub use spec::{BuildArgs, BuildOption, BuildStep};
+pub use ssh::{ExecResult, HostKey, KnownHosts, PtySize, SshClient, SshError, SshTarget};
+pub use workdir::Workdir;
 
 /// The version of this crate, which is the version of the whole project
 /// (the C library, the header macros and the Python package all report it).

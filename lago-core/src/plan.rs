@@ -96,6 +96,7 @@ pub struct VmPlan {
 
 impl VmPlan {
     /// The VM's address on its management net (`vm.ip()` in Lago).
+    #[cfg(test)]
     pub fn ip(&self) -> Option<Ipv4Addr> {
         self.nics
             .iter()

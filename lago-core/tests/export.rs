@@ -7,14 +7,15 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
+use lago_core::BootstrapChoice as Choice;
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ErrorKind;
-use lago_core::bootstrap::Choice;
-use lago_core::config::Config;
-use lago_core::env::Env;
 use lago_core::ops::export::{self, ExportOptions};
 use lago_core::ops::init::InitOptions;
 use lago_core::provider::libvirt::Libvirt;
@@ -252,6 +253,15 @@ fn layered_and_standalone_exports_init_again() {
         "skip-export disk"
     );
     let text = fs::read_to_string(layered.join("LagoInitFile")).unwrap();
+    // the init file may carry root passwords: private to its owner
+    assert_eq!(
+        fs::metadata(layered.join("LagoInitFile"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     let spec: Value = serde_yaml::from_str(&text).unwrap();
     let vm0 = &spec["domains"]["vm0"];
     assert!(spec["domains"].get("vm2").is_none());

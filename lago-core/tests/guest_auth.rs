@@ -12,8 +12,8 @@ mod support;
 
 use std::path::Path;
 
-use lago_core::config::Config;
-use lago_core::env::Env;
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::provider::Provider;
 use lago_core::provider::auth::Credentials;
 use lago_core::provider::libvirt::Libvirt;

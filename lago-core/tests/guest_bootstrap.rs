@@ -23,10 +23,10 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use lago_core::bootstrap::learned;
-use lago_core::env::Env;
+use lago_core::Env;
+use lago_core::learned;
 use lago_core::ops::init::InitOptions;
-use lago_core::ssh::{SshClient, SshTarget};
+use lago_core::{SshClient, SshTarget};
 
 const T: Duration = Duration::from_secs(60);
 

@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ErrorKind;
-use lago_core::config::Config;
-use lago_core::env::Env;
 use lago_core::ops::init::InitOptions;
-use lago_core::ssh::{ServiceManager, ServiceState};
+use lago_core::{ServiceManager, ServiceState};
 
 const T: Duration = Duration::from_secs(120);
 
@@ -29,7 +29,7 @@ fn scratch(tag: &str) -> (PathBuf, Config) {
     (root, config)
 }
 
-fn sh(env: &Env, vm: &str, cmd: &str) -> lago_core::ssh::ExecResult {
+fn sh(env: &Env, vm: &str, cmd: &str) -> lago_core::ExecResult {
     env.ssh(vm, &["sh".into(), "-c".into(), cmd.into()], T)
         .unwrap()
 }

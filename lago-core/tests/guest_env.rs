@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lago_core::bootstrap::Choice;
-use lago_core::config::Config;
-use lago_core::env::Env;
+use lago_core::BootstrapChoice as Choice;
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 use lago_core::provider::libvirt::Libvirt;
 use lago_core::provider::{Provider, VmState};
@@ -30,7 +30,7 @@ fn scratch(tag: &str) -> (PathBuf, Config) {
     (root, config)
 }
 
-fn sh(env: &Env, vm: &str, cmd: &str) -> lago_core::ssh::ExecResult {
+fn sh(env: &Env, vm: &str, cmd: &str) -> lago_core::ExecResult {
     env.ssh(vm, &["sh".into(), "-c".into(), cmd.into()], T)
         .unwrap()
 }
@@ -99,7 +99,7 @@ fn three_vms_two_networks() {
             // wait_for_ssh probes the address dnsmasq leased to the
             // management NIC: the one init planned
             let planned = env.state().vm(&vm).unwrap().ip().unwrap();
-            let mac = lago_core::plan::ipv4_to_mac(planned);
+            let mac = lago_core::ipv4_to_mac(planned);
             assert_eq!(
                 provider
                     .leased_ipv4(&env.vm_libvirt_name(&vm), &mac)

@@ -15,10 +15,10 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use lago_core::BootstrapChoice as Choice;
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ErrorKind;
-use lago_core::bootstrap::Choice;
-use lago_core::config::Config;
-use lago_core::env::Env;
 use lago_core::ops::export::{self, ExportOptions, MUST_BE_OFF};
 use lago_core::ops::init::InitOptions;
 use serde_json::Value;

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ErrorKind;
-use lago_core::config::Config;
-use lago_core::env::Env;
 use lago_core::ops::init::InitOptions;
 
 const T: Duration = Duration::from_secs(60);

@@ -17,6 +17,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use lago_core::Workdir;
 use lago_core::ops::destroy::destroy;
 use lago_core::ops::init::{InitOptions, init};
 use lago_core::ops::run;
@@ -25,7 +26,6 @@ use lago_core::prefix::state::PrefixState;
 use lago_core::provider::Provider;
 use lago_core::provider::VmState;
 use lago_core::provider::libvirt::Libvirt;
-use lago_core::workdir::Workdir;
 use lago_core::xml::{DomainType, parse_prefix_tag};
 
 fn banner(ip: Ipv4Addr, deadline: Instant) -> Duration {
@@ -164,7 +164,7 @@ nets:
 #[test]
 #[ignore = "real guests: tests/host/run cargo test -p lago-core --test guest_run -- --ignored"]
 fn a_deleted_workdir_leaves_orphans_the_next_start_stops() {
-    use lago_core::env::Env;
+    use lago_core::Env;
     support::guest::require_namespace();
     let (root, mut config) = support::scratch::scratch("lago-guest-orphans");
     config.set("lago", "domain_type", "qemu");

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use lago_core::Config;
+use lago_core::Env;
 use lago_core::ErrorKind;
-use lago_core::config::Config;
-use lago_core::env::Env;
 use lago_core::ops::init::InitOptions;
 use lago_core::provider::VmState;
 use serde_json::Value;

@@ -26,7 +26,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lago_core::ErrorKind;
-use lago_core::ssh::{
+use lago_core::{
     KnownHosts, PtySize, ServiceManager, ServiceState, SshClient, SshError, SshTarget,
 };
 use support::guest::{self, Guest, run};

@@ -8,14 +8,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lago_core::Config;
 use lago_core::ErrorKind;
-use lago_core::config::Config;
+use lago_core::Workdir;
 use lago_core::disk;
 use lago_core::ops::destroy::destroy;
 use lago_core::ops::init::{InitOptions, init};
 use lago_core::ops::status::status_info;
 use lago_core::prefix::state::PrefixState;
-use lago_core::workdir::Workdir;
 use serde_json::Value;
 
 struct Scratch {
@@ -454,9 +454,9 @@ fn staging_folders(dir: &Path) -> Vec<String> {
 
 #[test]
 fn init_publishes_with_one_rename_and_a_dead_inits_staging_is_repaired() {
+    use lago_core::Paths;
     use lago_core::lease::SubnetStore;
     use lago_core::owner::Owner;
-    use lago_core::paths::Paths;
     use lago_core::prefix::staging::{self, InitRecord};
 
     let s = Scratch::new("staging");

@@ -8,9 +8,9 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+use lago_core::Workdir;
 use lago_core::ops::status::status_info;
 use lago_core::prefix::state::PrefixState;
-use lago_core::workdir::Workdir;
 use serde_json::json;
 
 fn fixture() -> PathBuf {
@@ -113,7 +113,7 @@ fn a_folder_without_initialized_is_not_a_prefix() {
     let scratch = std::env::temp_dir().join(format!("lago-notprefix-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch).unwrap();
-    let err = PrefixState::load(&lago_core::paths::Paths::new(&scratch)).unwrap_err();
+    let err = PrefixState::load(&lago_core::Paths::new(&scratch)).unwrap_err();
     assert!(
         err.to_string()
             .contains("is not an initialized lago prefix"),

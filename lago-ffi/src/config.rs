@@ -10,7 +10,7 @@
 use std::ffi::c_char;
 use std::ptr;
 
-use lago_core::config::{Config, ConfigLoader};
+use lago_core::{Config, ConfigLoader};
 
 use crate::boundary::{FfiError, arg_out, arg_ref, arg_str, owned_c_string, write_out};
 use crate::error::lago_error;

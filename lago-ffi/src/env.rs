@@ -13,9 +13,8 @@ use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lago_core::config::Config;
-use lago_core::env::Env;
-use parking_lot::RwLock;
+use lago_core::Config;
+use lago_core::{Destroyed, Env, EnvHandle};
 
 use crate::boundary::{FfiError, arg_out, arg_ref, arg_str, write_out};
 use crate::config::{lago_config, system_config};
@@ -26,8 +25,17 @@ use crate::status::lago_status;
 
 /// An environment. Opaque; release each reference with `lago_env_free`.
 pub struct lago_env {
-    /// `None` once destroyed.
-    slot: RwLock<Option<Env>>,
+    /// The env and its destroyed lifecycle (lago-core's).
+    handle: EnvHandle,
+}
+
+/// The C error of a call refused because the env was destroyed.
+fn destroyed(why: Destroyed) -> FfiError {
+    let message = match why {
+        Destroyed::Used => "this lago_env was destroyed; only lago_env_free may be called on it",
+        Destroyed::Again => "this lago_env was already destroyed",
+    };
+    FfiError::new(lago_status::Destroyed, message)
 }
 
 impl lago_env {
@@ -36,14 +44,7 @@ impl lago_env {
         &self,
         f: impl FnOnce(&Env) -> Result<R, FfiError>,
     ) -> Result<R, FfiError> {
-        let guard = self.slot.read();
-        let env = guard.as_ref().ok_or_else(|| {
-            FfiError::new(
-                lago_status::Destroyed,
-                "this lago_env was destroyed; only lago_env_free may be called on it",
-            )
-        })?;
-        f(env)
+        self.handle.with(f).map_err(destroyed)?
     }
 }
 
@@ -88,7 +89,7 @@ unsafe fn config_or_system(config: *const lago_config) -> Result<Config, FfiErro
 
 fn into_handle(env: Env) -> *const lago_env {
     Arc::into_raw(Arc::new(lago_env {
-        slot: RwLock::new(Some(env)),
+        handle: EnvHandle::new(env),
     }))
 }
 
@@ -246,14 +247,7 @@ pub unsafe extern "C" fn lago_env_destroy(
     ffi_boundary!(err_out, {
         // SAFETY: forwarded from this function's contract.
         let handle = unsafe { arg_env(env) }?;
-        let taken = handle.slot.write().take();
-        let env = taken.ok_or_else(|| {
-            FfiError::new(
-                lago_status::Destroyed,
-                "this lago_env was already destroyed",
-            )
-        })?;
-        env.destroy()?;
+        handle.handle.destroy().map_err(destroyed)??;
         Ok(())
     })
 }

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use lago_core::prefix::export::ExportOptions;
+use lago_core::ops::export::ExportOptions;
 
 use crate::boundary::{FfiError, arg_out, arg_str, arg_str_list, owned_c_string, write_out};
 use crate::env::{arg_env, lago_env};

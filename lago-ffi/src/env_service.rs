@@ -6,7 +6,7 @@
 
 use std::ffi::c_char;
 
-use lago_core::ssh::ServiceState;
+use lago_core::ServiceState;
 
 use crate::boundary::{arg_out, arg_str, write_out};
 use crate::env::{arg_env, lago_env};

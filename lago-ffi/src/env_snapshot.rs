@@ -5,7 +5,7 @@
 
 use std::ffi::c_char;
 
-use lago_core::env::Env;
+use lago_core::Env;
 
 use crate::boundary::{arg_out, arg_str, arg_str_list, owned_c_string, write_out};
 use crate::env::{arg_env, lago_env};

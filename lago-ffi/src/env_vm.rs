@@ -5,10 +5,9 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use lago_core::env::Env;
+use lago_core::view::SpecView;
+use lago_core::{Env, defaults};
 use lago_core::{Error, ErrorKind};
-
-use serde_json::{Map, Value};
 
 use crate::boundary::{FfiError, arg_out, arg_str, arg_str_list, owned_c_string, write_out};
 use crate::env::{arg_env, lago_env};
@@ -303,10 +302,6 @@ pub unsafe extern "C" fn lago_env_status_json(
     })
 }
 
-/// How long `lago_env_shutdown` waits for each VM when given 0: Lago's
-/// `shutdown` waits at most 5 minutes.
-const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// Shuts the named VMs (all when `n_vm_names` is 0) down cleanly, or with
 /// `reboot` reboots them, as `lago shutdown [-r]` does: an ACPI request
 /// through libvirt, then `poweroff` (or `reboot`) over SSH if the guest
@@ -342,7 +337,7 @@ pub unsafe extern "C" fn lago_env_shutdown(
         // SAFETY: forwarded from this function's contract.
         let names = unsafe { arg_str_list(vm_names, n_vm_names, "vm_names") }?;
         let timeout = if timeout_ms == 0 {
-            DEFAULT_SHUTDOWN_TIMEOUT
+            defaults::SHUTDOWN_TIMEOUT
         } else {
             Duration::from_millis(timeout_ms)
         };
@@ -391,18 +386,7 @@ pub unsafe extern "C" fn lago_env_spec_json(
     })
 }
 
-/// The text `lago_env_spec_json` returns.
+/// The text `lago_env_spec_json` returns: lago-core's [`SpecView`].
 fn spec_json(env: &Env) -> String {
-    let state = env.state();
-    let vms: Map<String, Value> = state
-        .vms
-        .iter()
-        .map(|vm| (vm.name.clone(), vm.spec.to_value()))
-        .collect();
-    let nets: Map<String, Value> = state
-        .nets
-        .iter()
-        .map(|net| (net.name.clone(), net.spec.to_value()))
-        .collect();
-    serde_json::json!({"uuid": state.uuid, "vms": vms, "nets": nets}).to_string()
+    serde_json::to_string(&SpecView::of(&env.state())).unwrap_or_else(|_| "null".into())
 }

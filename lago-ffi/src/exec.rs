@@ -5,7 +5,7 @@
 
 use std::ptr;
 
-use lago_core::ssh::ExecResult;
+use lago_core::ExecResult;
 
 use crate::boundary::arg_ref;
 use crate::ffi_boundary;

@@ -1,5 +1,5 @@
 //! `lago_init_options`: what `lago_env_init` and `lago_env_init_from_string`
-//! make, and where (a builder over `lago_core::prefix::init::InitOptions`).
+//! make, and where (a builder over `lago_core::ops::init::InitOptions`).
 //!
 //! Ownership: `Box`; free with `lago_init_options_free`. Thread safety: one
 //! thread at a time for the setters; reading it from an init call on several
@@ -8,7 +8,7 @@
 use std::ffi::c_char;
 use std::path::PathBuf;
 
-use lago_core::prefix::init::InitOptions;
+use lago_core::ops::init::InitOptions;
 
 use crate::boundary::{FfiError, arg_out, arg_str, write_out};
 use crate::error::lago_error;

@@ -11,7 +11,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use lago_core::env::Env;
+use lago_core::Env;
 use lago_core::prefix::state::NetState;
 use lago_core::{Error, ErrorKind};
 

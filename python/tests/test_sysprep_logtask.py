@@ -24,6 +24,32 @@ def test_distro_template_else_base(tmp_path: Path) -> None:
             Path(path).unlink()
 
 
+def test_sysprep_commands_never_go_to_the_temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+    import types
+
+    import jinja2
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    (tmp_path / "sysprep-base.j2").write_text("root-password password:{{ root_password }}\n")
+    disk = tmp_path / "images" / "vm0_root.qcow2"
+    disk.parent.mkdir()
+    seen: list[tuple[str, str]] = []
+
+    def fake_sysprep(disk_path: str, fmt: str, commands: str, work_file: str) -> None:
+        seen.append((commands, work_file))
+        assert list(temp.iterdir()) == [], "nothing in the temp folder while it runs"
+
+    monkeypatch.setattr(sysprep, "_native", types.SimpleNamespace(sysprep=fake_sysprep))
+    sysprep.sysprep(str(disk), "el7", jinja2.FileSystemLoader(str(tmp_path)), root_password="s3cret")
+    [(commands, work_file)] = seen
+    assert commands == "# sysprep-base.j2\nroot-password password:s3cret"
+    assert Path(work_file).parent == disk.parent
+    assert list(temp.iterdir()) == []
+
+
 def test_sysprep_without_loader_needs_the_core_arguments() -> None:
     with pytest.raises(TypeError, match="hostname, public_key"):
         sysprep.sysprep("/d.qcow2", "el7", root_password="x")

@@ -6,7 +6,6 @@ and ``ssh_reachable(tries=N)`` makes at most N attempts."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 import pytest
@@ -24,11 +23,11 @@ class FakeNative:
         self.state = state
         self.lines: list[tuple[str, Optional[bytes]]] = []
 
-    def vms_json(self) -> str:
-        return json.dumps([{"name": "vm0", "spec": {"name": "vm0"}}])
+    def vms(self) -> list[dict[str, Any]]:
+        return [{"name": "vm0", "spec": {"name": "vm0"}}]
 
-    def nets_json(self) -> str:
-        return "[]"
+    def nets(self) -> list[dict[str, Any]]:
+        return []
 
     def vm_state(self, name: str) -> str:
         return self.state
@@ -38,7 +37,7 @@ class FakeNative:
         if self.connects <= self.fail_connects:
             raise LagoSSHError("ssh 192.0.2.1:22: connect: cannot connect: No route to host")
 
-    def ssh_command(self, name: str, line: str, stdin: Optional[bytes] = None, timeout: float = 600.0) -> Any:
+    def ssh_command(self, name: str, line: str, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> Any:
         self.lines.append((line, stdin))
         return 3, b"a\n", b""
 
@@ -129,7 +128,7 @@ class BrokenOnce(FakeNative):
         self.broken = broken
         self.message = message
 
-    def ssh_command(self, name: str, line: str, stdin: Optional[bytes] = None, timeout: float = 600.0) -> Any:
+    def ssh_command(self, name: str, line: str, stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> Any:
         if self.broken:
             self.broken -= 1
             raise LagoSSHError(self.message)

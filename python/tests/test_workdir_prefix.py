@@ -269,11 +269,11 @@ def test_validate_netconfig_accepts_a_good_spec() -> None:
 class _FakeNative:
     """The two calls VirtEnv makes on a prefix's native env."""
 
-    def vms_json(self) -> str:
-        return json.dumps([{"name": "vm0", "spec": {"name": "vm0", "metadata": {"role": "x"}}}])
+    def vms(self) -> list[dict[str, Any]]:
+        return [{"name": "vm0", "spec": {"name": "vm0", "metadata": {"role": "x"}}}]
 
-    def nets_json(self) -> str:
-        return json.dumps([{"name": "n0", "spec": {"type": "nat"}, "gw": "192.168.1.1", "is_management": True}])
+    def nets(self) -> list[dict[str, Any]]:
+        return [{"name": "n0", "spec": {"type": "nat"}, "gw": "192.168.1.1", "is_management": True}]
 
 
 class _FakePrefix:

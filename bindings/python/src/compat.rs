@@ -1,19 +1,30 @@
 //! Core pieces Lago's public Python modules stand on when used without an
 //! environment: the subnet lease store (`lago.subnet_lease`), the Ansible
 //! inventory renderer (`lago.lago_ansible`), the command line of a disk's
-//! `build` step (`lago.build`) and the NUMA layout (`lago.providers.libvirt.cpu`).
+//! `build` step (`lago.build`), the NUMA layout (`lago.providers.libvirt.cpu`),
+//! Lago's MAC of an address, file locks, `qemu-img` info/rebase
+//! (`lago.utils`), the prefix layout (`lago.paths`) and the deploy shell
+//! (`lago.vm`).
 
-use std::path::PathBuf;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use lago_core::bootstrap::sysprep::{self as core_sysprep, build_args as core_build_args};
+use lago_core::Paths;
+use lago_core::disk::{self as qemu_img, ImageFormat};
+use lago_core::fslock::{self, LockError, LockGuard};
 use lago_core::lease::{LeaseStatus, Subnet, SubnetStore as CoreStore};
-use lago_core::prefix::inventory::{self, InventoryVm};
-use lago_core::spec::{BuildArgs, BuildOption, BuildStep};
+use lago_core::ops::inventory::{self, InventoryVm};
+use lago_core::sysprep::{self as core_sysprep, build_args as core_build_args};
+use lago_core::{BuildArgs, BuildOption, BuildStep};
 use lago_core::{ErrorKind, xml};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde_json::Value;
 
 use crate::errors::{err, msg};
+use crate::pyvalue::{from_py, to_py};
 
 /// The name Python code sees for a lease's status.
 fn status_name(status: LeaseStatus) -> &'static str {
@@ -107,25 +118,12 @@ impl SubnetStore {
     }
 }
 
-/// Decodes a JSON argument, naming it in the error.
-fn decode(what: &str, text: &str) -> PyResult<Value> {
-    serde_json::from_str(text).map_err(|e| {
-        msg(
-            ErrorKind::InvalidInput,
-            format!("{what} is not valid JSON: {e}"),
-        )
-    })
-}
-
-/// The inventory text of `vms_json` (a list of `[name, ip, spec]`) for
-/// `keys` (empty: Lago's defaults), with `key_file` as every host's key.
+/// The inventory text of `vms` (a list of `[name, ip, spec]`) for `keys`
+/// (empty: Lago's defaults), with `key_file` as every host's key.
 #[pyfunction]
-fn inventory_render(vms_json: &str, keys: Vec<String>, key_file: &str) -> PyResult<String> {
-    let Value::Array(rows) = decode("the VM list", vms_json)? else {
-        return Err(msg(
-            ErrorKind::InvalidInput,
-            "the VM list must be a JSON array",
-        ));
+fn inventory_render(vms: Bound<'_, PyAny>, keys: Vec<String>, key_file: &str) -> PyResult<String> {
+    let Value::Array(rows) = from_py("the VM list", &vms)? else {
+        return Err(msg(ErrorKind::InvalidInput, "the VM list must be a list"));
     };
     let mut names = Vec::with_capacity(rows.len());
     let mut rest = Vec::with_capacity(rows.len());
@@ -164,11 +162,17 @@ fn inventory_render(vms_json: &str, keys: Vec<String>, key_file: &str) -> PyResu
     Ok(inventory::render(&vms, &keys, key_file))
 }
 
-/// Lago's `get_key`: the JSON of the value at `path` in `data_json`, or None.
+/// Lago's `get_key`: the value at `path` in `data`, or None.
 #[pyfunction]
-fn inventory_get_key(path: &str, data_json: &str) -> PyResult<Option<String>> {
-    let data = decode("the data", data_json)?;
-    Ok(inventory::get_key(path, &data).map(|v| v.to_string()))
+fn inventory_get_key<'py>(
+    py: Python<'py>,
+    path: &str,
+    data: Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let data = from_py("the data", &data)?;
+    inventory::get_key(path, &data)
+        .map(|v| to_py(py, &v))
+        .transpose()
 }
 
 /// One argument of a build option as the core's spec reader takes it.
@@ -184,12 +188,12 @@ fn build_arg(option: &str, value: Value) -> PyResult<String> {
     }
 }
 
-/// The command-line arguments of a build tool's `options_json` (an object
-/// of option -> argument, list of arguments, `''` or null), `ssh-inject:
-/// ''` meaning root with `pubkey_file`.
+/// The command-line arguments of a build tool's `options` (a dict of
+/// option -> argument, list of arguments, `''` or None), `ssh-inject: ''`
+/// meaning root with `pubkey_file`.
 #[pyfunction]
-fn build_args(options_json: &str, pubkey_file: PathBuf) -> PyResult<Vec<String>> {
-    let Value::Object(map) = decode("the build options", options_json)? else {
+fn build_args(options: Bound<'_, PyAny>, pubkey_file: PathBuf) -> PyResult<Vec<String>> {
+    let Value::Object(map) = from_py("the build options", &options)? else {
         return Err(msg(
             ErrorKind::InvalidInput,
             "build options must be a mapping of option name to argument",
@@ -251,12 +255,162 @@ fn sysprep(
 /// read from `path` (for error messages), in file order.
 #[pyfunction]
 fn parse_ini(text: &str, path: PathBuf) -> PyResult<Vec<(String, String, String)>> {
-    lago_core::config::parse_ini(text, &path).map_err(err)
+    lago_core::parse_ini(text, &path).map_err(err)
+}
+
+/// Lago's MAC of the IPv4 address `ip` (`54:52:` and the octets in hex);
+/// ValueError when `ip` is not an IPv4 address.
+#[pyfunction]
+fn ipv4_to_mac(ip: &str) -> PyResult<String> {
+    let addr: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| PyValueError::new_err(format!("not an IPv4 address: {ip:?}")))?;
+    Ok(lago_core::ipv4_to_mac(addr))
+}
+
+/// Where a prefix keeps its files, relative to the prefix folder: name ->
+/// relative path (`uuid`, `ssh_id_rsa`, `ssh_id_rsa_pub`, `images`,
+/// `virt`, `logs`, `metadata`, `initialized`, `scripts`).
+#[pyfunction]
+fn prefix_layout() -> Vec<(&'static str, PathBuf)> {
+    let root = Path::new("/");
+    let paths = Paths::new(root);
+    let rel = |p: PathBuf| p.strip_prefix(root).map(Path::to_path_buf).unwrap_or(p);
+    vec![
+        ("uuid", rel(paths.uuid())),
+        ("ssh_id_rsa", rel(paths.ssh_id_rsa())),
+        ("ssh_id_rsa_pub", rel(paths.ssh_id_rsa_pub())),
+        ("images", rel(paths.images())),
+        ("virt", rel(paths.virt())),
+        ("logs", rel(paths.logs())),
+        ("metadata", rel(paths.metadata())),
+        ("initialized", rel(paths.initialized())),
+        ("scripts", rel(paths.scripts())),
+    ]
+}
+
+/// `qemu-img info` of the image at `path` as a dict (qemu-img's keys).
+#[pyfunction]
+fn qemu_img_info<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+    let info = py.detach(|| qemu_img::info(&path)).map_err(err)?;
+    crate::pyvalue::view_to_py(py, &info)
+}
+
+/// Points the qcow2 image `image` at `backing` (its format read with
+/// `qemu-img info`); `unsafe_mode` only rewrites the pointer (`-u`).
+#[pyfunction]
+fn qemu_img_rebase(
+    py: Python<'_>,
+    image: PathBuf,
+    backing: PathBuf,
+    unsafe_mode: bool,
+) -> PyResult<()> {
+    py.detach(|| {
+        let format = match qemu_img::info(&backing) {
+            Ok(info) => info.format.parse::<ImageFormat>()?,
+            Err(_) if unsafe_mode => ImageFormat::Qcow2,
+            Err(e) => return Err(e),
+        };
+        qemu_img::rebase(&image, &backing, format, unsafe_mode)
+    })
+    .map_err(err)
+}
+
+/// The command line a script is fed to in a guest (deploy scripts, `lago
+/// shell VM SCRIPT`): bash where there is one, else the POSIX shell.
+#[pyfunction]
+fn script_command() -> &'static str {
+    lago_core::ops::deploy::SCRIPT_COMMAND
+}
+
+/// An exclusive (or shared) lock on a file (lago-core's `fslock`: the
+/// lease store and the template store take the same kind of lock).
+#[pyclass(module = "lago._native", name = "FileLock", frozen)]
+struct FileLock {
+    path: PathBuf,
+    shared: bool,
+    guard: Mutex<Option<LockGuard>>,
+}
+
+impl FileLock {
+    /// The held guard (a panic while it was locked leaves it usable).
+    fn slot(&self) -> MutexGuard<'_, Option<LockGuard>> {
+        self.guard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[pymethods]
+impl FileLock {
+    #[new]
+    #[pyo3(signature = (path, shared=false))]
+    fn new(path: PathBuf, shared: bool) -> Self {
+        Self {
+            path,
+            shared,
+            guard: Mutex::new(None),
+        }
+    }
+
+    /// Takes the lock (the file is created if missing), waiting at most
+    /// `timeout` seconds (None: for ever); False when it stayed held. Taking
+    /// a lock this object holds already does nothing.
+    #[pyo3(signature = (timeout=None))]
+    fn acquire(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if self.slot().is_some() {
+            return Ok(true);
+        }
+        let wait = timeout.map_or(Duration::MAX, |s| {
+            Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+        });
+        let take = || {
+            if self.shared {
+                fslock::lock_shared(&self.path, wait, || {})
+            } else {
+                fslock::lock(&self.path, wait, || {})
+            }
+        };
+        let guard = match py.detach(take) {
+            Ok(guard) => guard,
+            Err(LockError::Timeout { .. }) => return Ok(false),
+            Err(other) => {
+                return Err(msg(
+                    ErrorKind::Io,
+                    format!("{other}: {}", source_text(&other)),
+                ));
+            }
+        };
+        *self.slot() = Some(guard);
+        Ok(true)
+    }
+
+    /// Releases the lock (nothing happens when it is not held).
+    fn release(&self) {
+        self.slot().take();
+    }
+
+    /// Whether this object holds the lock.
+    #[getter]
+    fn held(&self) -> bool {
+        self.slot().is_some()
+    }
+}
+
+/// The cause of a lock error, for its message.
+fn source_text(e: &LockError) -> String {
+    std::error::Error::source(e).map_or_else(String::new, |s| s.to_string())
 }
 
 /// Adds this file's classes and functions to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SubnetStore>()?;
+    m.add_class::<FileLock>()?;
+    m.add_function(wrap_pyfunction!(ipv4_to_mac, m)?)?;
+    m.add_function(wrap_pyfunction!(prefix_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(qemu_img_info, m)?)?;
+    m.add_function(wrap_pyfunction!(qemu_img_rebase, m)?)?;
+    m.add_function(wrap_pyfunction!(script_command, m)?)?;
     m.add_function(wrap_pyfunction!(inventory_render, m)?)?;
     m.add_function(wrap_pyfunction!(inventory_get_key, m)?)?;
     m.add_function(wrap_pyfunction!(build_args, m)?)?;

@@ -3,34 +3,37 @@
 //!
 //! The pure-Python package `lago` (in `python/` at the repository root)
 //! imports from this module and keeps Lago's public module layout; users
-//! import `lago`, not `lago._native`. Structured values (specs, status) cross
-//! the boundary as JSON text, decoded on the Python side.
+//! import `lago`, not `lago._native`. Structured values (views, specs,
+//! status) cross the boundary as Python dicts and lists (`pyvalue`).
 
 mod compat;
 mod errors;
 mod logbridge;
+mod pyvalue;
 mod ssh_client;
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use lago_core::BootstrapChoice as Choice;
 use lago_core::ErrorKind;
-use lago_core::bootstrap::Choice;
-use lago_core::config::{Config as CoreConfig, ConfigLoader};
-use lago_core::env::Env as CoreEnv;
-use lago_core::prefix::export::ExportOptions;
-use lago_core::prefix::init::InitOptions;
-use lago_core::ssh::ServiceManager;
-use lago_core::workdir::Workdir;
+use lago_core::ServiceManager;
+use lago_core::Workdir;
+use lago_core::ops::export::ExportOptions;
+use lago_core::ops::init::InitOptions;
+use lago_core::{Config as CoreConfig, ConfigLoader};
+use lago_core::{Destroyed, Env as CoreEnv, EnvHandle, defaults, view};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::{err, msg};
+use crate::pyvalue::{object_from_py, to_py, view_to_py};
 
-/// JSON text of a serializable value (never fails for JSON values).
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+/// A timeout in seconds given from Python, or `default` when None.
+fn seconds(timeout: Option<f64>, default: Duration) -> Duration {
+    timeout.map_or(default, |s| {
+        Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+    })
 }
 
 /// Lago's configuration: defaults, files, `LAGO_*` environment, overrides.
@@ -99,7 +102,7 @@ impl Config {
     /// `LagoConfigError` naming the key, where it was set and what is valid.
     #[pyo3(signature = (key, section=None))]
     fn get_u32(&self, key: &str, section: Option<&str>) -> PyResult<Option<u32>> {
-        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        let section = section.unwrap_or(lago_core::ROOT_SECTION);
         self.inner.get_u32_in(section, key).map_err(err)
     }
 
@@ -108,7 +111,7 @@ impl Config {
     /// when the key is unknown.
     #[pyo3(signature = (key, section=None))]
     fn source(&self, key: &str, section: Option<&str>) -> Option<String> {
-        let section = section.unwrap_or(lago_core::config::ROOT_SECTION);
+        let section = section.unwrap_or(lago_core::ROOT_SECTION);
         self.inner.source_of(section, key).map(|s| s.to_string())
     }
 }
@@ -116,24 +119,29 @@ impl Config {
 /// One environment: a prefix of a workdir.
 #[pyclass(module = "lago._native", name = "Env", frozen)]
 struct Env {
-    /// None once destroyed.
-    inner: RwLock<Option<Arc<CoreEnv>>>,
+    /// The env and its destroyed lifecycle (lago-core's).
+    handle: EnvHandle,
+}
+
+/// The Python error of a call refused because the env was destroyed.
+fn destroyed(why: Destroyed) -> PyErr {
+    let message = match why {
+        Destroyed::Used => "this environment was destroyed",
+        Destroyed::Again => "this environment was already destroyed",
+    };
+    msg(ErrorKind::InvalidInput, message)
 }
 
 impl Env {
     fn new(env: CoreEnv) -> Self {
         Self {
-            inner: RwLock::new(Some(Arc::new(env))),
+            handle: EnvHandle::new(env),
         }
     }
 
-    /// The core env, or an error if it was destroyed.
-    fn get(&self) -> PyResult<Arc<CoreEnv>> {
-        self.inner
-            .read()
-            .ok()
-            .and_then(|g| g.clone())
-            .ok_or_else(|| msg(ErrorKind::InvalidInput, "this environment was destroyed"))
+    /// `f` of the core env (quick, in-memory), unless it was destroyed.
+    fn get<T>(&self, f: impl FnOnce(&CoreEnv) -> T) -> PyResult<T> {
+        self.handle.with(f).map_err(destroyed)
     }
 
     /// Runs `f` on the core env without the GIL, then forwards its logs.
@@ -142,10 +150,9 @@ impl Env {
         py: Python<'_>,
         f: impl FnOnce(&CoreEnv) -> lago_core::Result<T> + Send,
     ) -> PyResult<T> {
-        let env = self.get()?;
-        let out = py.detach(|| f(&env));
+        let out = py.detach(|| self.handle.with(f));
         logbridge::flush(py);
-        out.map_err(|e| errors::to_py(&e))
+        out.map_err(destroyed)?.map_err(|e| errors::to_py(&e))
     }
 }
 
@@ -155,7 +162,7 @@ fn vm_service(
     vm: &str,
     name: &str,
     provider: Option<&str>,
-) -> lago_core::Result<lago_core::env::VmService> {
+) -> lago_core::Result<lago_core::VmService> {
     match provider {
         None => env.service(vm, name),
         Some(p) => {
@@ -253,90 +260,59 @@ impl Env {
     /// The workdir's path.
     #[getter]
     fn workdir(&self) -> PyResult<PathBuf> {
-        Ok(self.get()?.workdir().to_path_buf())
+        self.get(|e| e.workdir().to_path_buf())
     }
 
     /// The prefix's name.
     #[getter]
     fn prefix_name(&self) -> PyResult<String> {
-        Ok(self.get()?.prefix_name().to_string())
+        self.get(|e| e.prefix_name().to_string())
     }
 
     /// The prefix's path.
     #[getter]
     fn prefix_path(&self) -> PyResult<PathBuf> {
-        Ok(self.get()?.paths().prefix_path().to_path_buf())
+        self.get(|e| e.paths().prefix_path().to_path_buf())
     }
 
     /// The prefix's UUID.
     #[getter]
     fn uuid(&self) -> PyResult<String> {
-        Ok(self.get()?.uuid())
+        self.get(|e| e.uuid())
     }
 
     /// True once `destroy` has run.
     #[getter]
     fn destroyed(&self) -> bool {
-        self.inner.read().map(|g| g.is_none()).unwrap_or(true)
+        self.handle.is_destroyed()
     }
 
     /// VM names in init-file order.
     fn vm_names(&self) -> PyResult<Vec<String>> {
-        Ok(self.get()?.vm_names())
+        self.get(|e| e.vm_names())
     }
 
     /// Network names in init-file order.
     fn net_names(&self) -> PyResult<Vec<String>> {
-        Ok(self.get()?.net_names())
+        self.get(|e| e.net_names())
     }
 
-    /// JSON list of the VMs: name, spec, ip, mgmt_net, distro,
-    /// root_password, metadata, nics, snapshots.
-    fn vms_json(&self) -> PyResult<String> {
-        let state = self.get()?.state();
-        let vms: Vec<serde_json::Value> = state
-            .vms
-            .iter()
-            .map(|vm| {
-                let nics: Vec<serde_json::Value> = vm
-                    .nics()
-                    .iter()
-                    .map(|n| serde_json::json!({"net": n.net, "ip": n.ip.map(|i| i.to_string())}))
-                    .collect();
-                serde_json::json!({
-                    "name": vm.name,
-                    "spec": vm.spec,
-                    "ip": vm.ip().map(|i| i.to_string()),
-                    "mgmt_net": vm.mgmt_net(),
-                    "distro": vm.distro(),
-                    "root_password": vm.root_password(),
-                    "metadata": vm.metadata(),
-                    "nics": nics,
-                    "snapshots": vm.snapshot_names(),
-                })
-            })
-            .collect();
-        Ok(json(&vms))
+    /// The VMs, in init-file order: dicts of name, spec, ip, mgmt_net,
+    /// distro, root_password, metadata, nics, snapshots (lago-core's view).
+    fn vms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        view_to_py(py, &self.get(|e| view::vms(&e.state()))?)
     }
 
-    /// JSON list of the networks: name, spec, gw, is_management, kind.
-    fn nets_json(&self) -> PyResult<String> {
-        let state = self.get()?.state();
-        let nets: Vec<serde_json::Value> = state
-            .nets
-            .iter()
-            .map(|n| {
-                serde_json::json!({
-                    "name": n.name,
-                    "spec": n.spec,
-                    "gw": n.gw().map(|i| i.to_string()),
-                    "is_management": n.is_management(),
-                    "kind": n.kind(),
-                    "libvirt_name": lago_core::prefix::naming::network_name(&state.uuid, &n.name),
-                })
-            })
-            .collect();
-        Ok(json(&nets))
+    /// The networks, in init-file order: dicts of name, spec, gw,
+    /// is_management, kind, libvirt_name (lago-core's view).
+    fn nets<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        view_to_py(py, &self.get(|e| view::nets(&e.state()))?)
+    }
+
+    /// The persisted spec of the environment: `{"uuid", "vms": {name:
+    /// spec}, "nets": {name: spec}}` (the shape of C's `lago_env_spec_json`).
+    fn spec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        view_to_py(py, &self.get(|e| view::SpecView::of(&e.state()))?)
     }
 
     /// Re-reads the prefix's state from disk.
@@ -369,21 +345,22 @@ impl Env {
         self.run(py, |e| e.revert(&name, &vms))
     }
 
-    /// JSON of `{vm: {snapshot: [disk dicts]}}` (`lago snapshot --list`).
-    fn snapshots_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.run(py, |e| Ok(json(&e.snapshots())))
+    /// `{vm: {snapshot: [disk dicts]}}` (`lago snapshot --list`).
+    fn snapshots<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.run(py, |e| Ok(e.snapshots()))?;
+        to_py(py, &v)
     }
 
     /// Exports the named VMs' disks (all when `vms` is empty; they must be
-    /// down) and an init file; JSON of `{vm: [paths], "init-file": path}`
+    /// down) and an init file; returns `{vm: [paths], "init-file": path}`
     /// (with `collect_only`: `{vm: [source paths]}`, nothing written).
     #[pyo3(signature = (vms=Vec::new(), *, dst_dir=PathBuf::from("."), standalone=false,
         compress=false, init_file_name=Some("LagoInitFile".to_string()), init_file_json=false,
         collect_only=false, sparsify=false, parallel=true))]
     #[allow(clippy::too_many_arguments)]
-    fn export(
+    fn export<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         vms: Vec<String>,
         dst_dir: PathBuf,
         standalone: bool,
@@ -393,7 +370,7 @@ impl Env {
         collect_only: bool,
         sparsify: bool,
         parallel: bool,
-    ) -> PyResult<String> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let mut opts = ExportOptions::new(dst_dir);
         opts.vms = vms;
         opts.standalone = standalone;
@@ -403,7 +380,8 @@ impl Env {
         opts.collect_only = collect_only;
         opts.sparsify = sparsify;
         opts.parallel = parallel;
-        self.run(py, |e| e.export(&opts).map(|v| json(&v)))
+        let v = self.run(py, |e| e.export(&opts))?;
+        to_py(py, &v)
     }
 
     /// Lago's state string of VM `vm` (`running`, `down`, …).
@@ -413,24 +391,26 @@ impl Env {
 
     /// The libvirt domain name of VM `vm`.
     fn vm_libvirt_name(&self, vm: &str) -> PyResult<String> {
-        Ok(self.get()?.vm_libvirt_name(vm))
+        self.get(|e| e.vm_libvirt_name(vm))
     }
 
-    /// JSON of the `lago status` information (contract §1.3).
-    fn status_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.run(py, |e| e.status().map(|v| json(&v)))
+    /// The `lago status` information (contract §1.3).
+    fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.run(py, |e| e.status())?;
+        to_py(py, &v)
     }
 
-    /// Runs `argv` in VM `vm`; returns (code, stdout, stderr).
-    #[pyo3(signature = (vm, argv, timeout=600.0))]
+    /// Runs `argv` in VM `vm` (at most `timeout` seconds, None: lago's
+    /// default); returns (code, stdout, stderr).
+    #[pyo3(signature = (vm, argv, timeout=None))]
     fn ssh<'py>(
         &self,
         py: Python<'py>,
         vm: String,
         argv: Vec<String>,
-        timeout: f64,
+        timeout: Option<f64>,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = seconds(timeout, defaults::SSH_COMMAND_TIMEOUT);
         let r = self.run(py, |e| e.ssh(&vm, &argv, t))?;
         Ok((
             r.code,
@@ -443,16 +423,16 @@ impl Env {
     /// shell interprets it: Lago's `ssh` joins its list with spaces), with
     /// `stdin` as its standard input when given; returns (code, stdout,
     /// stderr). `ssh` keeps each argument exact.
-    #[pyo3(signature = (vm, command, stdin=None, timeout=600.0))]
+    #[pyo3(signature = (vm, command, stdin=None, timeout=None))]
     fn ssh_command<'py>(
         &self,
         py: Python<'py>,
         vm: String,
         command: String,
         stdin: Option<Vec<u8>>,
-        timeout: f64,
+        timeout: Option<f64>,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = seconds(timeout, defaults::SSH_COMMAND_TIMEOUT);
         let r = self.run(py, |e| {
             Ok(e.guest(&vm)?.exec_command(&command, stdin.as_deref(), t)?)
         })?;
@@ -480,16 +460,16 @@ impl Env {
 
     /// Runs `argv` in VM `vm` with `stdin` as its standard input; returns
     /// (code, stdout, stderr).
-    #[pyo3(signature = (vm, argv, stdin, timeout=600.0))]
+    #[pyo3(signature = (vm, argv, stdin, timeout=None))]
     fn ssh_stdin<'py>(
         &self,
         py: Python<'py>,
         vm: String,
         argv: Vec<String>,
         stdin: Vec<u8>,
-        timeout: f64,
+        timeout: Option<f64>,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = seconds(timeout, defaults::SSH_COMMAND_TIMEOUT);
         let r = self.run(py, |e| e.ssh_stdin(&vm, &argv, &stdin, t))?;
         Ok((
             r.code,
@@ -507,16 +487,16 @@ impl Env {
     }
 
     /// Shuts the VMs down cleanly (all when `vms` is empty), or reboots
-    /// them; waits at most `timeout` seconds for each.
-    #[pyo3(signature = (vms=Vec::new(), reboot=false, timeout=300.0))]
+    /// them; waits at most `timeout` seconds (None: lago's default) for each.
+    #[pyo3(signature = (vms=Vec::new(), reboot=false, timeout=None))]
     fn shutdown(
         &self,
         py: Python<'_>,
         vms: Vec<String>,
         reboot: bool,
-        timeout: f64,
+        timeout: Option<f64>,
     ) -> PyResult<()> {
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = seconds(timeout, defaults::SHUTDOWN_TIMEOUT);
         self.run(py, |e| e.shutdown(&vms, reboot, t))
     }
 
@@ -603,24 +583,17 @@ impl Env {
         self.run(py, |e| e.host_cpu().map(|c| (c.model, c.vendor)))
     }
 
-    /// Replaces VM `vm`'s spec with the JSON object `spec_json` and writes
+    /// Replaces VM `vm`'s spec with the dict `spec` and writes
     /// `virt/vm-<vm>` (Lago's `vm.save()`).
-    fn save_vm_spec(&self, py: Python<'_>, vm: String, spec_json: String) -> PyResult<()> {
-        let spec: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&spec_json)
-            .map_err(|e| msg(ErrorKind::InvalidInput, format!("spec of VM '{vm}': {e}")))?;
+    fn save_vm_spec(&self, py: Python<'_>, vm: String, spec: Bound<'_, PyAny>) -> PyResult<()> {
+        let spec = object_from_py(&format!("spec of VM '{vm}'"), &spec)?;
         self.run(py, |e| e.save_vm_spec(&vm, spec))
     }
 
-    /// Replaces net `net`'s spec with the JSON object `spec_json` and
-    /// writes `virt/net-<net>`.
-    fn save_net_spec(&self, py: Python<'_>, net: String, spec_json: String) -> PyResult<()> {
-        let spec: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&spec_json)
-            .map_err(|e| {
-                msg(
-                    ErrorKind::InvalidInput,
-                    format!("spec of network '{net}': {e}"),
-                )
-            })?;
+    /// Replaces net `net`'s spec with the dict `spec` and writes
+    /// `virt/net-<net>`.
+    fn save_net_spec(&self, py: Python<'_>, net: String, spec: Bound<'_, PyAny>) -> PyResult<()> {
+        let spec = object_from_py(&format!("spec of network '{net}'"), &spec)?;
         self.run(py, |e| e.save_net_spec(&net, spec))
     }
 
@@ -705,40 +678,20 @@ impl Env {
 
     /// Path of the prefix's SSH private key.
     fn ssh_id_rsa(&self) -> PyResult<PathBuf> {
-        Ok(self.get()?.paths().ssh_id_rsa())
+        self.get(|e| e.paths().ssh_id_rsa())
     }
 
     /// Path of the prefix's log directory.
     fn logs_dir(&self) -> PyResult<PathBuf> {
-        Ok(self.get()?.paths().logs())
+        self.get(|e| e.paths().logs())
     }
 
     /// Stops everything and removes the prefix (and the workdir with its
     /// last prefix). The object is unusable afterwards.
     fn destroy(&self, py: Python<'_>) -> PyResult<()> {
-        let env = {
-            let mut g = self
-                .inner
-                .write()
-                .map_err(|_| msg(ErrorKind::Internal, "environment lock poisoned"))?;
-            g.take()
-                .ok_or_else(|| msg(ErrorKind::InvalidInput, "this environment was destroyed"))?
-        };
-        let env = match Arc::try_unwrap(env) {
-            Ok(env) => env,
-            Err(env) => {
-                if let Ok(mut g) = self.inner.write() {
-                    *g = Some(env);
-                }
-                return Err(msg(
-                    ErrorKind::InvalidInput,
-                    "the environment is in use by another call",
-                ));
-            }
-        };
-        let out = py.detach(move || env.destroy());
+        let out = py.detach(|| self.handle.destroy());
         logbridge::flush(py);
-        out.map_err(|e| errors::to_py(&e))
+        out.map_err(destroyed)?.map_err(|e| errors::to_py(&e))
     }
 }
 
@@ -775,39 +728,41 @@ fn resolve_workdir(cwd: PathBuf) -> PyResult<PathBuf> {
 }
 
 /// The template repository at `location` (a path, `file://` or `http(s)://`
-/// URL), read and checked by the core, as JSON text.
+/// URL), read and checked by the core, as a dict.
 #[pyfunction]
-fn template_repo_json(py: Python<'_>, location: &str) -> PyResult<String> {
-    py.detach(|| {
-        lago_core::template::RepoMetadata::load(
-            location,
-            &lago_core::template::HttpClient::default(),
-        )
-    })
-    .map(|repo| json(&repo))
-    .map_err(err)
+fn template_repo<'py>(py: Python<'py>, location: &str) -> PyResult<Bound<'py, PyAny>> {
+    let repo = py
+        .detach(|| {
+            lago_core::template::RepoMetadata::load(
+                location,
+                &lago_core::template::HttpClient::default(),
+            )
+        })
+        .map_err(err)?;
+    view_to_py(py, &repo)
 }
 
 /// Version `version` (None: the newest) of template `template` of the
 /// repository at `repo`, fetched into the store at `store` unless present;
-/// returns `(image path, hash, metadata JSON)`.
+/// returns `(image path, hash, metadata dict)`.
 #[pyfunction]
 #[pyo3(signature = (store, repo, template, version=None))]
-fn template_fetch(
-    py: Python<'_>,
+fn template_fetch<'py>(
+    py: Python<'py>,
     store: PathBuf,
     repo: &str,
     template: &str,
     version: Option<&str>,
-) -> PyResult<(PathBuf, String, String)> {
+) -> PyResult<(PathBuf, String, Bound<'py, PyAny>)> {
     use lago_core::template::{HttpClient, RepoMetadata, TemplateStore, env_lookup};
-    py.detach(|| {
-        let metadata = RepoMetadata::load(repo, &HttpClient::default())?;
-        let resolved = metadata.resolve(template, version, &env_lookup)?;
-        TemplateStore::new(store).get_or_fetch(&resolved)
-    })
-    .map(|t| (t.image_path, t.hash, json(&t.metadata)))
-    .map_err(err)
+    let t = py
+        .detach(|| {
+            let metadata = RepoMetadata::load(repo, &HttpClient::default())?;
+            let resolved = metadata.resolve(template, version, &env_lookup)?;
+            TemplateStore::new(store).get_or_fetch(&resolved)
+        })
+        .map_err(err)?;
+    Ok((t.image_path, t.hash, view_to_py(py, &t.metadata)?))
 }
 
 /// Forwards queued core log records to Python's `logging` now.
@@ -829,8 +784,12 @@ mod _native {
     #[pymodule_export]
     use super::{
         Config, Env, current_prefix, flush_logs, prefix_names, resolve_workdir, set_current,
-        template_fetch, template_repo_json,
+        template_fetch, template_repo,
     };
+
+    /// The libvirt URI lago connects to when `[lago] libvirt_url` is unset.
+    #[pymodule_export]
+    const DEFAULT_LIBVIRT_URL: &str = lago_core::defaults::LIBVIRT_URL;
 
     /// The version of lago, equal to the Cargo workspace version.
     #[allow(non_upper_case_globals, reason = "Python's dunder name")]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lago_core::ErrorKind;
-use lago_core::ssh::{SshClient as CoreClient, SshTarget};
+use lago_core::{SshClient as CoreClient, SshTarget};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -25,7 +25,7 @@ impl SshClient {
     fn run<T: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&CoreClient) -> lago_core::ssh::Result<T> + Send,
+        f: impl FnOnce(&CoreClient) -> std::result::Result<T, lago_core::SshError> + Send,
     ) -> PyResult<T> {
         let out = py.detach(|| f(&self.inner));
         logbridge::flush(py);
@@ -40,14 +40,14 @@ impl SshClient {
     /// checked, as Lago's `AutoAddPolicy` did not.
     #[new]
     #[pyo3(signature = (host, *, user="root".to_string(), password=None, key=None, port=22,
-                        connect_timeout=10.0))]
+                        connect_timeout=None))]
     fn new(
         host: &str,
         user: String,
         password: Option<String>,
         key: Option<PathBuf>,
         port: u16,
-        connect_timeout: f64,
+        connect_timeout: Option<f64>,
     ) -> PyResult<Self> {
         let ip: IpAddr = host.parse().map_err(|_| {
             msg(
@@ -62,7 +62,10 @@ impl SshClient {
         if let Some(key) = key {
             target = target.with_key(key);
         }
-        target.connect_timeout = Duration::from_secs_f64(connect_timeout.max(0.1));
+        if let Some(secs) = connect_timeout {
+            target.connect_timeout =
+                Duration::try_from_secs_f64(secs.max(0.1)).unwrap_or(Duration::MAX);
+        }
         Ok(Self {
             inner: CoreClient::new(target),
         })
@@ -81,15 +84,17 @@ impl SshClient {
     /// Runs the command line `command` as it is (the remote shell
     /// interprets it), with `stdin` as its standard input when given;
     /// returns (code, stdout, stderr).
-    #[pyo3(signature = (command, stdin=None, timeout=600.0))]
+    #[pyo3(signature = (command, stdin=None, timeout=None))]
     fn exec_command<'py>(
         &self,
         py: Python<'py>,
         command: String,
         stdin: Option<Vec<u8>>,
-        timeout: f64,
+        timeout: Option<f64>,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let t = Duration::from_secs_f64(timeout.max(0.0));
+        let t = timeout.map_or(lago_core::defaults::SSH_COMMAND_TIMEOUT, |s| {
+            Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+        });
         let r = self.run(py, |c| c.exec_command(&command, stdin.as_deref(), t))?;
         Ok((
             r.code,

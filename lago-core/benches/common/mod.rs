@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lago_core::config::Config;
+use lago_core::Config;
 
 /// Rounds of every measurement.
 pub const ROUNDS: usize = 3;

@@ -9,9 +9,11 @@
 //! does; the tiny guest reads `hostname`, `password` and
 //! `ssh_authorized_keys`.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
+
+use crate::prefix::layout::create_private;
 
 /// What goes into one VM's seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,18 +67,15 @@ pub fn user_data(seed: &Seed) -> String {
     out
 }
 
-/// Writes the seed image to `path` (replacing it), readable by everyone
-/// (qemu runs as another user; the image holds nothing the VM's own disk
-/// does not end up holding).
+/// Writes the seed image to `path` (replacing it). `user-data` may hold
+/// root's password, so the image is private to its owner from its first
+/// byte (mode 0600, see [`create_private`]); libvirt hands it to the qemu
+/// user when it starts the domain (its `dynamic_ownership`, as for every
+/// disk of the domain).
 pub fn write_seed(path: &Path, seed: &Seed) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = create_private(&tmp)?;
         file.set_len(SEED_BYTES)?;
         fatfs::format_volume(
             &mut file,
@@ -97,7 +96,6 @@ pub fn write_seed(path: &Path, seed: &Seed) -> io::Result<()> {
             }
         }
         file.sync_all()?;
-        fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -154,6 +152,12 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout), user_data(&seed()));
+        // it holds root's password: private to its owner
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&img).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let file = fs::File::open(&img).unwrap();
         let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
         assert_eq!(fs.volume_label(), "CIDATA");

@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -110,12 +109,8 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
 /// Runs virt-sysprep on `disk` (of `format`) with `commands`, through a
 /// command file `work_file` (created 0600, always removed).
 pub fn sysprep(disk: &Path, format: &str, commands: &str, work_file: &Path) -> Result<()> {
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(work_file)
+    // 0600 from its first byte, even over a file left by a killed run
+    let written = crate::prefix::layout::create_private(work_file)
         .and_then(|mut f| f.write_all(commands.as_bytes()));
     if let Err(e) = written {
         let _ = fs::remove_file(work_file);

@@ -41,7 +41,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use loader::{ConfigLoader, ETC_CONFIG_PATH};
+pub use loader::ConfigLoader;
 
 use crate::{Error, ErrorKind};
 
@@ -258,14 +258,35 @@ impl FromStr for DomainTypeSetting {
 }
 
 /// One key of a [`Section`]: its value, where the value came from, and the
-/// help text `generate-config` prints above it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// help text `generate-config` prints above it. Its `Debug` form hides the
+/// value of a key naming a password (`libvirt_password`, `ssh_password`, …),
+/// so a configuration in a log line never shows one.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     key: String,
     value: Option<String>,
     source: Source,
     help: Option<String>,
     declared: bool,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = self.key.contains("password");
+        f.debug_struct("Entry")
+            .field("key", &self.key)
+            .field(
+                "value",
+                &self
+                    .value
+                    .as_deref()
+                    .map(|v| if secret { "***" } else { v }),
+            )
+            .field("source", &self.source)
+            .field("help", &self.help)
+            .field("declared", &self.declared)
+            .finish()
+    }
 }
 
 impl Entry {

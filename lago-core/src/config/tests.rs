@@ -516,3 +516,15 @@ fn config_is_clone_send_sync() {
     assert_traits::<ConfigLoader>();
     assert_traits::<ConfigError>();
 }
+
+#[test]
+fn debug_form_hides_passwords() {
+    let mut c = Config::new();
+    c.set("lago", "libvirt_password", "s3cret-libvirt");
+    c.set("lago", "ssh_password", "s3cret-ssh");
+    c.set("lago", "libvirt_url", "qemu+tcp://h/system");
+    let text = format!("{c:?}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains("qemu+tcp://h/system"), "{text}");
+    assert_eq!(c.get("libvirt_password"), Some("s3cret-libvirt"));
+}

@@ -19,11 +19,6 @@ use crate::ssh::{ServiceManager, ServiceState, SshClient};
 /// The service names Lago tries, in order, for the guest agent.
 pub const GUEST_AGENT_SERVICES: [&str; 2] = ["qemu-guest-agent", "qemu-ga"];
 
-/// Spec key of the detected service manager.
-pub const SERVICE_PROVIDER_KEY: &str = "service_provider";
-/// Spec key of the guest agent's service name.
-pub const GUEST_AGENT_KEY: &str = "guest-agent";
-
 /// One service of one VM, driven through the VM's (kept) SSH client.
 #[derive(Debug, Clone)]
 pub struct VmService {

@@ -30,7 +30,7 @@
 //! this export created it.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,6 +43,7 @@ use tracing::{debug, info, warn};
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::parallel;
+use crate::prefix::layout;
 use crate::prefix::state::{DiskRecord, Ordered, PrefixState, Scalar, VmState};
 use crate::pyjson;
 
@@ -461,7 +462,10 @@ pub fn export(
                 .map_err(|e| Error::with_source(ErrorKind::Internal, "cannot write YAML", e))?
         };
         made.add(&init_file);
-        fs::write(&init_file, text).map_err(|e| io_error("write", &init_file, e))?;
+        // the VMs' root passwords are in it: private from its first byte
+        layout::create_private(&init_file)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| io_error("write", &init_file, e))?;
         info!(init_file = %init_file.display(), "init file written");
         out.insert("init-file".into(), json!(init_file.to_string_lossy()));
     }

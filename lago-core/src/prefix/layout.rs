@@ -5,9 +5,16 @@
 //! `images/`, `scripts/` and `virt/` folders. `initialized` is written last
 //! by whoever completes an init, so a half-made prefix is never taken for a
 //! finished one.
+//!
+//! Every file written here is private to its owner from its first byte
+//! ([`create_private`]: mode 0600 at creation, whatever the umask): the VM
+//! records hold root passwords, and `id_rsa` is made 0600 by `ssh-keygen`.
+//! Only `uuid` (which other users' subnet leases name, and their lago reads)
+//! and the empty `initialized` keep the default mode.
 
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -100,16 +107,56 @@ pub fn new_uuid() -> Result<String, LayoutError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// then a rename, so readers see the old content or the new, never half.
+/// The mode of every file lago writes that may hold a secret (a password,
+/// a private key): read and write for its owner only.
+pub const PRIVATE_MODE: u32 = 0o600;
+
+/// Creates `path` for writing with mode [`PRIVATE_MODE`] from the start (a
+/// file left there before, whose mode would be kept, is removed first), so
+/// no other user can read it at any moment, whatever the umask.
+pub fn create_private(path: &Path) -> io::Result<fs::File> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_MODE)
+        .open(path)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder
+/// (private from its first byte, see [`create_private`]), then a rename, so
+/// readers see the old content or the new, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    write_atomic_with(path, bytes, create_private)
+}
+
+/// Like [`write_atomic`], for a file that holds no secret and that other
+/// users' lago may read (the prefix's `uuid`, which subnet leases name):
+/// the default mode (0666 less the umask).
+pub fn write_atomic_public(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
+    write_atomic_with(path, bytes, |p| {
+        let _ = fs::remove_file(p);
+        fs::OpenOptions::new().write(true).create_new(true).open(p)
+    })
+}
+
+fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    create: impl FnOnce(&Path) -> io::Result<fs::File>,
+) -> Result<(), LayoutError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = fs::File::create(&tmp)
+    let result = create(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;
             f.sync_all()
@@ -139,6 +186,7 @@ pub fn read_uuid(paths: &Paths) -> Result<String, LayoutError> {
 }
 
 /// Makes the SSH key pair guests will trust: RSA in PEM form, no passphrase.
+/// `ssh-keygen` opens the private key file with mode 0600 itself.
 pub fn generate_ssh_key(private: &Path) -> Result<(), LayoutError> {
     let out = Command::new("ssh-keygen")
         .args([
@@ -174,7 +222,7 @@ pub fn create(paths: &Paths) -> Result<String, LayoutError> {
         fs::create_dir(&dir).map_err(io("create", &dir))?;
     }
     let uuid = new_uuid()?;
-    write_atomic(&paths.uuid(), uuid.as_bytes())?;
+    write_atomic_public(&paths.uuid(), uuid.as_bytes())?;
     generate_ssh_key(&paths.ssh_id_rsa())?;
     write_json(
         &paths.metadata(),
@@ -185,7 +233,7 @@ pub fn create(paths: &Paths) -> Result<String, LayoutError> {
 
 /// Marks the prefix as initialized (the last step of a successful init).
 pub fn mark_initialized(paths: &Paths) -> Result<(), LayoutError> {
-    write_atomic(&paths.initialized(), b"")
+    write_atomic_public(&paths.initialized(), b"")
 }
 
 #[cfg(test)]
@@ -236,6 +284,26 @@ mod tests {
         mark_initialized(&paths).unwrap();
         assert!(paths.initialized().is_file());
         assert!(matches!(create(&paths), Err(LayoutError::Exists(_))));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn private_files_are_0600_before_their_first_byte() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |f: &fs::File| f.metadata().unwrap().permissions().mode() & 0o777;
+        let dir = scratch("private");
+        let path = dir.join("secret");
+        // a file left there with a wider mode is not reused (its mode would be)
+        fs::write(&path, b"old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let file = create_private(&path).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 0, "nothing written yet");
+        assert_eq!(mode(&file), 0o600);
+        drop(file);
+        // what write_atomic and write_json leave: 0600, even over a 0644 file
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_json(&path, &serde_json::json!({"root-password": "x"})).unwrap();
+        assert_eq!(mode(&fs::File::open(&path).unwrap()), 0o600);
         fs::remove_dir_all(&dir).unwrap();
     }
 

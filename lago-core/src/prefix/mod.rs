@@ -21,9 +21,3 @@ pub mod render;
 pub mod staging;
 pub mod state;
 pub mod writer;
-
-// The operations lived here before `crate::ops`; these paths stay valid for
-// the front ends that import them.
-pub use crate::ops::{
-    collect, deploy, destroy, export, init, inventory, orphans, run, snapshot, status,
-};

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::domain::DomainSpec;
 use super::error::{SpecError, SpecErrorKind};
@@ -50,6 +50,7 @@ impl EnvSpec {
 
     /// The management network of VM `vm`: the network of its last nic on a
     /// management network (Lago's `mgmt_net`). `None` if there is no such VM.
+    #[cfg(test)]
     pub fn management_net_of(&self, vm: &str) -> Option<&str> {
         let domain = self.domains.get(vm)?;
         domain
@@ -63,6 +64,7 @@ impl EnvSpec {
     /// The whole environment in Lago's JSON shape: `domains` and `nets` (each
     /// as [`DomainSpec::to_json`] / [`NetSpec::to_json`]) and the unknown
     /// top-level keys. `prototypes` is left out: it is already applied.
+    #[cfg(test)]
     pub fn to_json(&self) -> Value {
         let mut out = Map::new();
         let domains: Map<String, Value> = self
@@ -78,7 +80,7 @@ impl EnvSpec {
         out.insert("domains".into(), Value::Object(domains));
         out.insert("nets".into(), Value::Object(nets));
         if let Some(mode) = self.bootstrap_mode {
-            out.insert("bootstrap_mode".into(), json!(mode.as_str()));
+            out.insert("bootstrap_mode".into(), serde_json::json!(mode.as_str()));
         }
         for (key, value) in &self.extra {
             out.insert(key.clone(), value.clone());

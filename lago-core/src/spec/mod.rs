@@ -51,15 +51,13 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use disk::{BuildArgs, BuildOption, BuildStep, DiskFormat, DiskSpec, DiskType, TemplateType};
-pub use domain::{
-    DEFAULT_BOOT_TIME_SEC, DEFAULT_MEMORY_MIB, DEFAULT_VCPU, DomainSpec, Groups, NicSpec,
-};
+pub use disk::{BuildArgs, BuildOption, BuildStep, DiskFormat, DiskType, TemplateType};
+pub use domain::DomainSpec;
 pub use env::EnvSpec;
 pub use error::{SpecError, SpecErrorKind};
 pub use keyword::Keyword;
-pub use net::{DEFAULT_MTU, DhcpRange, NetSpec, NetType};
-pub use path::{KeyPath, Segment};
+pub use net::{NetSpec, NetType};
+pub use path::Segment;
 pub use vars::expand_vars;
 
 use locate::Locator;

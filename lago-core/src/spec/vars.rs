@@ -13,13 +13,7 @@
 ///
 /// The function is pure: all knowledge of variables comes from `lookup`.
 ///
-/// ```
-/// use lago_core::spec::expand_vars;
-/// let lookup = |name: &str| (name == "LAGO_INITFILE_PATH").then(|| "/suite".to_string());
-/// assert_eq!(expand_vars("$LAGO_INITFILE_PATH/disk.img", lookup), "/suite/disk.img");
-/// assert_eq!(expand_vars("${LAGO_INITFILE_PATH}x", lookup), "/suitex");
-/// assert_eq!(expand_vars("$UNSET/a", lookup), "$UNSET/a");
-/// ```
+/// (Examples: the unit tests below.)
 pub fn expand_vars(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -60,6 +54,17 @@ pub fn expand_vars(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Strin
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn expand_vars_examples() {
+        let lookup = |name: &str| (name == "LAGO_INITFILE_PATH").then(|| "/suite".to_string());
+        assert_eq!(
+            expand_vars("$LAGO_INITFILE_PATH/disk.img", lookup),
+            "/suite/disk.img"
+        );
+        assert_eq!(expand_vars("${LAGO_INITFILE_PATH}x", lookup), "/suitex");
+        assert_eq!(expand_vars("$UNSET/a", lookup), "$UNSET/a");
+    }
+
     use super::*;
 
     fn env(name: &str) -> Option<String> {

@@ -12,6 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -87,11 +88,7 @@ pub enum HostKeyCheck {
 
 /// The host name a `known_hosts` line uses for `host` on `port`.
 ///
-/// ```
-/// use lago_core::ssh::known_hosts::host_name;
-/// assert_eq!(host_name("192.168.160.10".parse().unwrap(), 22), "192.168.160.10");
-/// assert_eq!(host_name("192.168.160.10".parse().unwrap(), 2222), "[192.168.160.10]:2222");
-/// ```
+/// (Examples: the unit tests below.)
 pub fn host_name(host: IpAddr, port: u16) -> String {
     if port == 22 {
         host.to_string()
@@ -166,13 +163,15 @@ impl KnownHosts {
         }
     }
 
-    /// Opens the file for update and takes its exclusive lock.
+    /// Opens the file for update (created with mode 0600: it is the
+    /// prefix's record of whom to trust) and takes its exclusive lock.
     fn open_locked(&self) -> Result<File> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&self.path)
             .map_err(|e| self.err(format!("cannot open: {e}")))?;
         file.lock()
@@ -347,6 +346,18 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_name_examples() {
+        assert_eq!(
+            host_name("192.168.160.10".parse().unwrap(), 22),
+            "192.168.160.10"
+        );
+        assert_eq!(
+            host_name("192.168.160.10".parse().unwrap(), 2222),
+            "[192.168.160.10]:2222"
+        );
+    }
+
     use super::*;
 
     /// A wire-format blob: string type, string payload.
@@ -488,6 +499,11 @@ mod tests {
             HostKeyCheck::Mismatch(a.clone())
         );
         let text = std::fs::read_to_string(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(
             text,
             format!(

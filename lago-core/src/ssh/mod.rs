@@ -48,10 +48,10 @@ use crate::error::{Error, ErrorKind};
 pub use client::SshClient;
 pub use copy::CopyStats;
 pub use interactive::PtySize;
-pub use known_hosts::{HostKey, HostKeyCheck, KnownHosts};
-pub use quote::{join_command, quote};
+pub use known_hosts::{HostKey, KnownHosts};
+pub use quote::quote;
 // Service management moved to `crate::service`; kept here for existing imports.
-pub use crate::service::{Service, ServiceManager, ServiceState};
+pub use crate::service::{ServiceManager, ServiceState};
 
 /// The SSH port guests listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 22;
@@ -64,8 +64,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit on any single network wait of a file transfer.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where and as whom to log in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and as whom to log in. Its `Debug` form hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SshTarget {
     /// The guest's address.
     pub host: IpAddr,
@@ -86,6 +86,21 @@ pub struct SshTarget {
     pub connect_timeout: Duration,
     /// Limit on any single network wait during a file transfer.
     pub io_timeout: Duration,
+}
+
+impl std::fmt::Debug for SshTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("key", &self.key)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("known_hosts", &self.known_hosts)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("io_timeout", &self.io_timeout)
+            .finish()
+    }
 }
 
 impl SshTarget {
@@ -196,8 +211,8 @@ pub enum SshError {
     },
     /// The host presented a key other than the one recorded for it.
     #[error(
-        "ssh {target}: host key mismatch: {known_hosts} records {recorded} but the host \
-         presented {presented}; if the VM was re-created, forget its old key"
+        "ssh {target}: host key mismatch: {known_hosts} pins {recorded} but the host \
+         presented {presented}; if its key was changed on purpose, remove its line from that file"
     )]
     HostKeyMismatch {
         /// `user@address`, or `user@address:port` off port 22.
@@ -347,6 +362,7 @@ impl From<SshError> for Error {
             | SshError::Remote { path, .. }
             | SshError::Local { path, .. }
             | SshError::KnownHosts { path, .. } => Some(path.clone()),
+            SshError::HostKeyMismatch { known_hosts, .. } => Some(known_hosts.clone()),
             _ => None,
         };
         let out = Error::with_source(kind, err.to_string(), err);
@@ -377,6 +393,17 @@ mod tests {
             .with_known_hosts("/p/known_hosts");
         assert_eq!(t.key.as_deref(), Some(std::path::Path::new("/p/id_rsa")));
         assert!(t.password.is_none());
+    }
+
+    #[test]
+    fn debug_form_hides_the_password() {
+        let t = SshTarget::new("192.168.160.10".parse().unwrap()).with_password(Some("s3cret-pw"));
+        let text = format!("{t:?}");
+        assert!(!text.contains("s3cret-pw"), "{text}");
+        assert!(
+            text.contains("192.168.160.10") && text.contains("***"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -47,13 +47,7 @@ fn push_quoted_str(out: &mut String, text: &str) {
 /// Quotes one argument for a POSIX shell, so that the shell reads it back
 /// as exactly one word equal to `arg`.
 ///
-/// ```
-/// use lago_core::ssh::quote;
-/// assert_eq!(quote("plain-word_1.txt"), "plain-word_1.txt");
-/// assert_eq!(quote("a b"), "'a b'");
-/// assert_eq!(quote(""), "''");
-/// assert_eq!(quote("it's"), r#"'it'\''s'"#);
-/// ```
+/// (Examples: the unit tests below.)
 pub fn quote(arg: impl AsRef<OsStr>) -> String {
     let bytes = arg.as_ref().as_bytes();
     let mut out = String::with_capacity(bytes.len() + 2);
@@ -77,10 +71,7 @@ pub fn quote(arg: impl AsRef<OsStr>) -> String {
 /// Joins `argv` into one command line for a POSIX shell, quoting every
 /// argument with [`quote`].
 ///
-/// ```
-/// use lago_core::ssh::join_command;
-/// assert_eq!(join_command(&["echo", "a b", "$HOME"]), "echo 'a b' '$HOME'");
-/// ```
+/// (Examples: the unit tests below.)
 pub fn join_command<S: AsRef<OsStr>>(argv: &[S]) -> String {
     let mut out = String::new();
     for (i, arg) in argv.iter().enumerate() {
@@ -94,6 +85,22 @@ pub fn join_command<S: AsRef<OsStr>>(argv: &[S]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quote_examples() {
+        assert_eq!(quote("plain-word_1.txt"), "plain-word_1.txt");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("it's"), r#"'it'\''s'"#);
+    }
+
+    #[test]
+    fn join_command_examples() {
+        assert_eq!(
+            join_command(&["echo", "a b", "$HOME"]),
+            "echo 'a b' '$HOME'"
+        );
+    }
+
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
     use std::process::Command;

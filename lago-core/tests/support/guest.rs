@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use lago_core::ssh::SshTarget;
+use lago_core::SshTarget;
 
 const URI: &str = "qemu:///system";
 

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use lago_core::config::Config;
+use lago_core::Config;
 
 /// `$LAGO_TEST_ROOT`, default `/var/lib/lago-tests`.
 pub fn test_root() -> PathBuf {

@@ -5,7 +5,6 @@ itself, with the command lines made by lago-core."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -51,7 +50,7 @@ class Build:
     def normalize_options(options: Mapping[str, Any], pubkey_file: str = "") -> list[str]:
         """The argv of an ``option: argument`` mapping: an argument list
         repeats the option, ``''``, None or an empty list give the bare option."""
-        return list(_native.build_args(json.dumps(dict(options)), pubkey_file))
+        return list(_native.build_args(dict(options), pubkey_file))
 
     @classmethod
     def get_instance_from_build_spec(

@@ -85,11 +85,14 @@ class BuiltinVerb(CLIPlugin):
         return int(self._func(args) or 0)
 
     def __call__(self, args: Optional[argparse.Namespace] = None, **kwargs: Any) -> int:
-        """Runs the verb on parsed arguments, or, for a verb that takes
-        them, on Lago's keyword arguments (``do_collect(prefix=, output=,
-        no_skip=)``, as plugins such as ovirtlago call it)."""
+        """Runs the verb on parsed arguments, or on Lago's keyword
+        arguments, as plugins such as ovirtlago call verbs
+        (``do_collect(prefix=, output=, no_skip=)``): ``prefix`` is then the
+        prefix object the verb works on (the plugin's own Prefix subclass)
+        and the other keywords are the verb's arguments by dest."""
         if kwargs:
-            return int(self._func(args, **kwargs) or 0)
+            merged = argparse.Namespace(**{**vars(args or argparse.Namespace()), **kwargs})
+            return self.do_run(merged)
         if args is None:
             raise TypeError("a verb needs the parsed arguments or its keyword arguments")
         return self.do_run(args)
@@ -104,6 +107,15 @@ def verb(
         return BuiltinVerb(func, help, populate, **init_args)
 
     return wrap
+
+def _out_format(args: argparse.Namespace) -> Any:
+    """The output plugin of ``-f`` (the default one when a verb is called
+    with keywords and none given)."""
+    fmt = getattr(args, "out_format", None)
+    if fmt is None or isinstance(fmt, str):
+        return _out_formats()[fmt or "default"]
+    return fmt
+
 
 def _cfg(key: str, default: Any = None, section: Optional[str] = None) -> Any:
     value = lago_config.native.get(key, section)
@@ -168,6 +180,62 @@ def _prefix_name(args: argparse.Namespace) -> str:
     return str(args.prefix_name or "current")
 
 
+#: Entry-point groups where a plugin may name the Prefix and Workdir
+#: subclasses every built-in verb opens prefixes and workdirs with (a
+#: ``lago.plugins.prefix`` entry such as ``ovirt = ovirtlago.prefix:OvirtPrefix``).
+PREFIX_CLASS_GROUP = "lago.plugins.prefix"
+WORKDIR_CLASS_GROUP = "lago.plugins.workdir"
+
+
+def _registered_class(group: str, base: type) -> type:
+    """The subclass of ``base`` a plugin registers in ``group``, or ``base``."""
+    found = {
+        name: obj
+        for name, obj in load_plugins(group, instantiate=False).items()
+        if isinstance(obj, type) and issubclass(obj, base)
+    }
+    if len(found) > 1:
+        raise LagoUserException(
+            f"several plugins register a class in {group}: {', '.join(sorted(found))}; "
+            "keep one of them installed"
+        )
+    return next(iter(found.values()), base)
+
+
+def prefix_classes() -> tuple[type, type]:
+    """The (Prefix, Workdir) classes the built-in verbs use: lago's, or the
+    subclasses a plugin registers (``PREFIX_CLASS_GROUP``,
+    ``WORKDIR_CLASS_GROUP``); a registered Prefix class is also the
+    workdir's ``prefix_class``."""
+    from lago.prefix import Prefix
+    from lago.workdir import Workdir
+
+    return _registered_class(PREFIX_CLASS_GROUP, Prefix), _registered_class(WORKDIR_CLASS_GROUP, Workdir)
+
+
+def _prefix(args: argparse.Namespace) -> Any:
+    """The prefix object a verb works on: the one given (Lago's keyword
+    form, ``prefix=``), else the prefix the options name, opened through
+    lago-core and wrapped in the Prefix class (``prefix_classes``)."""
+    given = getattr(args, "prefix", None)
+    if given is not None:
+        return given
+    prefix_class, _ = prefix_classes()
+    return prefix_class(_env(args))
+
+
+def _workdir_object(args: argparse.Namespace) -> Any:
+    """The Workdir object of the options' workdir (``prefix_classes``)."""
+    prefix_class, workdir_class = prefix_classes()
+    workdir = workdir_class(_workdir(args))
+    if prefix_class is not getattr(workdir, "prefix_class", None):
+        from lago.prefix import Prefix
+
+        if prefix_class is not Prefix:
+            workdir.prefix_class = prefix_class
+    return workdir
+
+
 def _env(args: argparse.Namespace) -> Any:
     standalone = _standalone_prefix(args)
     if standalone is not None:
@@ -191,8 +259,8 @@ def _add_file_log(path: str) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def _find_vm(env: Any, host: str) -> str:
-    names = [str(n) for n in env.vm_names()]
+def _find_vm(prefix: Any, host: str) -> str:
+    names = [str(n) for n in prefix._native.vm_names()]
     if host in names:
         return host
     for name in names:
@@ -201,8 +269,9 @@ def _find_vm(env: Any, host: str) -> str:
     raise LagoUserException(f"No VM named {host} (VMs: {', '.join(names)})")
 
 
-def _running_vm(env: Any, host: str) -> str:
-    name = _find_vm(env, host)
+def _running_vm(prefix: Any, host: str) -> str:
+    name = _find_vm(prefix, host)
+    env = prefix._native
     state = env.vm_state(name)
     if state != "running":
         raise LagoUserException(f"The VM {name} is not running (state: {state})")
@@ -304,24 +373,24 @@ def _stop_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Deploy lago resources", _start_args)
 def do_start(args: argparse.Namespace) -> int:
-    env = _env(args)
+    prefix = _prefix(args)
     with LogTask("Start Prefix"):
-        env.start(list(args.vm_names))
+        prefix.start(list(getattr(args, "vm_names", None) or []))
     return 0
 
 
 @verb("Destroy lago resources", _stop_args)
 def do_stop(args: argparse.Namespace) -> int:
-    env = _env(args)
+    prefix = _prefix(args)
     with LogTask("Stop prefix"):
-        env.stop(list(args.vm_names))
+        prefix.stop(list(getattr(args, "vm_names", None) or []))
     return 0
 
 
 @verb("Show status of the deployed virtual resources")
 def do_status(args: argparse.Namespace) -> int:
-    info = json.loads(_env(args).status_json())
-    print(args.out_format.format(info))
+    info = _prefix(args).status_info()
+    print(_out_format(args).format(info))
     return 0
 
 
@@ -332,11 +401,11 @@ def _snapshot_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Create snapshots for all deployed resources", _snapshot_args)
 def do_snapshot(args: argparse.Namespace) -> int:
-    env = _env(args)
-    if args.list:
-        print(args.out_format.format(json.loads(env.snapshots_json())))
-    elif args.snapshot_name:
-        env.snapshot(args.snapshot_name, [])
+    prefix = _prefix(args)
+    if getattr(args, "list", False):
+        print(_out_format(args).format(prefix.get_snapshots()))
+    elif getattr(args, "snapshot_name", None):
+        prefix.create_snapshots(args.snapshot_name)
     else:
         raise LagoUserException("No snapshot name provided")
     return 0
@@ -348,7 +417,7 @@ def _revert_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Revert resources to a snapshot", _revert_args)
 def do_revert(args: argparse.Namespace) -> int:
-    _env(args).revert(args.snapshot_name, [])
+    _prefix(args).revert_snapshots(args.snapshot_name)
     return 0
 
 
@@ -370,8 +439,9 @@ def _list_args(p: argparse.ArgumentParser) -> None:
 def do_list(args: argparse.Namespace) -> int:
     if not args.workdir_path:
         args.workdir_path = getattr(args, GLOBAL_WORKDIR_PATH, None)
-    path = _workdir(args)
-    names = set(_native.prefix_names(path))
+    workdir = _workdir_object(args)
+    path = workdir.path
+    names = set(workdir.prefix_names())
     # Lago lists the prefixes in the order the folder gives them.
     with os.scandir(path) as entries:
         ordered = [e.name for e in entries if e.name in names]
@@ -386,7 +456,12 @@ def _set_current_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Change the current prefix link, so the default prefix that is used is a new one", _set_current_args)
 def do_set_current(args: argparse.Namespace) -> int:
-    _native.set_current(_workdir(args), args.prefix_name)
+    from lago.workdir import PrefixNotFound
+
+    try:
+        _workdir_object(args).set_current(args.prefix_name)
+    except PrefixNotFound as exc:
+        raise LagoUserException(str(exc)) from exc
     return 0
 
 
@@ -413,13 +488,14 @@ def do_destroy(args: argparse.Namespace) -> int:
         os.unlink(target)
         return 0
     standalone = None if args.all_prefixes else _standalone_prefix(args)
+    prefix_class, _ = prefix_classes()
     for name in names:
         if standalone is not None:
             env = _native.Env.load_prefix(standalone, config=lago_config.native)
         else:
             env = _native.Env.load(workdir, name, config=lago_config.native)
         with LogTask(f"Destroy prefix {name}"):
-            env.destroy()
+            prefix_class(env).destroy()
     return 0
 
 
@@ -441,8 +517,9 @@ def _shell_args(p: argparse.ArgumentParser) -> None:
 def do_shell(args: argparse.Namespace) -> int:
     from lago.vm import INTERACTIVE_SHELL, SCRIPT_SHELL, echo_output, flush_std_streams
 
-    env = _env(args)
-    vm = _running_vm(env, args.host)
+    prefix = _prefix(args)
+    vm = _running_vm(prefix, args.host)
+    env = prefix._native
     command = list(args.args)
     if len(command) == 1 and os.path.isfile(command[0]):
         with open(command[0], "rb") as f:
@@ -469,10 +546,10 @@ def _copy_to_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Copy file/dir to a virtual machine from the local host", _copy_to_args)
 def do_copy_to_vm(args: argparse.Namespace) -> int:
-    env = _env(args)
-    vm = _running_vm(env, args.host)
+    prefix = _prefix(args)
+    vm = _running_vm(prefix, args.host)
     with LogTask(f"Copy {args.local_path} to {vm}:{args.remote_path}"):
-        env.copy_to(vm, args.local_path, args.remote_path)
+        prefix.virt_env.get_vm(vm).copy_to(args.local_path, args.remote_path)
     return 0
 
 
@@ -484,10 +561,10 @@ def _copy_from_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Copy file from a virtual machine to local machine", _copy_from_args)
 def do_copy_from_vm(args: argparse.Namespace) -> int:
-    env = _env(args)
-    vm = _running_vm(env, args.host)
+    prefix = _prefix(args)
+    vm = _running_vm(prefix, args.host)
     with LogTask(f"Copy {vm}:{args.remote_path} to {args.local_path}"):
-        env.copy_from(vm, args.remote_path, args.local_path)
+        prefix.virt_env.get_vm(vm).copy_from(args.remote_path, args.local_path)
     return 0
 
 
@@ -497,23 +574,13 @@ def _collect_args(p: argparse.ArgumentParser) -> None:
 
 
 @verb("Collect logs from VMs, list of collected logs can be specified in the init file, under artifacts parameter ", _collect_args)
-def do_collect(
-    args: Optional[argparse.Namespace] = None,
-    *,
-    prefix: Any = None,
-    output: Optional[str] = None,
-    no_skip: bool = False,
-    **kwargs: Any,
-) -> int:
+def do_collect(args: argparse.Namespace) -> int:
     """``lago collect``; also callable as Lago's ``do_collect(prefix=,
     output=, no_skip=)`` (ovirtlago's ``lago ovirt collect`` does)."""
-    from lago.prefix import Prefix
-
-    if args is not None:
-        prefix, output, no_skip = Prefix(_env(args)), args.output, args.no_skip
-    if prefix is None or output is None:
-        raise LagoUserException("collect: a prefix and an output folder are needed")
-    prefix.collect_artifacts(output, ignore_nopath=not no_skip)
+    output = getattr(args, "output", None)
+    if output is None:
+        raise LagoUserException("collect: an output folder is needed")
+    _prefix(args).collect_artifacts(output, ignore_nopath=not getattr(args, "no_skip", False))
     return 0
 
 
@@ -535,9 +602,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Export virtual machine disks", _export_args)
 def do_export(args: argparse.Namespace) -> int:
-    from lago.prefix import Prefix
-
-    output = Prefix(_env(args)).export_vms(
+    output = _prefix(args).export_vms(
         args.vm_names or None,
         args.standalone,
         args.dst_dir,
@@ -554,9 +619,7 @@ def do_export(args: argparse.Namespace) -> int:
 
 @verb("Run scripts that install necessary RPMs and configuration")
 def do_deploy(args: argparse.Namespace) -> int:
-    from lago.prefix import Prefix
-
-    Prefix(_env(args)).deploy()
+    _prefix(args).deploy()
     return 0
 
 
@@ -566,7 +629,9 @@ def _ansible_hosts_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Create Ansible host inventory of the environment", _ansible_hosts_args)
 def do_generate_ansible_hosts(args: argparse.Namespace) -> int:
-    print(_env(args).ansible_inventory(list(args.keys or [])))
+    from lago.lago_ansible import LagoAnsible
+
+    print(LagoAnsible(_prefix(args)).get_inventory_str(list(args.keys or [])))
     return 0
 
 
@@ -587,20 +652,15 @@ def _shutdown_args(p: argparse.ArgumentParser) -> None:
 
 @verb("Shutdown and destroy, or reboot vms", _shutdown_args)
 def do_shutdown(args: argparse.Namespace) -> int:
-    env = _env(args)
-    names = [_find_vm(env, n) for n in args.vm_names]
-    with LogTask("Reboot VMs" if args.reboot else "Shutdown VMs"):
-        env.shutdown(names, bool(args.reboot))
+    prefix = _prefix(args)
+    names = [_find_vm(prefix, n) for n in getattr(args, "vm_names", None) or []]
+    prefix.shutdown(names, bool(getattr(args, "reboot", False)))
     return 0
 
 
 @verb("Clean up deployed resources")
 def do_cleanup(args: argparse.Namespace) -> int:
-    env = _env(args)
-    with LogTask("Stop prefix"):
-        env.stop([])
-    with LogTask("Tag prefix as uninitialized"):
-        env.cleanup()
+    _prefix(args).cleanup()
     return 0
 
 
@@ -612,10 +672,10 @@ def _console_args(p: argparse.ArgumentParser) -> None:
 def do_console(args: argparse.Namespace) -> int:
     import subprocess
 
-    env = _env(args)
-    vm = _find_vm(env, args.host)
-    url = _cfg("libvirt_url", "qemu:///system")
-    argv = ["virsh", "-c", url, "console", env.vm_libvirt_name(vm)]
+    prefix = _prefix(args)
+    vm = _find_vm(prefix, args.host)
+    url = _cfg("libvirt_url", _native.DEFAULT_LIBVIRT_URL)
+    argv = ["virsh", "-c", url, "console", prefix._native.vm_libvirt_name(vm)]
     try:
         return subprocess.call(argv)
     except OSError as exc:
@@ -731,7 +791,7 @@ def create_parser(
     g("--ssh-password", default=_cfg("ssh_password", "123456"), help="Password for SSH provider.")
     g("--ssh-tries", type=int, default=_cfg_int("ssh_tries", 100), help="Number of ssh time outs to wait before failing.")
     g("--ssh-timeout", type=int, default=_cfg_int("ssh_timeout", 10), help="Seconds to wait before marking SSH connection as failed.")
-    g("--libvirt_url", default=_cfg("libvirt_url", "qemu:///system"), help="libvirt URI, currently only system is supported.")
+    g("--libvirt_url", default=_cfg("libvirt_url", _native.DEFAULT_LIBVIRT_URL), help="libvirt URI, currently only system is supported.")
     g("--libvirt-user", default=_cfg("libvirt_user"), help="libvirt user")
     g("--libvirt-password", default=_cfg("libvirt_password"), help="libvirt password")
     g("--default_vm_type", default=_cfg("default_vm_type", "default"), help="Default vm type")

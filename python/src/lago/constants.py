@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Union
 
+from lago._native import DEFAULT_LIBVIRT_URL
+
 #: Folder of helper programs.
 LIBEXEC_DIR = "/usr/libexec/lago/"
 
@@ -21,7 +23,7 @@ CONFIG_DEFAULTS: dict[str, dict[str, Union[str, int]]] = {
         "ssh_password": "123456",
         "ssh_tries": 100,
         "ssh_timeout": 10,
-        "libvirt_url": "qemu:///system",
+        "libvirt_url": DEFAULT_LIBVIRT_URL,
         "default_vm_type": "default",
         "default_vm_provider": "local-libvirt",
         "lease_dir": "/var/lib/lago/subnets",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import logging
 import tempfile
 from typing import Any, Iterator, Optional, Sequence
@@ -41,15 +40,14 @@ class LagoAnsible:
             for vm in self.prefix.get_vms().values()
         ]
         key_file = str(self.prefix.paths.ssh_id_rsa())
-        return str(_native.inventory_render(json.dumps(rows, default=str), list(keys or []), key_file))
+        return str(_native.inventory_render(rows, list(keys or []), key_file))
 
     @staticmethod
     def get_key(key: str, data_structure: Any) -> Any:
         """The value at ``key`` in ``data_structure``: ``/`` is all of it,
         otherwise ``/``-separated parts, numbers indexing lists (negative
         from the end), names indexing mappings; None when the path is missing."""
-        found = _native.inventory_get_key(key, json.dumps(data_structure, default=str))
-        return None if found is None else json.loads(found)
+        return _native.inventory_get_key(key, data_structure)
 
     def get_inventory(self, keys: Optional[Sequence[str]] = None) -> dict[str, list[str]]:
         """Group → host entries, in the inventory's order."""

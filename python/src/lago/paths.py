@@ -1,8 +1,18 @@
-"""``lago.paths.Paths``: where a prefix keeps its files (Lago's layout)."""
+"""``lago.paths.Paths``: where a prefix keeps its files (Lago's layout).
+
+The layout is lago-core's (``lago._native.prefix_layout``), so this class
+and the core never disagree; plugins subclass it (ovirtlago's OvirtPaths)
+and add their own files with :meth:`Paths.prefixed`.
+"""
 
 from __future__ import annotations
 
 import os
+
+from lago import _native
+
+#: Name -> path relative to the prefix folder, from lago-core.
+_LAYOUT: dict[str, str] = {name: os.fspath(rel) for name, rel in _native.prefix_layout()}
 
 
 class Paths:
@@ -21,36 +31,36 @@ class Paths:
 
     def uuid(self) -> str:
         """The uuid file."""
-        return self.prefixed("uuid")
+        return self.prefixed(_LAYOUT["uuid"])
 
     def ssh_id_rsa(self) -> str:
         """The SSH private key."""
-        return self.prefixed("id_rsa")
+        return self.prefixed(_LAYOUT["ssh_id_rsa"])
 
     def ssh_id_rsa_pub(self) -> str:
         """The SSH public key."""
-        return self.prefixed("id_rsa.pub")
+        return self.prefixed(_LAYOUT["ssh_id_rsa_pub"])
 
     def images(self, *path: str) -> str:
         """The images folder."""
-        return self.prefixed("images", *path)
+        return self.prefixed(_LAYOUT["images"], *path)
 
     def virt(self, *path: str) -> str:
         """The virt folder."""
-        return self.prefixed("virt", *path)
+        return self.prefixed(_LAYOUT["virt"], *path)
 
     def logs(self) -> str:
         """The logs folder."""
-        return self.prefixed("logs")
+        return self.prefixed(_LAYOUT["logs"])
 
     def metadata(self) -> str:
         """The metadata file."""
-        return self.prefixed("metadata")
+        return self.prefixed(_LAYOUT["metadata"])
 
     def prefix_lagofile(self) -> str:
         """The prefix's marker file."""
-        return self.prefixed("initialized")
+        return self.prefixed(_LAYOUT["initialized"])
 
     def scripts(self, *args: str) -> str:
         """The scripts folder."""
-        return self.prefixed("scripts", *args)
+        return self.prefixed(_LAYOUT["scripts"], *args)

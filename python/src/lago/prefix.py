@@ -183,7 +183,8 @@ class Prefix:
 
     def status_info(self) -> dict[str, Any]:
         """The info mapping ``lago status`` prints."""
-        return json.loads(self._native.status_json())  # type: ignore[no-any-return]
+        info: dict[str, Any] = self._native.status()
+        return info
 
     def collect_artifacts(self, output_dir: str, ignore_nopath: bool) -> None:
         """Collects every VM's artifacts (each VM's ``_artifact_paths()``)
@@ -226,7 +227,8 @@ class Prefix:
     def get_snapshots(self) -> dict[str, Any]:
         """``{vm: {snapshot: [disk dicts]}}``, as ``lago snapshot --list``
         prints it."""
-        return json.loads(self._native.snapshots_json())  # type: ignore[no-any-return]
+        snapshots: dict[str, Any] = self._native.snapshots()
+        return snapshots
 
     def export_vms(
         self,
@@ -245,17 +247,15 @@ class Prefix:
         ``collect_only`` ``{vm: [source paths]}`` and nothing written."""
         from lago.plugins.output import JSONOutFormatPlugin
 
-        return json.loads(  # type: ignore[no-any-return]
-            self._native.export(
-                list(vms_names or []),
-                dst_dir=os.fspath(export_dir),
-                standalone=bool(standalone),
-                compress=bool(compress),
-                init_file_name=init_file_name,
-                init_file_json=isinstance(out_format, JSONOutFormatPlugin),
-                collect_only=bool(collect_only),
-                parallel=bool(with_threads),
-            )
+        return self._native.export(  # type: ignore[no-any-return]
+            list(vms_names or []),
+            dst_dir=os.fspath(export_dir),
+            standalone=bool(standalone),
+            compress=bool(compress),
+            init_file_name=init_file_name,
+            init_file_json=isinstance(out_format, JSONOutFormatPlugin),
+            collect_only=bool(collect_only),
+            parallel=bool(with_threads),
         )
 
     def destroy(self) -> None:

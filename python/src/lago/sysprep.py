@@ -25,21 +25,27 @@ LOGGER = logging.getLogger(__name__)
 GUESTFS_VERSION = {"major": 1, "minor": 34}
 
 
-def _render_template(distro: str, loader: Any, **kwargs: Any) -> str:
-    """Renders ``sysprep-<distro>.j2`` (or ``sysprep-base.j2``) found by the
-    Jinja2 ``loader`` with ``kwargs`` into a new temporary file, whose first
-    line names the template used; returns the file's path (the caller
-    removes it). Templates get the filter ``dedent``."""
+def _render(distro: str, loader: Any, **kwargs: Any) -> str:
+    """The commands ``sysprep-<distro>.j2`` (or ``sysprep-base.j2``) found by
+    the Jinja2 ``loader`` renders with ``kwargs``, after a first line naming
+    the template used. Templates get the filter ``dedent``."""
     import jinja2
 
     env = jinja2.Environment(loader=loader, trim_blocks=True, lstrip_blocks=True)
     env.filters["dedent"] = textwrap.dedent
     template = env.select_template([f"sysprep-{distro}.j2", "sysprep-base.j2"])
     content = template.render(guestfs_ver=GUESTFS_VERSION, **kwargs)
+    return f"# {template.name}\n{content}"
+
+
+def _render_template(distro: str, loader: Any, **kwargs: Any) -> str:
+    """Lago's helper: :func:`_render` into a new temporary file (mode 0600);
+    returns the file's path (the caller removes it). :func:`sysprep` itself
+    renders in memory: the commands hold the root password."""
+    content = _render(distro, loader, **kwargs)
     with tempfile.NamedTemporaryFile(mode="w", suffix=".sysprep", delete=False) as out:
-        out.write(f"# {template.name}\n")
         out.write(content)
-    LOGGER.debug("Generated sysprep commands at %s:\n%s", out.name, content)
+    LOGGER.debug("Generated sysprep commands at %s", out.name)
     return out.name
 
 
@@ -61,12 +67,7 @@ def sysprep(
     Failures raise lago-core's disk error (a :class:`lago.utils.LagoException`).
     """
     if loader is not None:
-        path = _render_template(distro, loader=loader, **kwargs)
-        try:
-            with open(path) as f:
-                commands = f.read()
-        finally:
-            os.unlink(path)
+        commands = _render(distro, loader, **kwargs)
     else:
         missing = [k for k in ("hostname", "root_password", "public_key") if k not in kwargs]
         if missing:
@@ -75,6 +76,9 @@ def sysprep(
             str(kwargs["hostname"]), str(kwargs["root_password"]), str(kwargs["public_key"])
         )
     os.environ.setdefault("LIBGUESTFS_BACKEND", backend)
-    fd, work_file = tempfile.mkstemp(suffix=".sysprep")
-    os.close(fd)
+    # the commands (root's password among them) go through a file next to
+    # the disk, never in the temp folder; lago-core creates it 0600 and
+    # always removes it
+    folder, name = os.path.split(os.path.abspath(disk))
+    work_file = os.path.join(folder, f".{name}.sysprep-{os.getpid()}")
     _native.sysprep(disk, disk_format, commands, work_file)

@@ -170,7 +170,7 @@ class TemplateRepository:
     def from_url(cls, path: str) -> "TemplateRepository":
         """The repository at ``path`` (a file, a ``file://`` or an HTTP URL),
         read and checked by lago-core."""
-        return cls(json.loads(_native.template_repo_json(path)), path)
+        return cls(_native.template_repo(path), path)
 
     def _get_provider(self, spec: dict[str, Any]) -> Provider:
         provider: Provider = _PROVIDERS[spec["type"]](**spec["args"])

@@ -164,11 +164,11 @@ def _run_into_queue(func: Callable[[], Any], out: Any) -> None:
 
 
 def ipv4_to_mac(ip: str) -> str:
-    """Lago's MAC for an IPv4 address: ``54:52:`` then the 4 octets in hex."""
-    octets = [int(o) for o in ip.split(".")]
-    if len(octets) != 4 or any(not 0 <= o <= 255 for o in octets):
-        raise ValueError(f"not an IPv4 address: {ip!r}")
-    return "54:52:" + ":".join(f"{o:02x}" for o in octets)
+    """Lago's MAC for an IPv4 address: ``54:52:`` then the 4 octets in hex
+    (lago-core's, the one the domains get); ValueError for anything else."""
+    from lago import _native
+
+    return _native.ipv4_to_mac(ip)
 
 
 def shell_join(args: Sequence[str]) -> str:
@@ -317,40 +317,34 @@ class ExceptionTimer:
 
 
 class Flock:
-    """An exclusive (or shared) ``flock`` on ``path``; ``blocking=False``
-    fails at once with BlockingIOError when the lock is held."""
+    """An exclusive (or, ``readonly``, shared) ``flock`` on ``path``;
+    ``blocking=False`` fails at once with BlockingIOError when the lock is
+    held. The lock is lago-core's (``lago._native.FileLock``, the one its
+    lease and template stores take)."""
 
     def __init__(self, path: str, readonly: bool = False, blocking: bool = True) -> None:
         self.path = path
         self.readonly = readonly
         self.blocking = blocking
-        self._fd: Optional[int] = None
+        self._core: Any = None
 
-    def acquire(self) -> None:
-        """Takes the lock (the file is created if missing)."""
-        import fcntl
-        import os
+    def acquire(self, timeout: Optional[float] = None) -> None:
+        """Takes the lock (the file is created if missing), waiting at most
+        ``timeout`` seconds (None: for ever; TimerException after it)."""
+        from lago import _native
 
-        fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o660)
-        op = fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX
-        if not self.blocking:
-            op |= fcntl.LOCK_NB
-        try:
-            fcntl.flock(fd, op)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
+        lock = _native.FileLock(self.path, shared=self.readonly)
+        if not lock.acquire(timeout if self.blocking else 0.0):
+            if not self.blocking:
+                raise BlockingIOError(f"{self.path} is locked")
+            raise TimerException(f"Unable to acquire lock for {self.path} in {timeout} secs")
+        self._core = lock
 
     def release(self) -> None:
         """Releases the lock."""
-        import fcntl
-        import os
-
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._core is not None:
+            self._core.release()
+            self._core = None
 
     def __enter__(self) -> "Flock":
         self.acquire()
@@ -373,11 +367,14 @@ class LockFile:
     def __enter__(self) -> "LockFile":
         import os
 
-        with ExceptionTimer(timeout=self.timeout):
-            try:
-                self.lock.acquire()
-            except TimerException as exc:
-                raise TimerException(f"Unable to acquire lock for {self.path} in {self.timeout} secs") from exc
+        if isinstance(self.lock, Flock):
+            self.lock.acquire(self.timeout)
+        else:
+            with ExceptionTimer(timeout=self.timeout):
+                try:
+                    self.lock.acquire()
+                except TimerException as exc:
+                    raise TimerException(f"Unable to acquire lock for {self.path} in {self.timeout} secs") from exc
         try:
             os.chmod(self.path, 0o660)
         except OSError:
@@ -409,32 +406,46 @@ class TemporaryDirectory:
 
 
 def get_qemu_info(path: str, backing_chain: bool = False, fail_on_error: bool = True) -> Any:
-    """``qemu-img info --output json`` of ``path`` as a dict (a list of
-    dicts, one per image, with ``backing_chain``). ``-U`` lets it read an
-    image a running VM holds. Failure raises LagoException (or returns an
-    empty dict when not ``fail_on_error``)."""
-    import json
+    """``qemu-img info`` of ``path`` as a dict of qemu-img's keys (a list of
+    dicts, one per image down the backing files, with ``backing_chain``),
+    through lago-core (it also reads an image a running VM holds). Failure
+    raises LagoException (or returns an empty dict when not
+    ``fail_on_error``)."""
+    import os
 
-    cmd = ["qemu-img", "info", "-U", "--output", "json", path]
-    if backing_chain:
-        cmd.insert(-1, "--backing-chain")
-    result = run_command_with_validation(cmd, fail_on_error, msg=f"Failed to get info for {path}")
-    if result.code:
+    from lago import _native
+
+    try:
+        info = _native.qemu_img_info(path)
+        if not backing_chain:
+            return info
+        chain = [info]
+        while chain[-1].get("full-backing-filename") and len(chain) < 64:
+            backing = chain[-1]["full-backing-filename"]
+            if not os.path.isabs(backing):
+                backing = os.path.join(os.path.dirname(os.path.abspath(path)), backing)
+            chain.append(_native.qemu_img_info(backing))
+        return chain
+    except LagoException as exc:
+        if fail_on_error:
+            raise LagoException(f"Failed to get info for {path}: {exc}") from exc
         return {}
-    return json.loads(result.out.decode())
 
 
 def qemu_rebase(target: str, backing_file: str, safe: bool = True, fail_on_error: bool = True) -> CommandStatus:
-    """``qemu-img rebase`` of ``target`` onto ``backing_file`` (its format
-    detected); ``safe=False`` is ``-u`` (only rewrite the header)."""
-    backing = get_qemu_info(backing_file, fail_on_error=fail_on_error) if backing_file else {}
-    cmd = ["qemu-img", "rebase", "-b", backing_file]
-    if backing.get("format"):
-        cmd += ["-F", backing["format"]]
-    if not safe:
-        cmd.insert(2, "-u")
-    cmd.append(target)
-    return run_command_with_validation(cmd, fail_on_error, msg=f"Failed to rebase {target} onto {backing_file}")
+    """Points the qcow2 image ``target`` at ``backing_file`` (its format
+    detected), through lago-core; ``safe=False`` only rewrites the header
+    (``-u``). Failure raises LagoException, or with ``fail_on_error`` false
+    returns a CommandStatus with code 1 and the error as stderr."""
+    from lago import _native
+
+    try:
+        _native.qemu_img_rebase(target, backing_file, not safe)
+    except LagoException as exc:
+        if fail_on_error:
+            raise LagoException(f"Failed to rebase {target} onto {backing_file}: {exc}") from exc
+        return CommandStatus(1, b"", str(exc).encode())
+    return CommandStatus(0, b"", b"")
 
 
 def get_hash(file_path: str, checksum: str = "sha1") -> str:

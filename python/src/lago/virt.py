@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from lago.plugins import load_plugins
@@ -31,8 +30,8 @@ class VirtEnv:
         when None)."""
         self.prefix = prefix
         self._native = prefix._native
-        self._vms_info: list[dict[str, Any]] = json.loads(self._native.vms_json())
-        self._nets_info: list[dict[str, Any]] = json.loads(self._native.nets_json())
+        self._vms_info: list[dict[str, Any]] = list(self._native.vms())
+        self._nets_info: list[dict[str, Any]] = list(self._native.nets())
         if vm_specs is None:
             vm_specs = {v["name"]: v["spec"] for v in self._vms_info}
         self._vm_types: Optional[dict[str, Any]] = None
@@ -44,8 +43,8 @@ class VirtEnv:
         """The VirtEnv of ``prefix``: ``cls(prefix, vm_specs, net_specs)``,
         each a dict name → spec in init-file order, as Lago calls it."""
         native = prefix._native
-        vm_specs = {v["name"]: v["spec"] for v in json.loads(native.vms_json())}
-        net_specs = {n["name"]: n.get("spec") or {} for n in json.loads(native.nets_json())}
+        vm_specs = {v["name"]: v["spec"] for v in native.vms()}
+        net_specs = {n["name"]: n.get("spec") or {} for n in native.nets()}
         return cls(prefix, vm_specs, net_specs)
 
     def save(self) -> None:

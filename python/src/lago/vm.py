@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Any, Optional, Sequence, Union
 
+from lago import _native
 from lago._exc import LagoNativeError, LagoNotFoundError, LagoSSHError
 from lago.plugins.vm import (
     ExtractPathNoPathError,
@@ -22,8 +23,9 @@ from lago.plugins.vm import (
 from lago.utils import CommandStatus
 from lago.providers.ssh import SSHVMProvider as SSHVMProvider  # Lago's path lago.vm.SSHVMProvider
 
-#: How a script runs in the guest: Lago's ``bash -s``, ``sh -s`` without bash.
-SCRIPT_SHELL = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash -s; else exec sh -s; fi")
+#: How a script runs in the guest: Lago's ``bash -s``, ``sh -s`` without
+#: bash (lago-core's command line, the one deploy scripts run with).
+SCRIPT_SHELL = ("sh", "-c", _native.script_command())
 
 #: The shell of ``lago shell VM`` / ``interactive_ssh()``: Lago's ``bash``,
 #: ``sh`` where bash is missing.
@@ -114,16 +116,14 @@ class DefaultVM(VMPlugin):
         """Exports this (stopped) VM's disks into ``dst_dir`` (the current
         folder if None), without an init file; returns ``{name: [paths]}``
         (source paths with ``collect_only``)."""
-        out = json.loads(
-            self._native.export(
-                [self.name()],
-                dst_dir=os.fspath(dst_dir if dst_dir is not None else "."),
-                standalone=bool(standalone),
-                compress=bool(compress),
-                init_file_name=None,
-                collect_only=bool(collect_only),
-                parallel=bool(with_threads),
-            )
+        out = self._native.export(
+            [self.name()],
+            dst_dir=os.fspath(dst_dir if dst_dir is not None else "."),
+            standalone=bool(standalone),
+            compress=bool(compress),
+            init_file_name=None,
+            collect_only=bool(collect_only),
+            parallel=bool(with_threads),
         )
         return {self.name(): out.get(self.name(), [])}
 
@@ -270,7 +270,7 @@ class DefaultVM(VMPlugin):
         from lago.config import config as lago_config
 
         self._check_running()
-        url = lago_config.native.get("libvirt_url") or "qemu:///system"
+        url = lago_config.native.get("libvirt_url") or _native.DEFAULT_LIBVIRT_URL
         argv = ["virsh", "-c", url, "console", self._native.vm_libvirt_name(self.name())]
         return CommandStatus(subprocess.call(argv), b"", b"")
 
@@ -278,7 +278,7 @@ class DefaultVM(VMPlugin):
         """Writes the VM's spec: to ``virt/vm-<name>`` (through lago-core,
         which reads it from then on), or to ``path`` (JSON, indent 4)."""
         if path is None:
-            self._native.save_vm_spec(self.name(), json.dumps(self._spec))
+            self._native.save_vm_spec(self.name(), self._spec)
             return
         with open(path, "w") as f:
             json.dump(self._spec, f, indent=4)

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::load;
+use crate::spec::domain::{DEFAULT_BOOT_TIME_SEC, DEFAULT_MEMORY_MIB, Groups};
+use crate::spec::net::DEFAULT_MTU;
 use crate::spec::{
-    BuildArgs, DEFAULT_BOOT_TIME_SEC, DEFAULT_MEMORY_MIB, DEFAULT_MTU, DiskFormat, DiskType,
-    Groups, NetType, SpecErrorKind, TemplateType, load_file, load_str,
+    BuildArgs, DiskFormat, DiskType, NetType, SpecErrorKind, TemplateType, load_file, load_str,
 };
 
 const MINIMAL: &str = "\

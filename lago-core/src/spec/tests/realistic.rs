@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use super::load;
-use crate::spec::{BuildArgs, DiskFormat, DiskType, Groups, NetType, TemplateType};
+use crate::spec::domain::Groups;
+use crate::spec::{BuildArgs, DiskFormat, DiskType, NetType, TemplateType};
 
 const BASIC_SUITE: &str = include_str!("../../../tests/fixtures/spec/ost-basic-suite.yaml");
 const SMALL_SUITE: &str = include_str!("../../../tests/fixtures/spec/ost-small-suite.json");

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 if TYPE_CHECKING:
@@ -74,7 +73,7 @@ class Network:
 
     def save(self) -> None:
         """Writes the network's spec to ``virt/net-<name>`` (lago-core)."""
-        self._env._native.save_net_spec(self.name(), json.dumps(self._info.get("spec") or {}))
+        self._env._native.save_net_spec(self.name(), self._info.get("spec") or {})
 
     def start(self, attempts: int = 5, timeout: int = 2) -> None:
         """Starts this network alone (nothing happens if it is up)."""

@@ -1,0 +1,80 @@
+//! How an [`Env`] reaches its provider: the libvirt connection opened on
+//! first use (URI and credentials from the configuration), the host's
+//! capabilities, and the domain type its VMs run with.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::{Backend, Env};
+use crate::error::{Error, ErrorKind, Result};
+use crate::provider::Provider;
+use crate::provider::auth::Credentials;
+use crate::provider::domain_type::{self, DomainTypeSetting};
+use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
+use crate::xml::DomainType;
+
+impl Env {
+    pub(super) fn backend(&self) -> Result<&Backend> {
+        if let Some(b) = self.backend.get() {
+            return Ok(b);
+        }
+        let uri = self.config.get("libvirt_url").unwrap_or(DEFAULT_URI);
+        let lv = Libvirt::connect_with(uri, &Credentials::from_config(&self.config))?;
+        let capabilities = lv.capabilities()?;
+        let _ = self.backend.set(Backend {
+            provider: Arc::new(lv),
+            capabilities,
+        });
+        self.backend
+            .get()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "libvirt connection vanished"))
+    }
+
+    /// The provider (libvirt, connected on first use).
+    pub fn provider(&self) -> Result<Arc<dyn Provider>> {
+        Ok(self.backend()?.provider.clone())
+    }
+
+    /// The domain type VMs run with: `[lago] domain_type`, where `auto`
+    /// probes KVM once per host (cached in `$XDG_CACHE_HOME/lago`).
+    pub fn domain_type(&self) -> Result<DomainType> {
+        if let Some(t) = self.domain_type.get() {
+            return Ok(*t);
+        }
+        let setting = self.config.domain_type().map_err(Error::from)?;
+        let backend = self.backend()?;
+        // the probe boots what will run: the first VM's root disk
+        let probe_disk = {
+            let state = self.state.read();
+            state
+                .vms
+                .iter()
+                .find_map(|vm| vm.disks().first().map(|d| self.paths.expand(&d.path)))
+                .filter(|p| p.is_file())
+        };
+        let t = domain_type::resolve(
+            setting,
+            backend.provider.as_ref(),
+            &backend.capabilities,
+            &probe_cache(),
+            probe_disk.as_deref(),
+        )?;
+        if setting == DomainTypeSetting::Auto {
+            info!(domain_type = t.as_str(), "domain type chosen");
+        }
+        let _ = self.domain_type.set(t);
+        Ok(t)
+    }
+}
+
+/// Where the KVM probe's answer is cached.
+fn probe_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("lago").join("kvm-probe")
+}
