@@ -35,7 +35,8 @@ use crate::ops::status::status_info;
 use crate::paths::Paths;
 use crate::prefix::naming;
 use crate::prefix::render;
-use crate::prefix::state::PrefixState;
+use crate::prefix::state::{PrefixState, StateError};
+use crate::prefix::writer;
 use crate::provider::{Provider, VmState};
 use crate::ssh::SshClient;
 use crate::workdir::Workdir;
@@ -65,6 +66,10 @@ pub struct Env {
     ssh: Mutex<HashMap<String, Arc<SshClient>>>,
     /// One lock per VM around its first-boot bootstrap.
     first_boot_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Why the prefix's state could not be read, when it is half made or
+    /// cleaned up (no `initialized`): only `stop`, `cleanup` and `destroy`
+    /// work on it, and `status` says what to run.
+    half_made: Option<String>,
 }
 
 impl std::fmt::Debug for Env {
@@ -78,8 +83,39 @@ impl std::fmt::Debug for Env {
 impl Env {
     fn open(workdir: Workdir, prefix_name: String, config: Config) -> Result<Self> {
         let paths = workdir.prefix(&prefix_name)?;
-        let state = PrefixState::load(&paths)?;
+        let state = match PrefixState::load(&paths) {
+            Ok(state) => state,
+            Err(e @ StateError::NotAPrefix(_)) => {
+                // half made, or cleaned up: open it empty so that it can be
+                // destroyed; everything else says what to run
+                let uuid = std::fs::read_to_string(paths.uuid()).map_err(|_| Error::from(e))?;
+                let message = format!(
+                    "{} is not an initialized lago prefix (no 'initialized' file): it was cleaned \
+                     up, or its init did not finish; `lago destroy -y` removes it",
+                    paths.prefix_path().display()
+                );
+                let state = PrefixState {
+                    paths,
+                    uuid,
+                    nets: Vec::new(),
+                    vms: Vec::new(),
+                };
+                let mut env = Self::with_state(workdir, prefix_name, config, state);
+                env.half_made = Some(message);
+                return Ok(env);
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Self::with_state(workdir, prefix_name, config, state))
+    }
+
+    /// The error of a half-made prefix (see [`Env::open`]), if it is one.
+    fn check_loaded(&self) -> Result<()> {
+        match &self.half_made {
+            Some(message) => Err(Error::new(ErrorKind::NotFound, message.clone())
+                .with_path(self.paths.prefix_path().to_path_buf())),
+            None => Ok(()),
+        }
     }
 
     /// An env over `state`, already read (or just made by `init`).
@@ -99,6 +135,7 @@ impl Env {
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
             first_boot_locks: Mutex::new(HashMap::new()),
+            half_made: None,
         }
     }
 
@@ -208,6 +245,7 @@ impl Env {
     /// exists, which would hold the subnet this env may have leased again —
     /// are stopped first (see [`crate::ops::orphans`]).
     pub fn start(&self, vms: &[String]) -> Result<Vec<String>> {
+        let _writer = self.write_lock("start")?;
         let t = self.domain_type()?;
         let backend = self.backend()?;
         self.clean_orphans_quietly(backend.provider.as_ref());
@@ -260,6 +298,7 @@ impl Env {
     /// Stops the named VMs (all when empty) at once, and the nets no
     /// running VM uses any more.
     pub fn stop(&self, vms: &[String]) -> Result<()> {
+        let _writer = self.write_lock("stop")?;
         // Connections go first, while their guests can still see them close.
         self.disconnect(&self.names_or_all(vms));
         let state = self.state.read();
@@ -283,6 +322,7 @@ impl Env {
 
     /// The status information `lago status` prints (contract §1.3).
     pub fn status(&self) -> Result<Value> {
+        self.check_loaded()?;
         let provider = self.backend()?.provider.clone();
         let state = self.state.read();
         let uuid = state.uuid.clone();
@@ -305,6 +345,7 @@ impl Env {
     /// the guest ignores it; waits at most `timeout` for each VM to go down,
     /// then stops the nets no running VM uses (not on reboot).
     pub fn shutdown(&self, vms: &[String], reboot: bool, timeout: Duration) -> Result<()> {
+        let _writer = self.write_lock("shutdown")?;
         let names: Vec<String> = {
             let state = self.state.read();
             run::select(&state, vms)?
@@ -352,6 +393,7 @@ impl Env {
     /// already is an error and nothing changes; a VM that fails keeps
     /// nothing of the snapshot and the error names it.
     pub fn snapshot(&self, name: &str, vms: &[String]) -> Result<()> {
+        let _writer = self.write_lock("snapshot")?;
         let state = self.state();
         let steps = snapshot::plan(&state, vms, name)?;
         let provider = self.provider()?;
@@ -378,6 +420,7 @@ impl Env {
     /// [`Env::boot_timeout`]). A VM without that snapshot is an error naming
     /// the snapshots it has, and nothing is touched.
     pub fn revert(&self, name: &str, vms: &[String]) -> Result<()> {
+        let _writer = self.write_lock("revert")?;
         let plan = {
             let state = self.state.read();
             snapshot::plan_revert(&state, vms, name)?
@@ -425,6 +468,7 @@ impl Env {
     /// [`crate::ops::export`]). Returns `{vm: [paths], "init-file": path}`,
     /// or with `collect_only` `{vm: [source paths]}`.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
+        let _writer = self.write_lock("export")?;
         export::check_names(&self.state.read(), &opts.vms)?;
         let provider = self.provider()?;
         let state = self.state.read();
@@ -441,6 +485,7 @@ impl Env {
     /// prefix's `initialized` file, so the prefix no longer loads (its
     /// files stay; `destroy` removes them).
     pub fn cleanup(&self) -> Result<()> {
+        let _writer = self.write_lock("cleanup")?;
         self.stop(&[])?;
         let marker = self.paths.initialized();
         match std::fs::remove_file(&marker) {
@@ -457,9 +502,20 @@ impl Env {
         Ok(())
     }
 
+    /// Takes this prefix's writer lock for `verb` (see
+    /// [`crate::prefix::writer`]): every method that changes the prefix or
+    /// its VMs holds it while it runs; readers never take it.
+    pub fn write_lock(&self, verb: &str) -> Result<writer::WriterLock> {
+        if !matches!(verb, "stop" | "cleanup" | "destroy") {
+            self.check_loaded()?;
+        }
+        writer::lock(&self.paths, verb, writer::timeout(&self.config)?)
+    }
+
     /// Stops everything, releases the leases and removes the prefix (and the
     /// workdir with its last prefix).
     pub fn destroy(self) -> Result<()> {
+        let _writer = self.write_lock("destroy")?;
         // SSH connections go first, while their guests may still answer
         // the goodbye (a dead guest costs a bounded wait per connection).
         self.ssh.lock().clear();

@@ -52,6 +52,7 @@ mod error;
 pub mod fslock;
 pub mod lease;
 pub mod ops;
+pub mod owner;
 pub(crate) mod paths;
 pub(crate) mod plan;
 pub mod prefix;

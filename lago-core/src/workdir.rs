@@ -20,11 +20,23 @@ pub const DEFAULT_PREFIX: &str = "default";
 /// What can go wrong with a workdir. Each names the folder involved.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkdirError {
-    /// The folder is not a workdir (no `current` link).
-    #[error("{path} is not a lago workdir: it has no '{CURRENT}' link")]
+    /// The folder is not a workdir (no `current` link, no prefix).
+    #[error("{path} is not a lago workdir: it has no '{CURRENT}' link (`lago init` makes one)")]
     NotAWorkdir {
         /// The folder.
         path: PathBuf,
+    },
+    /// No `current` link, and more than one prefix to choose from (a
+    /// workdir whose first init was killed, or made by another tool).
+    #[error(
+        "workdir {path} has no '{CURRENT}' link and several prefixes ({available}): \
+         run `lago set-current NAME`, or name one with `lago --prefix-name NAME ...`"
+    )]
+    NoCurrent {
+        /// The workdir.
+        path: PathBuf,
+        /// Its prefixes, comma separated.
+        available: String,
     },
     /// `current` exists but is not a symlink.
     #[error("malformed workdir {path}: '{CURRENT}' must be a symlink to a prefix folder")]
@@ -74,9 +86,9 @@ pub enum WorkdirError {
 impl From<WorkdirError> for Error {
     fn from(err: WorkdirError) -> Self {
         let kind = match &err {
-            WorkdirError::NotAWorkdir { .. } | WorkdirError::PrefixNotFound { .. } => {
-                ErrorKind::NotFound
-            }
+            WorkdirError::NotAWorkdir { .. }
+            | WorkdirError::NoCurrent { .. }
+            | WorkdirError::PrefixNotFound { .. } => ErrorKind::NotFound,
             WorkdirError::PrefixExists { .. } => ErrorKind::AlreadyExists,
             WorkdirError::Malformed { .. } | WorkdirError::BadName { .. } => {
                 ErrorKind::InvalidInput
@@ -85,6 +97,7 @@ impl From<WorkdirError> for Error {
         };
         let path = match &err {
             WorkdirError::NotAWorkdir { path }
+            | WorkdirError::NoCurrent { path, .. }
             | WorkdirError::Malformed { path }
             | WorkdirError::Io { path, .. } => Some(path.clone()),
             WorkdirError::PrefixNotFound { workdir, .. }
@@ -111,15 +124,24 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    /// Opens the workdir at `path`.
+    /// Opens the workdir at `path`, first repairing what killed lago
+    /// commands left in it (see [`crate::prefix::staging::recover`]).
     pub fn load(path: impl Into<PathBuf>) -> Result<Self, WorkdirError> {
         let path = path.into();
+        crate::prefix::staging::recover(&path);
         let link = path.join(CURRENT);
         match fs::symlink_metadata(&link) {
             Ok(meta) if meta.file_type().is_symlink() => Ok(Self { path }),
             Ok(_) => Err(WorkdirError::Malformed { path }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(WorkdirError::NotAWorkdir { path })
+                // A workdir whose `current` was never made (its first init
+                // was killed, by an older lago or by Lago) still holds its
+                // prefixes, which `destroy` must reach.
+                let w = Self { path };
+                match w.prefix_names() {
+                    Ok(names) if names.iter().any(|n| w.looks_like_prefix(n)) => Ok(w),
+                    _ => Err(WorkdirError::NotAWorkdir { path: w.path }),
+                }
             }
             Err(e) => Err(io_err("cannot read", &link)(e)),
         }
@@ -130,6 +152,9 @@ impl Workdir {
     /// folder needs no `current` link, and removing the prefix leaves the
     /// folder alone when it has none.
     pub fn of_prefix(prefix_dir: &Path) -> Result<(Self, String), WorkdirError> {
+        if let Some(parent) = prefix_dir.parent() {
+            crate::prefix::staging::recover(parent);
+        }
         let name = prefix_dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -169,23 +194,47 @@ impl Workdir {
         &self.path
     }
 
-    /// The name `current` points at.
+    /// Whether folder `name` here has what every prefix gets first (its
+    /// uuid and SSH key).
+    fn looks_like_prefix(&self, name: &str) -> bool {
+        let paths = Paths::new(self.path.join(name));
+        paths.uuid().is_file() && paths.ssh_id_rsa().is_file()
+    }
+
+    /// The name `current` points at; without the link, the only prefix.
     pub fn current(&self) -> Result<String, WorkdirError> {
         let link = self.path.join(CURRENT);
-        let target = fs::read_link(&link).map_err(io_err("cannot read link", &link))?;
+        let target = match fs::read_link(&link) {
+            Ok(target) => target,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let names = self.prefix_names()?;
+                return match names.as_slice() {
+                    [only] => Ok(only.clone()),
+                    [] => Err(WorkdirError::NotAWorkdir {
+                        path: self.path.clone(),
+                    }),
+                    _ => Err(WorkdirError::NoCurrent {
+                        path: self.path.clone(),
+                        available: names.join(", "),
+                    }),
+                };
+            }
+            Err(e) => return Err(io_err("cannot read link", &link)(e)),
+        };
         Ok(target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default())
     }
 
-    /// The names of the prefixes here: every folder but `current`, sorted.
+    /// The names of the prefixes here: every folder but `current` and the
+    /// staging folders of prefixes in the making, sorted.
     pub fn prefix_names(&self) -> Result<Vec<String>, WorkdirError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))? {
             let entry = entry.map_err(io_err("cannot list", &self.path))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == CURRENT {
+            if name == CURRENT || name.starts_with(crate::prefix::staging::STAGING_PREFIX) {
                 continue;
             }
             let is_dir = entry
@@ -307,6 +356,31 @@ mod tests {
         fs::create_dir_all(&p).unwrap();
         fs::write(p.join("initialized"), "").unwrap();
         fs::write(p.join("uuid"), "0123456789abcdef0123456789abcdef").unwrap();
+    }
+
+    #[test]
+    fn a_workdir_without_current_is_reached_through_its_prefixes() {
+        let dir = scratch("nocurrent");
+        // a folder that is not a prefix does not make a workdir
+        fs::create_dir(dir.join("random")).unwrap();
+        let err = Workdir::load(&dir).unwrap_err();
+        assert!(err.to_string().contains("`lago init` makes one"), "{err}");
+        // a half-made prefix (uuid and key, nothing else) does
+        let half = Paths::new(dir.join("default"));
+        fs::create_dir(half.prefix_path()).unwrap();
+        fs::write(half.uuid(), "0123").unwrap();
+        fs::write(half.ssh_id_rsa(), "key").unwrap();
+        fs::remove_dir(dir.join("random")).unwrap();
+        let w = Workdir::load(&dir).unwrap();
+        assert_eq!(w.current().unwrap(), "default");
+        assert_eq!(w.prefix("current").unwrap(), half);
+        make_prefix(&dir, "other");
+        let err = w.current().unwrap_err();
+        assert!(matches!(err, WorkdirError::NoCurrent { .. }), "{err:?}");
+        assert!(err.to_string().contains("lago set-current NAME"), "{err}");
+        w.set_current("other").unwrap();
+        assert_eq!(w.current().unwrap(), "other");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

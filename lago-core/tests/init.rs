@@ -440,3 +440,100 @@ fn twenty_inits_at_once_never_share_a_subnet() {
     assert_eq!(gws.len(), 20, "{gws:?}");
     assert_eq!(s.leases().len(), 20);
 }
+
+/// Everything in `dir` whose name starts with `.staging-`.
+fn staging_folders(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".staging-"))
+        .collect()
+}
+
+#[test]
+fn init_publishes_with_one_rename_and_a_dead_inits_staging_is_repaired() {
+    use lago_core::Paths;
+    use lago_core::lease::SubnetStore;
+    use lago_core::owner::Owner;
+    use lago_core::prefix::staging::{self, InitRecord};
+
+    let s = Scratch::new("staging");
+    let initfile = s.initfile(
+        "one.yaml",
+        "domains:\n  vm0:\n    nics: [{net: n0}]\n    disks: []\nnets:\n  n0: {type: nat}\n",
+    );
+    let workdir = s.path("work/.lago");
+    // a killed init's staging folder, holding the first subnet
+    fs::create_dir_all(&workdir).unwrap();
+    let dead = Owner {
+        pid: u32::MAX - 1,
+        start_time: 1,
+        verb: "init".into(),
+    };
+    let half = Paths::new(workdir.join(staging::staging_name("default", &dead)));
+    fs::create_dir(half.prefix_path()).unwrap();
+    fs::write(half.uuid(), "0123").unwrap();
+    fs::write(
+        half.prefixed(".sysprep-vm0"),
+        "root-password password:secret\n",
+    )
+    .unwrap();
+    InitRecord {
+        owner: dead,
+        name: "default".into(),
+        lease_dir: s.path("leases"),
+    }
+    .write(&half)
+    .unwrap();
+    let held = SubnetStore::new(s.path("leases"))
+        .acquire(&half.uuid(), "0123", None)
+        .unwrap();
+    assert_eq!(held.subnet.third_octet(), 200);
+
+    // the next init removes it, gets the subnet, and leaves no staging
+    let done = init(&InitOptions::new(&workdir, &initfile), &s.config()).unwrap();
+    assert_eq!(
+        done.paths.prefix_path(),
+        fs::canonicalize(&workdir).unwrap().join("default")
+    );
+    assert!(staging_folders(&workdir).is_empty());
+    assert!(!done.paths.prefixed(staging::INIT_RECORD).exists());
+    assert_eq!(s.leases(), vec!["200.lease".to_string()]);
+    let lease = fs::read_to_string(s.path("leases/200.lease")).unwrap();
+    assert!(
+        lease.contains(&format!("\"{}\"", done.paths.uuid().display())),
+        "{lease}"
+    );
+    assert_eq!(
+        Workdir::load(&workdir).unwrap().prefix_names().unwrap(),
+        vec!["default".to_string()]
+    );
+
+    // a live init making the same name is named, not raced
+    let busy = workdir.join(staging::staging_name("second", &Owner::current("init")));
+    fs::create_dir(&busy).unwrap();
+    let mut opts = InitOptions::new(&workdir, &initfile);
+    opts.prefix_name = "second".into();
+    let err = init(&opts, &s.config()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert!(
+        err.to_string().contains(&format!(
+            "is being made by lago init (pid {})",
+            std::process::id()
+        )),
+        "{err}"
+    );
+    assert!(busy.exists());
+    fs::remove_dir(&busy).unwrap();
+    destroy(
+        &Workdir::load(&workdir).unwrap(),
+        "current",
+        &s.config(),
+        None,
+    )
+    .unwrap();
+    assert!(s.leases().is_empty());
+    assert!(!workdir.exists());
+}

@@ -120,6 +120,7 @@ pub fn sysprep(disk: &Path, format: &str, commands: &str, work_file: &Path) -> R
             e,
         ));
     }
+    crate::owner::test_pause("init:sysprep");
     let mut cmd = libguestfs_command("virt-sysprep");
     cmd.arg("--format").arg(format).arg("-a").arg(disk);
     cmd.arg("--commands-from-file").arg(work_file);

@@ -187,6 +187,7 @@ impl Env {
     /// (its boot timeout); a script exiting non-zero fails the call with
     /// `<script> failed with status N on <vm>` (Lago's `LagoDeployError`).
     pub fn deploy(&self) -> Result<()> {
+        let _writer = self.write_lock("deploy")?;
         let jobs: Vec<(String, Vec<PathBuf>)> = {
             let state = self.state.read();
             state

@@ -565,6 +565,44 @@ impl SubnetStore {
         Ok(released)
     }
 
+    /// Moves the leases of `subnets` held by the prefix whose uuid file is
+    /// `from` to the uuid file `to`, then runs `then` (the rename that
+    /// makes `to` exist), all under the store lock, so no other process sees
+    /// the leases while they name a missing file. If `then` fails the
+    /// leases are moved back.
+    pub fn move_owner<T>(
+        &self,
+        subnets: &[Subnet],
+        from: &Path,
+        to: &Path,
+        then: impl FnOnce() -> io::Result<T>,
+    ) -> Result<io::Result<T>, LeaseError> {
+        let _lock = self.lock()?;
+        let mut moved = Vec::new();
+        for &subnet in subnets {
+            let path = self.lease_path(subnet);
+            if let Found::Lease(Some(owner), _) = inspect(&path)
+                && owner.uuid_path == from
+            {
+                self.write_lease(
+                    subnet,
+                    LeaseOwner {
+                        uuid_path: to.to_path_buf(),
+                        uuid: owner.uuid.clone(),
+                    },
+                )?;
+                moved.push((subnet, owner));
+            }
+        }
+        let result = then();
+        if result.is_err() {
+            for (subnet, owner) in moved {
+                self.write_lease(subnet, owner)?;
+            }
+        }
+        Ok(result)
+    }
+
     /// Lists the lease files in the range with their owners and status,
     /// lowest subnet first. Removes nothing.
     pub fn list(&self) -> Result<Vec<LeaseEntry>, LeaseError> {
@@ -711,6 +749,10 @@ fn inspect(path: &Path) -> Found {
 /// compares the whole file content, so a trailing newline is a mismatch).
 fn owner_status(owner: &LeaseOwner) -> LeaseStatus {
     match fs::read(&owner.uuid_path) {
+        // a prefix a killed init was making (see crate::prefix::staging)
+        Ok(_) if crate::prefix::staging::in_dead_staging(&owner.uuid_path) => {
+            LeaseStatus::OwnerGone
+        }
         Ok(content) if content == owner.uuid.as_bytes() => LeaseStatus::Valid,
         Ok(_) => LeaseStatus::OwnerReplaced,
         Err(err)

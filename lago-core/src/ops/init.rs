@@ -10,6 +10,18 @@
 //! so far for this prefix is undone: leases released, the prefix folder
 //! removed, the workdir removed if this call created it, and `current`
 //! pointed back where it was. `initialized` is written last.
+//!
+//! The prefix is built under a staging name in the workdir
+//! (`.staging-<name>-<pid>-<start time>`, see [`crate::prefix::staging`])
+//! and made visible with one rename, its subnet leases moved to the final
+//! name under the lease store's lock at the same time; `current` is pointed
+//! last. A killed init leaves at most a staging folder with a dead owner,
+//! which the next lago command on the workdir removes (with its leases), or
+//! a finished prefix not yet `current`, which it adopts.
+//!
+//! Test-only: with `LAGO_TEST_PAUSE` set to `init:reserve`,
+//! `init:materialize`, `init:sysprep`, `init:persist` or `init:current`,
+//! init blocks at that phase (see [`crate::owner::test_pause`]).
 
 use std::collections::HashMap;
 use std::fs;
@@ -26,10 +38,12 @@ use crate::disk::{ImageFormat, ImagePlan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::{Subnet, SubnetStore};
 use crate::ops::parallel;
+use crate::owner::{self, Owner};
 use crate::paths::{PREFIX_VAR, Paths};
 use crate::plan::{self, NetInput, NetKind, NicInput, Plan, VmInput};
 use crate::prefix::layout;
 use crate::prefix::record::FirstBootRecord;
+use crate::prefix::staging::{self, InitRecord};
 use crate::prefix::state::{
     DiskRecord, NetRecord, NetState, Ordered, PrefixState, Scalar, VmRecord, VmState,
 };
@@ -381,6 +395,18 @@ fn validate(opts: &InitOptions, config: &Config) -> Result<Validated> {
         opts.prefix_name.clone()
     };
     Workdir::check_name(&input.prefix_name)?;
+    staging::recover(&opts.workdir);
+    if let Some(other) = staging::live_staging(&opts.workdir, &input.prefix_name) {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!(
+                "prefix '{}' is being made by {} in workdir {}: wait for it, or stop it",
+                input.prefix_name,
+                other.describe(),
+                opts.workdir.display()
+            ),
+        ));
+    }
     input.existing = match Workdir::load(&opts.workdir) {
         Ok(w) => Some(w),
         Err(workdir::WorkdirError::NotAWorkdir { .. }) => None,
@@ -400,7 +426,10 @@ fn validate(opts: &InitOptions, config: &Config) -> Result<Validated> {
 struct Reserved<'a> {
     undo: Undo<'a>,
     workdir_path: PathBuf,
+    /// Where the prefix is made (its staging folder).
     paths: Paths,
+    /// Where it will be once made.
+    final_paths: Paths,
     uuid: String,
     /// The gateway of every NAT net: leased, or given outside the range.
     gws: HashMap<String, Ipv4Addr>,
@@ -427,7 +456,9 @@ fn reserve<'a>(
     }
     let workdir_path =
         fs::canonicalize(&opts.workdir).map_err(|e| io_error("resolve", &opts.workdir, e))?;
-    let paths = Paths::new(workdir_path.join(&input.prefix_name));
+    let final_paths = Paths::new(workdir_path.join(&input.prefix_name));
+    let me = Owner::current("init");
+    let paths = Paths::new(workdir_path.join(staging::staging_name(&input.prefix_name, &me)));
     let uuid = match layout::create(&paths) {
         Ok(uuid) => uuid,
         Err(e @ layout::LayoutError::Exists(_)) => return Err(e.into()),
@@ -437,7 +468,15 @@ fn reserve<'a>(
         }
     };
     undo.prefix_dir = Some(paths.prefix_path().to_path_buf());
-    info!(prefix = %paths.prefix_path().display(), %uuid, "prefix created");
+    let record = InitRecord {
+        owner: me,
+        name: input.prefix_name.clone(),
+        lease_dir: input.lease_dir.clone(),
+    };
+    record
+        .write(&paths)
+        .map_err(|e| io_error("write", &paths.prefixed(staging::INIT_RECORD), e))?;
+    info!(prefix = %paths.prefix_path().display(), %uuid, "prefix created (staging)");
 
     let mut gws: HashMap<String, Ipv4Addr> = HashMap::new();
     let mut leased = Vec::new();
@@ -468,10 +507,12 @@ fn reserve<'a>(
         debug!(net = %net.name, subnet = %lease.subnet, "subnet leased");
     }
     undo.leases = Some((leases, leased));
+    owner::test_pause("init:reserve");
     Ok(Reserved {
         undo,
         workdir_path,
         paths,
+        final_paths,
         uuid,
         gws,
     })
@@ -552,6 +593,7 @@ fn materialize(
         vms.push(vm);
         sysprep_jobs.extend(job);
     }
+    owner::test_pause("init:materialize");
     let paths = &reserved.paths;
     parallel::each(&sysprep_jobs, "running virt-sysprep", |job| {
         let work = paths.prefixed(format!(".sysprep-{}", job.vm));
@@ -789,7 +831,7 @@ fn make_disks(
             &format!("domains.{}.disks.{}", d.name, disk.name),
             disk.to_json(),
         )?;
-        rec.path = Some(image.stored_path.clone().into());
+        rec.path = Some(final_path(reserved, &image.stored_path).into());
         rec.metadata = Some(metadata);
         if records.is_empty() {
             let bootable = disk.disk_type != DiskType::Empty && disk.format != DiskFormat::Iso;
@@ -806,6 +848,17 @@ fn make_disks(
         records.push(rec);
     }
     Ok((records, root))
+}
+
+/// `path` as it reads once the staging folder is renamed to the prefix.
+fn final_path(reserved: &Reserved, path: &str) -> String {
+    let staging = reserved.paths.prefix_path().to_string_lossy();
+    match path.strip_prefix(staging.as_ref()) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", reserved.final_paths.prefix_path().display())
+        }
+        _ => path.to_string(),
+    }
 }
 
 /// The VM's deploy scripts copied into the prefix; their stored paths.
@@ -982,16 +1035,25 @@ fn persist(
     opts: &InitOptions,
     input: &Validated,
     mut reserved: Reserved,
-    state: PrefixState,
+    mut state: PrefixState,
 ) -> Result<Initialized> {
     state.save()?;
     layout::mark_initialized(&reserved.paths)?;
+    owner::test_pause("init:persist");
+    publish(&mut reserved)?;
+    state.paths = reserved.paths.clone();
+    owner::test_pause("init:current");
     let current_before = input.existing.as_ref().and_then(|w| w.current().ok());
-    if input.existing.is_none() || opts.set_current {
+    let has_current = fs::symlink_metadata(reserved.workdir_path.join(workdir::CURRENT)).is_ok();
+    if input.existing.is_none() || opts.set_current || !has_current {
         reserved.undo.old_current = Some((reserved.workdir_path.clone(), current_before));
         workdir::point_current(&reserved.workdir_path, &input.prefix_name)?;
     }
     reserved.undo.commit();
+    let record = reserved.paths.prefixed(staging::INIT_RECORD);
+    if let Err(e) = fs::remove_file(&record) {
+        warn!(file = %record.display(), error = %e, "cannot remove init's record");
+    }
     info!(prefix = %reserved.paths.prefix_path().display(), vms = state.vms.len(), nets = state.nets.len(), "prefix initialized");
     Ok(Initialized {
         workdir: reserved.workdir_path,
@@ -999,6 +1061,68 @@ fn persist(
         uuid: reserved.uuid,
         state,
     })
+}
+
+/// The staging folder renamed to the prefix's name (never over an existing
+/// one), its leases moved to the final uuid path under the lease store's
+/// lock at the same time; from here `reserved.paths` are the final ones.
+fn publish(reserved: &mut Reserved) -> Result<()> {
+    let from = reserved.paths.prefix_path().to_path_buf();
+    let to = reserved.final_paths.prefix_path().to_path_buf();
+    let rename = || rename_noreplace(&from, &to);
+    let renamed = match &reserved.undo.leases {
+        Some((store, subnets)) => store.move_owner(
+            subnets,
+            &reserved.paths.uuid(),
+            &reserved.final_paths.uuid(),
+            rename,
+        )?,
+        None => rename(),
+    };
+    renamed.map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            let name = to
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            workdir::WorkdirError::PrefixExists {
+                name,
+                workdir: reserved.workdir_path.clone(),
+            }
+            .into()
+        } else {
+            io_error(&format!("rename {} to", from.display()), &to, e)
+        }
+    })?;
+    reserved.undo.prefix_dir = Some(to);
+    reserved.paths = reserved.final_paths.clone();
+    Ok(())
+}
+
+/// `rename(2)` that fails with `AlreadyExists` rather than replace `to`.
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+    };
+    let (from_c, to_c) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The root password of a template whose metadata names none (Lago's).

@@ -9,10 +9,15 @@
 //!   as typed records, read back and written again byte for byte;
 //! - [`naming`]: the libvirt names of a prefix's nets and VMs;
 //! - [`render`]: the libvirt XML inputs of those nets and VMs, derived from
-//!   the state.
+//!   the state;
+//! - [`staging`]: prefixes in the making, and the repair of what a killed
+//!   init left;
+//! - [`writer`]: the one-writer-per-prefix lock the changing verbs hold.
 
 pub mod layout;
 pub mod naming;
 pub mod record;
 pub mod render;
+pub mod staging;
 pub mod state;
+pub mod writer;

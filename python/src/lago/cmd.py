@@ -138,10 +138,27 @@ def _standalone_prefix(args: argparse.Namespace) -> Optional[str]:
         or not Prefix.is_prefix(os.curdir)
     ):
         return None
+    half_made = _half_made_prefix(prefix_path)
+    if half_made is not None:
+        return half_made
     try:
         return os.path.realpath(Prefix.resolve_prefix_path(prefix_path))
     except RuntimeError as exc:
         raise LagoUserException(str(exc)) from exc
+
+
+def _half_made_prefix(path: Optional[str]) -> Optional[str]:
+    """``-p PATH`` naming a prefix folder without ``initialized`` (its init
+    was killed, or it was cleaned up): that folder, so that ``destroy``
+    reaches it and the other verbs say what to run. Lago's search for a
+    prefix (``Prefix.resolve_prefix_path``) only knows initialized ones."""
+    if not path or path == "auto":
+        return None
+    if os.path.isfile(os.path.join(path, "uuid")) and not os.path.exists(
+        os.path.join(path, "initialized")
+    ):
+        return os.path.realpath(path)
+    return None
 
 
 def _workdir(args: argparse.Namespace) -> str:
@@ -805,6 +822,34 @@ def _signal_exit(signum: int, _frame: Any) -> NoReturn:
     sys.exit(128 + signum)
 
 
+class _RepairReporter(logging.Handler):
+    """Prints each repair lago-core made of what a killed lago left
+    (logger ``lago.repair``: a half-made prefix removed, a finished one
+    adopted) as one line ``lago: <what was cleaned>`` on stderr."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(logging.WARNING)
+        self.prog = prog
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{self.prog}: {record.getMessage()}", file=sys.stderr)
+
+
+def _report_repairs(prog: str) -> None:
+    repairs = logging.getLogger("lago.repair")
+    repairs.addHandler(_RepairReporter(prog))
+    repairs.propagate = False
+
+
+def _flush_native_logs() -> None:
+    """Hands queued lago-core records (repairs among them) to logging now:
+    calls that fail, or that do not flush, would leave them unseen."""
+    try:
+        _native.flush_logs()
+    except Exception:  # noqa: BLE001 - reporting must never fail a command
+        LOGGER.debug("flush of native logs failed", exc_info=True)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs ``lago``; returns the exit code."""
     signal.signal(signal.SIGTERM, _signal_exit)
@@ -838,9 +883,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     root.addHandler(console)
+    _report_repairs(prog)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        _flush_native_logs()
+        return code
     except LagoException as exc:
+        _flush_native_logs()
         LOGGER.debug("error", exc_info=True)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
