@@ -168,3 +168,24 @@ def test_without_a_plugin_the_verbs_use_lagos_classes() -> None:
     from lago.workdir import Workdir
 
     assert cmd.prefix_classes() == (Prefix, Workdir)
+
+
+def test_init_creates_the_prefix_through_the_plugins_prefix_class(plugin_path: Path, tmp_path: Path) -> None:
+    """``lago init`` asks the registered Prefix class for the new prefix
+    (``Prefix.from_init_file``), so a plugin's subclass is constructed."""
+    from test_init_template_repos import INITFILE, make_repo
+
+    repo = make_repo(tmp_path / "repos", "mine", {"v1": 1})
+    (tmp_path / "LagoInitFile").write_text(INITFILE)
+    record = tmp_path / "calls"
+    r = lago(
+        tmp_path, plugin_path, record, "--lease_dir", str(tmp_path / "leases"),
+        "init", "--skip-bootstrap", "--template-repo-path", str(repo),
+        "--template-store", str(tmp_path / "store"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert calls(record) == ["init"]
+    assert (tmp_path / ".lago" / "default" / "initialized").is_file()
+    r = lago(tmp_path, plugin_path, record, "--lease_dir", str(tmp_path / "leases"), "destroy", "--yes")
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / ".lago" / "default").exists()

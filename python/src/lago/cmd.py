@@ -324,9 +324,19 @@ def do_init(args: argparse.Namespace) -> int:
     if prefix_name == "current":
         prefix_name = "default"
     repo = _template_repo(args)
+    prefix_class: Any = prefix_classes()[0]
     with LogTask("Initialize and populate prefix"):
-        env = _init_env(args, workdir, initfile, prefix_name, repo)
-    LOGGER.info("Initialized prefix %s", env.prefix_path)
+        prefix = prefix_class.from_init_file(
+            workdir,
+            initfile,
+            prefix_name,
+            template_repo=repo,
+            template_store=args.template_store,
+            set_current=bool(args.set_current),
+            bootstrap="skip" if args.skip_bootstrap else "auto",
+            skip_build=bool(args.skip_build),
+        )
+    LOGGER.info("Initialized prefix %s", prefix.paths.prefix_path())
     return 0
 
 
@@ -345,22 +355,6 @@ def _template_repo(args: argparse.Namespace) -> Optional[str]:
         except RuntimeError as exc:
             raise LagoUserException(str(exc)) from exc
     return None if path is None else str(path)
-
-
-def _init_env(
-    args: argparse.Namespace, workdir: str, initfile: str, prefix_name: str, repo: Optional[str]
-) -> _native.Env:
-    return _native.Env.init(
-        workdir,
-        initfile,
-        prefix_name=prefix_name,
-        template_repo=repo,
-        template_store=args.template_store,
-        set_current=bool(args.set_current),
-        bootstrap="skip" if args.skip_bootstrap else "auto",
-        skip_build=bool(args.skip_build),
-        config=lago_config.native,
-    )
 
 
 def _start_args(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Union
 
-from lago._native import DEFAULT_LIBVIRT_URL
+from lago import _native
 
 #: Folder of helper programs.
 LIBEXEC_DIR = "/usr/libexec/lago/"
@@ -14,25 +14,22 @@ LIBEXEC_DIR = "/usr/libexec/lago/"
 #: Configuration files read before the user's.
 CONFS_PATH = ["/etc/lago/lago.conf"]
 
-#: The built-in defaults by section, as Lago declares them.
-CONFIG_DEFAULTS: dict[str, dict[str, Union[str, int]]] = {
-    "lago": {
-        "logdepth": 3,
-        "loglevel": "info",
-        "ssh_user": "root",
-        "ssh_password": "123456",
-        "ssh_tries": 100,
-        "ssh_timeout": 10,
-        "libvirt_url": DEFAULT_LIBVIRT_URL,
-        "default_vm_type": "default",
-        "default_vm_provider": "local-libvirt",
-        "lease_dir": "/var/lib/lago/subnets",
-        "prefix_name": "current",
-        "reposync_dir": "/var/lib/lago",
-    },
-    "init": {
-        "template_repo_path": "http://templates.ovirt.org/repo/repo.metadata",
-        "template_store": "/var/lib/lago/store",
-        "template_repos": "/var/lib/lago/repos",
-    },
-}
+#: The defaults Lago declares as numbers (the rest are text).
+_NUMBERS = frozenset({"logdepth", "ssh_tries", "ssh_timeout"})
+
+
+def _core_defaults() -> dict[str, dict[str, Union[str, int]]]:
+    """lago-core's built-in defaults by section, with Lago's types."""
+    defaults = _native.Config.defaults()
+    out: dict[str, dict[str, Union[str, int]]] = {}
+    for name in defaults.section_names():
+        out[name] = {
+            key: int(value) if key in _NUMBERS and value.isdigit() else value
+            for key, value in defaults.section(name) or []
+        }
+    return out
+
+
+#: The built-in defaults by section: Lago's ``CONFIG_DEFAULTS`` and lago's
+#: own keys (``domain_type``, …), read from lago-core, which owns them.
+CONFIG_DEFAULTS: dict[str, dict[str, Union[str, int]]] = _core_defaults()

@@ -84,6 +84,40 @@ class Prefix:
             )
 
     @classmethod
+    def from_init_file(
+        cls,
+        workdir: str,
+        initfile: str,
+        prefix_name: str = "default",
+        *,
+        template_repo: Optional[str] = None,
+        template_store: Optional[str] = None,
+        set_current: bool = True,
+        bootstrap: str = "auto",
+        skip_build: bool = False,
+    ) -> "Prefix":
+        """Creates prefix ``prefix_name`` in ``workdir`` from the init file
+        ``initfile`` (lago-core's init: one transaction that leaves nothing
+        behind if it fails or is killed) and returns it as an object of this
+        class; ``lago init`` calls it on the Prefix class a plugin
+        registers."""
+        from lago import _native
+        from lago.config import config
+
+        env = _native.Env.init(
+            workdir,
+            initfile,
+            prefix_name=prefix_name,
+            template_repo=template_repo,
+            template_store=template_store,
+            set_current=set_current,
+            bootstrap=bootstrap,
+            skip_build=skip_build,
+            config=config.native,
+        )
+        return cls(env)
+
+    @classmethod
     def is_prefix(cls, path: str) -> bool:
         """True if ``path`` holds an initialized prefix (its ``initialized``
         file)."""
