@@ -203,6 +203,11 @@ typedef enum lago_status {
    */
   LAGO_STATUS_IO = 600,
   /**
+   * The operation was interrupted (`lago_cancel`) and undid what it had
+   * done.
+   */
+  LAGO_STATUS_CANCELLED = 700,
+  /**
    * An internal error (a bug in lago).
    */
   LAGO_STATUS_INTERNAL = 900,
@@ -332,6 +337,31 @@ extern "C" {
  * Strings: the returned string is NUL-terminated UTF-8.
  */
 const char *lago_version(void);
+
+/**
+ * Asks every lago operation running in this process to stop at its next
+ * check and undo what it did (an init removes its half-made prefix, a start
+ * stops what it started, ...); those calls then return
+ * `LAGO_STATUS_CANCELLED`. Meant for a program's `SIGINT` handler. The
+ * request stays until `lago_cancel_clear`, so call that once the
+ * interrupted calls have returned.
+ *
+ * Ownership: nothing is passed or returned.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread, and async-signal-safe (it stores one atomic flag).
+ * Strings: none.
+ */
+void lago_cancel(void);
+
+/**
+ * Clears a `lago_cancel` request, so that later calls run again.
+ *
+ * Ownership: nothing is passed or returned.
+ * Errors: none; this function cannot fail.
+ * Threads: any thread, and async-signal-safe.
+ * Strings: none.
+ */
+void lago_cancel_clear(void);
 
 /**
  * A configuration holding only the built-in defaults (no files, no

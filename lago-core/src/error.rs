@@ -49,6 +49,9 @@ pub enum ErrorKind {
     Timeout,
     /// A bug in lago: an invariant did not hold.
     Internal,
+    /// The operation was interrupted ([`crate::cancel`], Ctrl-C) and undid
+    /// what it had done.
+    Cancelled,
 }
 
 impl ErrorKind {
@@ -66,6 +69,7 @@ impl ErrorKind {
         ErrorKind::Ssh,
         ErrorKind::Timeout,
         ErrorKind::Internal,
+        ErrorKind::Cancelled,
     ];
 }
 
@@ -272,6 +276,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Ssh => "SSH error",
             ErrorKind::Timeout => "timed out",
             ErrorKind::Internal => "internal error",
+            ErrorKind::Cancelled => "interrupted",
         };
         f.write_str(name)
     }

@@ -45,6 +45,7 @@
 //! never installs a subscriber and never prints.
 
 pub(crate) mod bootstrap;
+pub mod cancel;
 pub(crate) mod config;
 pub mod disk;
 pub(crate) mod env;

@@ -116,6 +116,33 @@ pub extern "C" fn lago_version() -> *const c_char {
     ffi_boundary!(default: VERSION_C.as_ptr(), { VERSION_C.as_ptr() })
 }
 
+/// Asks every lago operation running in this process to stop at its next
+/// check and undo what it did (an init removes its half-made prefix, a start
+/// stops what it started, ...); those calls then return
+/// `LAGO_STATUS_CANCELLED`. Meant for a program's `SIGINT` handler. The
+/// request stays until `lago_cancel_clear`, so call that once the
+/// interrupted calls have returned.
+///
+/// Ownership: nothing is passed or returned.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread, and async-signal-safe (it stores one atomic flag).
+/// Strings: none.
+#[unsafe(no_mangle)]
+pub extern "C" fn lago_cancel() {
+    lago_core::cancel::request();
+}
+
+/// Clears a `lago_cancel` request, so that later calls run again.
+///
+/// Ownership: nothing is passed or returned.
+/// Errors: none; this function cannot fail.
+/// Threads: any thread, and async-signal-safe.
+/// Strings: none.
+#[unsafe(no_mangle)]
+pub extern "C" fn lago_cancel_clear() {
+    lago_core::cancel::clear();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,9 @@ pub enum lago_status {
     Timeout = 501,
     /// An operating-system I/O operation failed.
     Io = 600,
+    /// The operation was interrupted (`lago_cancel`) and undid what it had
+    /// done.
+    Cancelled = 700,
     /// An internal error (a bug in lago).
     Internal = 900,
 }
@@ -61,6 +64,7 @@ impl From<ErrorKind> for lago_status {
             ErrorKind::Ssh => lago_status::Ssh,
             ErrorKind::Timeout => lago_status::Timeout,
             ErrorKind::Internal => lago_status::Internal,
+            ErrorKind::Cancelled => lago_status::Cancelled,
             // ErrorKind is #[non_exhaustive]: a kind added to the core before
             // it gets its own code here is reported as internal.
             _ => lago_status::Internal,
@@ -92,6 +96,7 @@ mod tests {
             (lago_status::Ssh, 500),
             (lago_status::Timeout, 501),
             (lago_status::Io, 600),
+            (lago_status::Cancelled, 700),
             (lago_status::Internal, 900),
         ];
         for (status, value) in expected {

@@ -44,7 +44,7 @@ def test_hierarchy() -> None:
 
 
 def test_every_kind_is_a_lago_exception() -> None:
-    assert {"invalid_input", "config", "not_found", "already_exists", "io", "libvirt", "disk", "ssh", "timeout", "internal"} <= set(BY_KIND)
+    assert {"invalid_input", "config", "not_found", "already_exists", "io", "libvirt", "disk", "ssh", "timeout", "internal", "cancelled"} <= set(BY_KIND)
     assert all(issubclass(c, LagoException) for c in BY_KIND.values())
 
 

@@ -73,6 +73,10 @@ const CLASSES: &[(Option<ErrorKind>, Class)] = &[
         Some(ErrorKind::Internal),
         class("internal", "lago._exc", "LagoInternalError"),
     ),
+    (
+        Some(ErrorKind::Cancelled),
+        class("cancelled", "lago._exc", "LagoCancelledError"),
+    ),
     (None, class("other", "lago._exc", "LagoNativeError")),
 ];
 

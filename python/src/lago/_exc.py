@@ -81,6 +81,10 @@ class LagoInternalError(LagoNativeError):
     """A bug in lago."""
 
 
+class LagoCancelledError(LagoNativeError):
+    """The operation was interrupted (Ctrl-C) and undid what it had done."""
+
+
 _TABLE: dict[str, type[LagoNativeError]] = {}
 
 
