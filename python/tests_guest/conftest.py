@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -98,3 +99,32 @@ def scratch(scratch_root: Path, request: pytest.FixtureRequest) -> Path:
     path = scratch_root / request.node.name
     path.mkdir()
     return path
+
+
+@dataclass
+class FaultFigures:
+    """What the fault suite (``test_faults.py``) saw, counted as it ran:
+    printed at the end of the session."""
+
+    cases: int = 0
+    survived: int = 0
+    libvirt_left: int = 0
+    leases_left: int = 0
+    staging_left: int = 0
+    outside_left: int = 0
+
+    def line(self) -> str:
+        return (
+            f"fault suite: {self.cases} cases (verb x phase x signal), {self.survived} faults survived, "
+            f"libvirt objects left: {self.libvirt_left}, leases left: {self.leases_left}, "
+            f"staging/trash folders left: {self.staging_left}, "
+            f"files outside the workdir left: {self.outside_left}"
+        )
+
+
+FAULTS = FaultFigures()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FAULTS.cases:
+        terminalreporter.write_line(FAULTS.line())
