@@ -106,16 +106,33 @@ fn parse_stat(text: &str) -> Option<(char, u64)> {
 }
 
 /// The test-only pause hook (see module docs): blocks until standard input
-/// closes when `LAGO_TEST_PAUSE` equals `phase`.
+/// closes when `LAGO_TEST_PAUSE` equals `phase`. While it blocks, a cancel
+/// request ([`crate::cancel::request`], made by the Python binding when it
+/// sees Ctrl-C) is reported once as `LAGO_TEST_INTERRUPT_SEEN <phase>
+/// <pid>` on stderr, so a fault test lets lago go on only once the
+/// interrupt has reached the core.
 pub fn test_pause(phase: &str) {
     if std::env::var_os(TEST_PAUSE_VAR).is_some_and(|v| v == phase) {
+        let pid = std::process::id();
         // The one place the core writes to stderr: the test harness reads it.
-        let _ = writeln!(
-            io::stderr().lock(),
-            "LAGO_TEST_PAUSED {phase} {}",
-            std::process::id()
-        );
-        let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+        let _ = writeln!(io::stderr().lock(), "LAGO_TEST_PAUSED {phase} {pid}");
+        let (closed, stdin_closed) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            let _ = closed.send(());
+        });
+        let mut seen = false;
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            stdin_closed.recv_timeout(std::time::Duration::from_millis(20))
+        {
+            if !seen && crate::cancel::requested() {
+                seen = true;
+                let _ = writeln!(
+                    io::stderr().lock(),
+                    "LAGO_TEST_INTERRUPT_SEEN {phase} {pid}"
+                );
+            }
+        }
     }
 }
 

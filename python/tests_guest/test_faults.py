@@ -83,6 +83,9 @@ SIGNALS = {"KILL": signal.SIGKILL, "INT": signal.SIGINT}
 
 # the safety bound on a command; never reached when lago works
 LIMIT = 900.0
+# the bound on lago's taking an interrupt (its Python binding looks at
+# signals every 50 ms); never reached when lago works
+INTERRUPT_LIMIT = 30.0
 
 
 class Case(NamedTuple):
@@ -186,9 +189,19 @@ class Paused:
     def signal(self, sig: str) -> None:
         if sig == "KILL":
             os.kill(self.pid, signal.SIGKILL)
-        else:
-            # as Ctrl-C does: every process of the group
-            os.killpg(self.pid, SIGNALS[sig])
+            return
+        # as Ctrl-C does: every process of the group; then wait until the
+        # interrupt reached lago-core (the paused hook reports its cancel
+        # request) before letting lago go on, so that it meets its next check
+        os.killpg(self.pid, SIGNALS[sig])
+        seen = f"LAGO_TEST_INTERRUPT_SEEN {self.phase} {self.pid}".encode()
+        deadline = time.monotonic() + INTERRUPT_LIMIT
+        while seen not in self.seen:
+            assert time.monotonic() < deadline, (
+                f"lago paused at {self.phase} did not take the interrupt within {INTERRUPT_LIMIT:.0f}s: "
+                f"{self.seen.decode(errors='replace')}"
+            )
+            assert self._read(1.0), f"lago ended after the interrupt, still paused at {self.phase}"
 
     def finish(self) -> int:
         """Lets lago go on (its stdin closed), reads its stderr to the end,
