@@ -532,25 +532,26 @@ def bootstrap_route(root: Path) -> str:
 
 
 def case_start_bootstrap(envs: Envs, case: Case) -> None:
-    # a plain template: `lago start` logs in over SSH at its first boot
+    # a plain template, bootstrapped at its first boot by the first command
+    # that reaches the guest (`lago start` does not wait for it; `lago
+    # shell` does): logged in, the pending entry not yet removed
     env = envs.get("bootstrap", PLAIN)
     if env.exists() and bootstrap_route(env.root) != "ssh (at first boot)":
         env.destroy()
-    env.stopped()
-    p = envs.paused(env.root, case.phase, "start")
-    assert running_domains(env.uuid)
+    env.running()
+    p = envs.paused(env.root, case.phase, "shell", "vm0", "-c", "true")
     p.signal(case.sig)
     if case.sig == "INT":
         interrupted(p)
-        assert not running_domains(env.uuid) and not active_nets(env.uuid)
         next_after_interrupt(env.root)
         # the first boot is still to come
         assert bootstrap_route(env.root) == "ssh (at first boot)"
     else:
         killed(p)
-        next_after_kill(env.root, case, "start")
+        # run again by the next use of the VM
+        next_after_kill(env.root, case, "shell", "vm0", "-c", "true")
         assert bootstrap_route(env.root) == "ssh"
-        ok(env.root, "shell", "vm0", "-c", "true")
+    assert running_domains(env.uuid)
 
 
 def case_stop(envs: Envs, case: Case) -> None:
@@ -637,6 +638,11 @@ def case_revert(envs: Envs, case: Case) -> None:
     else:
         killed(p)
         next_after_kill(env.root, case, "revert", "base")
+        if case.phase != "revert:locked":
+            # the killed revert had stopped the VMs: they stay down, as the
+            # repair line says, until `lago start`
+            assert not running_domains(env.uuid)
+            ok(env.root, "start")
         assert running_domains(env.uuid)
 
 
