@@ -322,6 +322,24 @@ impl Env {
 
     /// The status information `lago status` prints (contract §1.3).
     pub fn status(&self) -> Result<Value> {
+        self.with_live_state(|state, vm_state, net_up| status_info(state, vm_state, net_up))
+    }
+
+    /// The environment as a Graphviz DOT graph (`lago status --format dot`):
+    /// nets, VMs, NICs with IPs, and their live state.
+    pub fn status_dot(&self) -> Result<String> {
+        self.with_live_state(|state, vm_state, net_up| {
+            crate::ops::graph::dot(state, vm_state, net_up)
+        })
+    }
+
+    /// Runs `f` on the state with the provider's live state of each VM (its
+    /// state string, `failed to get state` when libvirt cannot tell) and net
+    /// (active or not).
+    fn with_live_state<T>(
+        &self,
+        f: impl FnOnce(&PrefixState, &dyn Fn(&str) -> String, &dyn Fn(&str) -> bool) -> T,
+    ) -> Result<T> {
         self.check_loaded()?;
         let provider = self.backend()?.provider.clone();
         let state = self.state.read();
@@ -337,7 +355,7 @@ impl Env {
                 .network_active(&naming::network_name(&uuid, net))
                 .unwrap_or(false)
         };
-        Ok(status_info(&state, vm_state, net_up))
+        Ok(f(&state, &vm_state, &net_up))
     }
 
     /// Shuts the named VMs (all when empty) down cleanly, or reboots them:
