@@ -125,6 +125,10 @@ impl Env {
                 warn!(image = %image.display(), error = %e, "cannot record what the first boot learned");
             }
         }
+        // Killed or interrupted here, the entry stays and the next use of
+        // the VM runs the script again: it is idempotent, and the prefix's
+        // key (added before the password changes) still lets lago in.
+        crate::owner::phase("start:bootstrap")?;
         self.first_boot_done(vm)?;
         info!(
             vm,
