@@ -512,7 +512,15 @@ impl Env {
                 ssh.remove(vm);
             }
         }
-        reverted?;
+        if let Err(e) = reverted {
+            if e.kind() == ErrorKind::Cancelled {
+                return Err(e.wrap(format!(
+                    "revert to '{name}' interrupted: its VMs are down with their disks as they \
+                     were; run `lago revert {name}` again, or `lago start`"
+                )));
+            }
+            return Err(e);
+        }
         forgotten?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
         pending.update(journal::Pending::Revert {
@@ -521,7 +529,12 @@ impl Env {
             disks_replaced: true,
         })?;
         // interrupted here, the VMs stay down on their reverted disks
-        crate::owner::phase("revert:disks")?;
+        crate::owner::phase("revert:disks").map_err(|e| {
+            e.wrap(format!(
+                "revert to '{name}' interrupted: its disks are reverted and its VMs down; \
+                 `lago start` brings them back"
+            ))
+        })?;
         drop(pending);
         if !was_running.is_empty() {
             self.start(&was_running)?;
