@@ -67,6 +67,10 @@ pub struct Env {
     ssh: Mutex<HashMap<String, Arc<SshClient>>>,
     /// One lock per VM around its first-boot bootstrap.
     first_boot_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The line about a destroy that was killed halfway, until a verb that
+    /// still works on the prefix (`status`, `stop`, `cleanup`, `destroy`)
+    /// logs it; the other verbs fail saying to run `lago destroy -y`.
+    unfinished_destroy: Mutex<Option<String>>,
     /// Why the prefix's state could not be read, when it is half made or
     /// cleaned up (no `initialized`): only `stop`, `cleanup` and `destroy`
     /// work on it, and `status` says what to run.
@@ -136,11 +140,23 @@ impl Env {
             Ok(xml.contains(&format!("'{file}'")) || xml.contains(&format!("\"{file}\"")))
         };
         let repaired = journal::recover(&self.paths, &uses_overlay);
+        if matches!(pending.op, journal::Pending::Destroy { .. }) {
+            *self.unfinished_destroy.lock() = repaired;
+            return;
+        }
         if repaired.is_some()
             && self.half_made.is_none()
             && let Ok(state) = PrefixState::load(&self.paths)
         {
             *self.state.write() = state;
+        }
+    }
+
+    /// Logs the line about a destroy killed halfway (once), if there was
+    /// one: the verbs that still work on such a prefix call it.
+    fn report_unfinished_destroy(&self) {
+        if let Some(line) = self.unfinished_destroy.lock().take() {
+            tracing::warn!(target: "lago::repair", "{line}");
         }
     }
 
@@ -170,6 +186,7 @@ impl Env {
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
             first_boot_locks: Mutex::new(HashMap::new()),
+            unfinished_destroy: Mutex::new(None),
             half_made: None,
         }
     }
@@ -362,6 +379,7 @@ impl Env {
 
     /// The status information `lago status` prints (contract §1.3).
     pub fn status(&self) -> Result<Value> {
+        self.report_unfinished_destroy();
         self.check_loaded()?;
         let provider = self.backend()?.provider.clone();
         let state = self.state.read();
@@ -591,7 +609,9 @@ impl Env {
     /// [`crate::prefix::writer`]): every method that changes the prefix or
     /// its VMs holds it while it runs; readers never take it.
     pub fn write_lock(&self, verb: &str) -> Result<writer::WriterLock> {
-        if !matches!(verb, "stop" | "cleanup" | "destroy") {
+        if matches!(verb, "stop" | "cleanup" | "destroy") {
+            self.report_unfinished_destroy();
+        } else {
             self.check_loaded()?;
             if let Some(killed) = journal::killed_destroy(&self.paths) {
                 return Err(journal::destroy_unfinished(&self.paths, &killed));

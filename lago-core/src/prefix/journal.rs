@@ -22,7 +22,8 @@
 //!
 //! Each repair is one line, `<what> of a killed lago <verb> (pid N)`, logged
 //! as a warning (target `lago::repair`, as [`super::staging::recover`]
-//! does) and returned.
+//! does) and returned; a killed destroy's line is only returned (the verbs
+//! that still work on the prefix log it, the others fail saying it).
 
 use std::fs;
 use std::io;
@@ -252,13 +253,13 @@ pub fn recover(paths: &Paths, uses_overlay: UsesOverlay<'_>) -> Option<String> {
         }
         Pending::Destroy { .. } => {
             // the record stays: `lago destroy -y` finishes and removes it
-            let line = format!(
+            // not logged here: the verbs that go on with the prefix say it
+            // (the others fail saying it, see [`destroy_unfinished`])
+            return Some(format!(
                 "found the half-destroyed prefix {} of a killed lago destroy (pid {pid}): \
                  run `lago destroy -y` to finish",
                 paths.prefix_path().display()
-            );
-            tracing::warn!(target: "lago::repair", "{line}");
-            return Some(line);
+            ));
         }
     };
     let line = format!("{line} of a killed lago {verb} (pid {pid})");
