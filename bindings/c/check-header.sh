@@ -3,12 +3,13 @@
 #   bash bindings/c/check-header.sh
 #
 # 1. include/lago.h is exactly what the pinned cbindgen generates (no drift);
-# 2. liblago.so has the soname liblago.so.<MAJOR>;
+# 2. liblago.so has the soname liblago.so.<ABI> (0.<MINOR> before 1.0, then <MAJOR>);
 # 3. a C11 and a C++17 program that include lago.h twice build with all
 #    warnings as errors against the shared library, found through lago.pc
 #    (made from bindings/c/lago.pc.in), and run: lago_version() and the
 #    LAGO_VERSION_* macros equal the Cargo version;
-# 4. the C program also links statically (liblago.a + Libs.private) and runs.
+# 4. the C program also links statically (liblago.a + Libs.private, through
+#    pkg-config --static --cflags --libs) and runs.
 #
 # Needs: cbindgen at the version in lago-ffi/CBINDGEN_VERSION
 # (cargo install cbindgen --version "$(cat lago-ffi/CBINDGEN_VERSION)" --locked),
@@ -67,20 +68,23 @@ step "include/lago.h matches cbindgen $want_cbindgen output" header_is_current
 pkgid=$(cargo pkgid -p lago-ffi)
 version=${pkgid##*[#@]}
 major=${version%%.*}
+minor=${version#*.}
+minor=${minor%%.*}
+if [ "$major" = 0 ]; then abi=0.$minor; else abi=$major; fi
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 lib_dir=$target_dir/debug
 
 cargo build --quiet -p lago-ffi
 
-soname_is_major() {
+soname_is_abi() {
     local soname
     soname=$(readelf -d "$lib_dir/liblago.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-    if [ "$soname" != "liblago.so.$major" ]; then
-        echo "soname of liblago.so is '$soname', want liblago.so.$major" >&2
+    if [ "$soname" != "liblago.so.$abi" ]; then
+        echo "soname of liblago.so is '$soname', want liblago.so.$abi" >&2
         return 1
     fi
 }
-step "liblago.so soname is liblago.so.$major" soname_is_major
+step "liblago.so soname is liblago.so.$abi" soname_is_abi
 
 # Install-like prefixes, described by lago.pc made from the template.
 make_prefix() { # make_prefix DIR shared|static
@@ -89,12 +93,12 @@ make_prefix() { # make_prefix DIR shared|static
     cp include/lago.h "$prefix/include/"
     if [ "$2" = shared ]; then
         cp "$lib_dir/liblago.so" "$prefix/lib/liblago.so.$version"
-        ln -s "liblago.so.$version" "$prefix/lib/liblago.so.$major"
-        ln -s "liblago.so.$major" "$prefix/lib/liblago.so"
+        ln -s "liblago.so.$version" "$prefix/lib/liblago.so.$abi"
+        ln -s "liblago.so.$abi" "$prefix/lib/liblago.so"
     else
         ln -s "$lib_dir/liblago.a" "$prefix/lib/liblago.a"
     fi
-    sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" \
+    sed -e "/^#/!s|@PREFIX@|$prefix|g" -e "/^#/!s|@VERSION@|$version|g" \
         bindings/c/lago.pc.in > "$prefix/lib/pkgconfig/lago.pc"
 }
 make_prefix "$tmp/shared" shared
@@ -111,19 +115,20 @@ build_and_run() { # build_and_run shared|static COMPILER STD SOURCE
         echo "lago.pc reports version $(pkg-config --modversion lago), want $version" >&2
         return 1
     fi
-    cflags=$(pkg-config --cflags lago)
     if [ "$kind" = shared ]; then
+        cflags=$(pkg-config --cflags lago)
         libs="$(pkg-config --libs lago) -Wl,-rpath,$tmp/shared/lib"
     else
-        libs=$(pkg-config --static --libs lago)
+        cflags=
+        libs=$(pkg-config --static --cflags --libs lago)
     fi
     # shellcheck disable=SC2086 # pkg-config output is a list of words
     "$cc" "-std=$std" "${warnings[@]}" "${define_version[@]}" $cflags \
         "$src" -o "$exe" $libs || return 1
     local needed
     needed=$(readelf -d "$exe" | sed -n 's/.*(NEEDED).*\[\(liblago[^]]*\)\].*/\1/p')
-    if [ "$kind" = shared ] && [ "$needed" != "liblago.so.$major" ]; then
-        echo "$exe needs '$needed', want liblago.so.$major" >&2
+    if [ "$kind" = shared ] && [ "$needed" != "liblago.so.$abi" ]; then
+        echo "$exe needs '$needed', want liblago.so.$abi" >&2
         return 1
     fi
     if [ "$kind" = static ] && [ -n "$needed" ]; then

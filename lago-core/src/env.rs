@@ -33,6 +33,7 @@ use crate::ops::run;
 use crate::ops::snapshot;
 use crate::ops::status::status_info;
 use crate::paths::Paths;
+use crate::prefix::journal;
 use crate::prefix::naming;
 use crate::prefix::render;
 use crate::prefix::state::{PrefixState, StateError};
@@ -66,6 +67,10 @@ pub struct Env {
     ssh: Mutex<HashMap<String, Arc<SshClient>>>,
     /// One lock per VM around its first-boot bootstrap.
     first_boot_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// The line about a destroy that was killed halfway, until a verb that
+    /// still works on the prefix (`status`, `stop`, `cleanup`, `destroy`)
+    /// logs it; the other verbs fail saying to run `lago destroy -y`.
+    unfinished_destroy: Mutex<Option<String>>,
     /// Why the prefix's state could not be read, when it is half made or
     /// cleaned up (no `initialized`): only `stop`, `cleanup` and `destroy`
     /// work on it, and `status` says what to run.
@@ -102,11 +107,57 @@ impl Env {
                 };
                 let mut env = Self::with_state(workdir, prefix_name, config, state);
                 env.half_made = Some(message);
+                env.recover_pending();
                 return Ok(env);
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Self::with_state(workdir, prefix_name, config, state))
+        let env = Self::with_state(workdir, prefix_name, config, state);
+        env.recover_pending();
+        Ok(env)
+    }
+
+    /// Repairs what a killed verb left in this prefix (see
+    /// [`crate::prefix::journal`]), when the writer lock is free right now
+    /// (a live writer is left alone; the next command repairs).
+    fn recover_pending(&self) {
+        let Some(pending) = journal::read(&self.paths) else {
+            return;
+        };
+        if pending.owner.is_alive() {
+            return;
+        }
+        let Ok(_writer) = writer::lock(&self.paths, "recover", Duration::ZERO) else {
+            return;
+        };
+        let uses_overlay = |domain: &str, overlay: &Path| -> Result<bool> {
+            let provider = self.provider()?;
+            if !provider.vm_state(domain)?.is_running() {
+                return Ok(false);
+            }
+            let xml = provider.vm_xml(domain)?.unwrap_or_default();
+            let file = overlay.to_string_lossy();
+            Ok(xml.contains(&format!("'{file}'")) || xml.contains(&format!("\"{file}\"")))
+        };
+        let repaired = journal::recover(&self.paths, &uses_overlay);
+        if matches!(pending.op, journal::Pending::Destroy { .. }) {
+            *self.unfinished_destroy.lock() = repaired;
+            return;
+        }
+        if repaired.is_some()
+            && self.half_made.is_none()
+            && let Ok(state) = PrefixState::load(&self.paths)
+        {
+            *self.state.write() = state;
+        }
+    }
+
+    /// Logs the line about a destroy killed halfway (once), if there was
+    /// one: the verbs that still work on such a prefix call it.
+    fn report_unfinished_destroy(&self) {
+        if let Some(line) = self.unfinished_destroy.lock().take() {
+            tracing::warn!(target: "lago::repair", "{line}");
+        }
     }
 
     /// The error of a half-made prefix (see [`Env::open`]), if it is one.
@@ -135,6 +186,7 @@ impl Env {
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
             first_boot_locks: Mutex::new(HashMap::new()),
+            unfinished_destroy: Mutex::new(None),
             half_made: None,
         }
     }
@@ -302,7 +354,12 @@ impl Env {
         // Connections go first, while their guests can still see them close.
         self.disconnect(&self.names_or_all(vms));
         let state = self.state.read();
-        run::stop(&state, self.backend()?.provider.as_ref(), vms)
+        let provider = self.backend()?.provider.clone();
+        run::stop_vms(&state, provider.as_ref(), vms)?;
+        // an interrupt here leaves the VMs down and the nets up: a
+        // consistent point (`lago stop` again stops the nets)
+        crate::owner::phase("stop:domains")?;
+        run::stop_unused_nets(&state, provider.as_ref())
     }
 
     /// The state of VM `vm` (Lago's strings through [`VmState::as_str`]).
@@ -322,6 +379,25 @@ impl Env {
 
     /// The status information `lago status` prints (contract §1.3).
     pub fn status(&self) -> Result<Value> {
+        self.report_unfinished_destroy();
+        self.with_live_state(|state, vm_state, net_up| status_info(state, vm_state, net_up))
+    }
+
+    /// The environment as a Graphviz DOT graph (`lago status --format dot`):
+    /// nets, VMs, NICs with IPs, and their live state.
+    pub fn status_dot(&self) -> Result<String> {
+        self.with_live_state(|state, vm_state, net_up| {
+            crate::ops::graph::dot(state, vm_state, net_up)
+        })
+    }
+
+    /// Runs `f` on the state with the provider's live state of each VM (its
+    /// state string, `failed to get state` when libvirt cannot tell) and net
+    /// (active or not).
+    fn with_live_state<T>(
+        &self,
+        f: impl FnOnce(&PrefixState, &dyn Fn(&str) -> String, &dyn Fn(&str) -> bool) -> T,
+    ) -> Result<T> {
         self.check_loaded()?;
         let provider = self.backend()?.provider.clone();
         let state = self.state.read();
@@ -337,7 +413,7 @@ impl Env {
                 .network_active(&naming::network_name(&uuid, net))
                 .unwrap_or(false)
         };
-        Ok(status_info(&state, vm_state, net_up))
+        Ok(f(&state, &vm_state, &net_up))
     }
 
     /// Shuts the named VMs (all when empty) down cleanly, or reboots them:
@@ -408,9 +484,24 @@ impl Env {
                 ))
             }
         };
-        let outcomes = snapshot::take(provider.as_ref(), &steps, name, &sync);
+        let _pending = journal::begin(&self.paths, snapshot::journal_entry(&steps, name))?;
+        let mut outcomes = snapshot::take(provider.as_ref(), &steps, name, &sync)?;
+        let cancelled = crate::owner::phase("snapshot:taken").err();
+        if let Some(cancel) = &cancelled {
+            snapshot::cancel_taken(&steps, &mut outcomes, cancel);
+        }
         let kept = snapshot::record_outcomes(&mut self.state.write(), &steps, &outcomes, name)?;
-        snapshot::outcome(&outcomes, &kept, name)
+        match cancelled {
+            Some(cancel) if kept.is_empty() => Err(cancel.wrap(format!(
+                "snapshot '{name}' interrupted; nothing was changed"
+            ))),
+            Some(cancel) => Err(cancel.wrap(format!(
+                "snapshot '{name}' interrupted; VMs {} were running and run on their new \
+                 overlays now, so they keep snapshot '{name}'; nothing else was changed",
+                kept.join(", ")
+            ))),
+            None => snapshot::outcome(&outcomes, &kept, name),
+        }
     }
 
     /// Reverts the named VMs (all when empty) to snapshot `name`: the
@@ -432,6 +523,15 @@ impl Env {
                 was_running.push(vm.clone());
             }
         }
+        let temps = snapshot::revert_temps(&plan);
+        let pending = journal::begin(
+            &self.paths,
+            journal::Pending::Revert {
+                name: name.to_string(),
+                temps: temps.clone(),
+                disks_replaced: false,
+            },
+        )?;
         let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
             self.vm_libvirt_name(vm)
         });
@@ -448,9 +548,30 @@ impl Env {
                 ssh.remove(vm);
             }
         }
-        reverted?;
+        if let Err(e) = reverted {
+            if e.kind() == ErrorKind::Cancelled {
+                return Err(e.wrap(format!(
+                    "revert to '{name}' interrupted: its VMs are down with their disks as they \
+                     were; run `lago revert {name}` again, or `lago start`"
+                )));
+            }
+            return Err(e);
+        }
         forgotten?;
         info!(snapshot = name, vms = plan.len(), "disks reverted");
+        pending.update(journal::Pending::Revert {
+            name: name.to_string(),
+            temps,
+            disks_replaced: true,
+        })?;
+        // interrupted here, the VMs stay down on their reverted disks
+        crate::owner::phase("revert:disks").map_err(|e| {
+            e.wrap(format!(
+                "revert to '{name}' interrupted: its disks are reverted and its VMs down; \
+                 `lago start` brings them back"
+            ))
+        })?;
+        drop(pending);
         if !was_running.is_empty() {
             self.start(&was_running)?;
             self.wait_for_ssh_all(&was_running, None)?;
@@ -506,8 +627,13 @@ impl Env {
     /// [`crate::prefix::writer`]): every method that changes the prefix or
     /// its VMs holds it while it runs; readers never take it.
     pub fn write_lock(&self, verb: &str) -> Result<writer::WriterLock> {
-        if !matches!(verb, "stop" | "cleanup" | "destroy") {
+        if matches!(verb, "stop" | "cleanup" | "destroy") {
+            self.report_unfinished_destroy();
+        } else {
             self.check_loaded()?;
+            if let Some(killed) = journal::killed_destroy(&self.paths) {
+                return Err(journal::destroy_unfinished(&self.paths, &killed));
+            }
         }
         writer::lock(&self.paths, verb, writer::timeout(&self.config)?)
     }

@@ -14,6 +14,12 @@
 //! reaches that phase and blocks there until its standard input closes (or
 //! it is killed), so a fault test can signal lago at an exact point and then
 //! let it go on. It is for the fault tests only; nothing else sets it.
+//!
+//! [`phase`] is what the verbs call at each named phase: the pause hook,
+//! then a cancel check ([`crate::cancel::check`]), so an interrupt (Ctrl-C)
+//! stops a verb at its next phase boundary and goes through the verb's
+//! failure path (docs/crash-consistency.md lists the phases and what a
+//! cancel undoes at each).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -136,6 +142,20 @@ pub fn test_pause(phase: &str) {
     }
 }
 
+/// A named phase of a verb (`start:nets`, `snapshot:taken`, ...): the
+/// test-only pause hook ([`test_pause`]), then a cancel check, failing with
+/// [`crate::error::ErrorKind::Cancelled`] when an interrupt was requested.
+pub fn phase(name: &str) -> crate::error::Result<()> {
+    phase_with(name, &crate::cancel::REQUESTED)
+}
+
+/// [`phase`] checking `flag` (tests use a flag of their own).
+pub(crate) fn phase_with(name: &str, flag: &crate::cancel::Flag) -> crate::error::Result<()> {
+    test_pause(name);
+    let verb = name.split(':').next().unwrap_or(name);
+    flag.check(&format!("running lago {verb} (at phase {name})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +197,22 @@ mod tests {
         assert_eq!(me.describe(), format!("lago start (pid {})", me.pid));
         fs::write(&path, "not json").unwrap();
         assert_eq!(Owner::read(&path), None);
+    }
+
+    #[test]
+    fn a_phase_passes_until_a_cancel_is_requested() {
+        let flag = crate::cancel::Flag::new();
+        assert!(phase_with("snapshot:taken", &flag).is_ok());
+        flag.request();
+        let e = phase_with("snapshot:taken", &flag).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Cancelled);
+        assert_eq!(
+            e.to_string(),
+            "interrupted while running lago snapshot (at phase snapshot:taken)"
+        );
+        flag.clear();
+        assert!(phase_with("snapshot:taken", &flag).is_ok());
+        // the process-wide one is not set by any test
+        assert!(phase("init:reserve").is_ok());
     }
 }

@@ -147,6 +147,13 @@ impl Workdir {
         }
     }
 
+    /// The workdir at `path` as it is: no repair, no check.
+    pub(crate) fn load_unchecked(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+        }
+    }
+
     /// The folder holding the prefix at `prefix_dir`, and the prefix's
     /// name, for a prefix used on its own (Lago's `--prefix-path`): the
     /// folder needs no `current` link, and removing the prefix leaves the
@@ -227,14 +234,18 @@ impl Workdir {
             .unwrap_or_default())
     }
 
-    /// The names of the prefixes here: every folder but `current` and the
-    /// staging folders of prefixes in the making, sorted.
+    /// The names of the prefixes here: every folder but `current`, the
+    /// staging folders of prefixes in the making and the trash of prefixes
+    /// being removed, sorted.
     pub fn prefix_names(&self) -> Result<Vec<String>, WorkdirError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.path).map_err(io_err("cannot list", &self.path))? {
             let entry = entry.map_err(io_err("cannot list", &self.path))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name == CURRENT || name.starts_with(crate::prefix::staging::STAGING_PREFIX) {
+            if name == CURRENT
+                || name.starts_with(crate::prefix::staging::STAGING_PREFIX)
+                || name.starts_with(crate::prefix::staging::TRASH_PREFIX)
+            {
                 continue;
             }
             let is_dir = entry
@@ -293,21 +304,35 @@ impl Workdir {
     /// Removes prefix folder `name`, and repoints `current` at another prefix
     /// if it pointed here (or removes the whole workdir when none is left).
     /// Only the prefix's own folder is deleted.
+    ///
+    /// The folder is first renamed to a trash name
+    /// (`.destroying-<name>-<pid>-<start time>`, see
+    /// [`crate::prefix::staging::trash_name`]), so a removal killed halfway
+    /// leaves no half prefix: the next lago command removes a dead owner's
+    /// trash and fixes `current` ([`crate::prefix::staging::recover`]).
     pub fn remove_prefix(&self, name: &str) -> Result<(), WorkdirError> {
         let real = self.resolve_name(name)?;
         let paths = self.prefix(&real)?;
-        fs::remove_dir_all(paths.prefix_path())
+        let trash = self.path.join(crate::prefix::staging::trash_name(
+            &real,
+            &crate::owner::Owner::current("destroy"),
+        ));
+        fs::rename(paths.prefix_path(), &trash)
             .map_err(io_err("cannot remove", paths.prefix_path()))?;
-        if fs::symlink_metadata(self.path.join(CURRENT)).is_err() {
-            // a prefix used on its own: its folder is no workdir to tidy
-            return Ok(());
-        }
-        let rest = self.prefix_names()?;
-        if rest.is_empty() {
+        let in_workdir = fs::symlink_metadata(self.path.join(CURRENT)).is_ok();
+        let rest = if in_workdir {
+            let rest = self.prefix_names()?;
+            if !rest.is_empty() && self.current()? == real {
+                point_current(&self.path, &rest[0])?;
+            }
+            rest
+        } else {
+            Vec::new()
+        };
+        fs::remove_dir_all(&trash).map_err(io_err("cannot remove", &trash))?;
+        if in_workdir && rest.is_empty() {
+            // a prefix used on its own has no workdir to tidy
             return self.remove_if_empty();
-        }
-        if self.current()? == real {
-            point_current(&self.path, &rest[0])?;
         }
         Ok(())
     }
@@ -454,6 +479,24 @@ mod tests {
         assert_eq!(w.current().unwrap(), "a");
         w.remove_prefix("a").unwrap();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn removing_a_prefix_leaves_no_trash_behind() {
+        let dir = scratch("trash");
+        make_prefix(&dir, "a");
+        make_prefix(&dir, "b");
+        point_current(&dir, "a").unwrap();
+        let w = Workdir::load(&dir).unwrap();
+        w.remove_prefix("a").unwrap();
+        let left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut left = left;
+        left.sort();
+        assert_eq!(left, ["b", "current"]);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

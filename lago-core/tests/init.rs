@@ -537,3 +537,49 @@ fn init_publishes_with_one_rename_and_a_dead_inits_staging_is_repaired() {
     assert!(s.leases().is_empty());
     assert!(!workdir.exists());
 }
+
+/// A destroy killed after it released the leases (phase
+/// `destroy:released`) leaves its pending-operation record: every verb but
+/// destroy refuses the prefix saying to run `lago destroy -y`, and that
+/// finishes it (no folder, no lease, no workdir left).
+#[test]
+fn a_destroy_killed_after_the_leases_went_is_finished_by_the_next_destroy() {
+    use lago_core::prefix::journal;
+    use std::sync::Arc;
+
+    let s = Scratch::new("killed-destroy");
+    let initfile = s.initfile(
+        "LagoInitFile",
+        "domains:\n  vm0:\n    nics: [{net: n0}]\n    disks: [{type: empty, name: d, size: 1M, dev: vda, format: raw}]\nnets:\n  n0: {type: nat, management: true}\n",
+    );
+    let workdir = s.path("work/.lago");
+    let done = init(&InitOptions::new(&workdir, &initfile), &s.config()).unwrap();
+    assert_eq!(s.leases().len(), 1);
+    // what the killed destroy did: leases released, its record left by a
+    // process that is gone
+    lago_core::lease::SubnetStore::new(s.path("leases"))
+        .release_all_of(&done.paths.uuid())
+        .unwrap();
+    let record = serde_json::json!({
+        "owner": {"pid": u32::MAX - 1, "start_time": 1, "verb": "destroy"},
+        "op": {"kind": "destroy", "name": "default"},
+    });
+    fs::write(journal::path(&done.paths), record.to_string()).unwrap();
+
+    let open = || {
+        let lv = lago_core::provider::libvirt::Libvirt::connect("test:///default").unwrap();
+        lago_core::Env::load(&workdir, "current", s.config())
+            .unwrap()
+            .with_provider(Arc::new(lv), String::new())
+    };
+    let e = open().start(&[]).unwrap_err();
+    assert!(
+        e.message().contains("killed lago destroy") && e.message().contains("`lago destroy -y`"),
+        "{}",
+        e.message()
+    );
+    assert!(s.leases().is_empty(), "start took no lease");
+    open().destroy().unwrap();
+    assert!(!workdir.exists());
+    assert!(s.leases().is_empty());
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from lago.cmd import create_parser, main
 VERBS = [
     "init", "start", "stop", "status", "list", "set-current", "destroy", "copy-to-vm",
     "copy-from-vm", "collect", "export", "deploy", "ansible_hosts", "generate-config",
-    "snapshot", "revert", "shutdown", "cleanup", "console",
+    "snapshot", "revert", "shutdown", "cleanup", "console", "graph",
 ]
 
 
@@ -127,7 +128,7 @@ def test_verbs_are_listed_in_lagos_order() -> None:
         "cleanup", "collect", "console", "copy-from-vm", "copy-to-vm", "deploy", "destroy",
         "ansible_hosts", "init",
     ]
-    assert list(sub.choices)[-3:] == ["generate-config", "export", "shutdown"]
+    assert list(sub.choices)[-4:] == ["generate-config", "export", "shutdown", "graph"]
 
 
 def test_list_positional_overrides_global_workdir_path_else_keeps_it() -> None:
@@ -150,3 +151,19 @@ def test_list_uses_global_workdir_path_when_none_given(tmp_path: Path) -> None:
 def test_set_current_takes_lagos_dest() -> None:
     parser = create_parser("lago", ["default"], {})
     assert parser.parse_args(["-P", "a", "set-current", "b"]).prefix_name == "b"
+
+
+def test_graph_checks_its_suffix_and_graphviz_before_opening_anything(tmp_path: Path) -> None:
+    r = lago_cli("graph", "-o", "env.jpeg", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown suffix '.jpeg'; valid are .svg, .png, .pdf, .dot, .gv" in r.stderr, r.stderr
+    # a PATH with python but no Graphviz
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(sys.executable)
+    r = subprocess.run(
+        [sys.executable, "-c", "from lago.cmd import run; run()", "graph", "-o", "env.svg"],
+        cwd=tmp_path, capture_output=True, text=True, check=False, env={**os.environ, "PATH": str(bindir)},
+    )
+    assert r.returncode == 2, r.stderr
+    assert "needs Graphviz's `dot` (Debian: apt install graphviz)" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "env.svg").exists()

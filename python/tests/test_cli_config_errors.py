@@ -55,14 +55,14 @@ CALLS = [["--help"], ["-h"]] + [
     [name, *extra]
     for name, extra in (
         (n, {"revert": ["s"], "set-current": ["p"], "shell": ["vm"], "copy-to-vm": ["vm", "a", "b"],
-             "copy-from-vm": ["vm", "a", "b"], "collect": ["--output", "o"], "console": ["vm"]}.get(n, []))
+             "copy-from-vm": ["vm", "a", "b"], "collect": ["--output", "o"], "console": ["vm"], "graph": ["-o", "g.svg"]}.get(n, []))
         for n in BUILTIN_VERBS
     )
 ] + [["status", "--help"], ["init", "--help"]]
 
 
 def test_every_builtin_verb_is_called() -> None:
-    assert {c[0] for c in CALLS} >= set(BUILTIN_VERBS) and len(BUILTIN_VERBS) == 20
+    assert {c[0] for c in CALLS} >= set(BUILTIN_VERBS) and len(BUILTIN_VERBS) == 21
 
 
 @pytest.mark.parametrize("call", CALLS, ids=" ".join)

@@ -81,6 +81,10 @@ def test_cli_lifecycle(lago_env: dict[str, str], scratch: Path) -> None:
         assert r.stdout.splitlines()[0] == "[groups=web]", r.stdout
         r = lago(tmp_path, "-f", "flat", "status")
         assert "VMs/vm0/status: running" in r.stdout.splitlines()
+        # the picture shows the live state: VM running, net up
+        dot = lago(tmp_path, "status", "--format", "dot").stdout
+        assert '\\nrunning" fillcolor=palegreen];' in dot and '"vm:vm0" [shape=box' in dot, dot
+        assert '\\nmanagement\\nup" fillcolor=palegreen penwidth=2];' in dot, dot
         # verbs work from inside the workdir too
         assert "vm0" in lago(tmp_path / ".lago", "-f", "yaml", "status").stdout
         assert lago(tmp_path, "stop").returncode == 0

@@ -17,7 +17,7 @@ LAGO_TEST_PACKAGES=(
     busybox-static dropbear-bin openssh-sftp-server openssh-client
     syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod faketime debootstrap
     python3 pkg-config gcc g++ valgrind libxml2-utils libssl-dev zlib1g-dev xz-utils
-    sasl2-bin libsasl2-modules tini
+    sasl2-bin libsasl2-modules tini graphviz
 )
 
 host_log() { printf 'test-host: %s\n' "$*" >&2; }

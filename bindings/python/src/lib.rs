@@ -400,6 +400,11 @@ impl Env {
         to_py(py, &v)
     }
 
+    /// The environment as a Graphviz DOT graph (`lago status --format dot`).
+    fn status_dot(&self, py: Python<'_>) -> PyResult<String> {
+        self.run(py, |e| e.status_dot())
+    }
+
     /// Runs `argv` in VM `vm` (at most `timeout` seconds, None: lago's
     /// default); returns (code, stdout, stderr).
     #[pyo3(signature = (vm, argv, timeout=None))]

@@ -120,7 +120,10 @@ pub fn sysprep(disk: &Path, format: &str, commands: &str, work_file: &Path) -> R
             e,
         ));
     }
-    crate::owner::test_pause("init:sysprep");
+    if let Err(e) = crate::owner::phase("init:sysprep") {
+        let _ = fs::remove_file(work_file);
+        return Err(e);
+    }
     let mut cmd = libguestfs_command("virt-sysprep");
     cmd.arg("--format").arg(format).arg("-a").arg(disk);
     cmd.arg("--commands-from-file").arg(work_file);

@@ -125,6 +125,10 @@ impl Env {
                 warn!(image = %image.display(), error = %e, "cannot record what the first boot learned");
             }
         }
+        // Killed or interrupted here, the entry stays and the next use of
+        // the VM runs the script again: it is idempotent, and the prefix's
+        // key (added before the password changes) still lets lago in.
+        crate::owner::phase("start:bootstrap")?;
         self.first_boot_done(vm)?;
         info!(
             vm,
@@ -177,5 +181,39 @@ impl Env {
             layout::write_json(&path, &spec.spec)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+    use crate::env::Env;
+
+    /// A first boot killed after its script changed the root password
+    /// (and so after it added the prefix's key) is run again by the next
+    /// use of the VM: the client it logs in with still offers the key
+    /// first, so the changed password does not lock lago out.
+    #[test]
+    fn the_first_boot_client_offers_the_prefix_key_before_the_template_password() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-workdir");
+        let env = Env::load(&dir, "current", Config::new()).unwrap();
+        {
+            let mut state = env.state.write();
+            let vm = state.vms.iter_mut().find(|v| v.name == "vm0").unwrap();
+            vm.spec.first_boot = Some(
+                serde_json::from_value(serde_json::json!({"login-password": "template-pw"}))
+                    .unwrap(),
+            );
+        }
+        assert!(env.first_boot_pending("vm0"));
+        let target = env.first_boot_client("vm0").unwrap().target();
+        assert_eq!(target.user, "root");
+        assert_eq!(target.password.as_deref(), Some("template-pw"));
+        assert_eq!(
+            target.key.as_deref(),
+            Some(env.paths.ssh_id_rsa().as_path())
+        );
     }
 }

@@ -109,9 +109,7 @@ impl Env {
         };
         let timeout = timeout.unwrap_or_else(|| self.boot_timeout(vm));
         let address = self.lease_lookup(vm)?;
-        let took = client
-            .wait_for_ssh_from(timeout, &address)
-            .map_err(for_vm(vm))?;
+        let took = wait_in_slices(vm, &client, timeout, &address)?;
         if pending {
             self.run_first_boot(vm, &client)?;
             // a one-off client's address is the main one's too
@@ -186,6 +184,42 @@ impl Env {
     /// Copies a file or tree out of VM `vm`.
     pub fn copy_from(&self, vm: &str, remote: &Path, local: &Path) -> Result<CopyStats> {
         self.guest(vm)?.copy_from(remote, local).map_err(for_vm(vm))
+    }
+}
+
+/// How long one slice of a wait for SSH lasts: an interrupt is seen
+/// between slices.
+const WAIT_SLICE: Duration = Duration::from_secs(10);
+
+/// `client.wait_for_ssh_from(timeout, address)` in slices of
+/// [`WAIT_SLICE`], checking for an interrupt ([`crate::cancel`]) before
+/// each; a slice's time-out only ends the wait when the whole `timeout` is
+/// spent (and then says how long the whole wait took).
+fn wait_in_slices(
+    vm: &str,
+    client: &SshClient,
+    timeout: Duration,
+    address: &dyn Fn() -> Option<IpAddr>,
+) -> Result<Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        crate::cancel::check(&format!("waiting for VM '{vm}' to answer SSH"))?;
+        let left = timeout.saturating_sub(start.elapsed());
+        match client.wait_for_ssh_from(left.min(WAIT_SLICE), address) {
+            Ok(_) => return Ok(start.elapsed()),
+            Err(crate::ssh::SshError::Timeout { .. }) if left > WAIT_SLICE => {}
+            Err(crate::ssh::SshError::Timeout {
+                target, op, detail, ..
+            }) => {
+                return Err(for_vm(vm)(crate::ssh::SshError::Timeout {
+                    target,
+                    op,
+                    after: start.elapsed(),
+                    detail,
+                }));
+            }
+            Err(e) => return Err(for_vm(vm)(e)),
+        }
     }
 }
 

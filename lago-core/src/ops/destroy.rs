@@ -1,6 +1,16 @@
 //! `destroy`: stop what runs, release the subnet leases, remove the prefix
 //! folder (and the workdir with its last prefix). Nothing outside the
 //! prefix folder is deleted but this prefix's own lease files.
+//!
+//! Destroy is the repair command, so once past its `destroy:locked` phase
+//! it finishes: an interrupt is not checked at `destroy:stopped` and
+//! `destroy:released` (they are pause points for the fault tests only). It
+//! records itself in the prefix ([`crate::prefix::journal`]) before it
+//! stops anything, and from the release of the leases on the record stays
+//! when it fails, so a destroy that was killed or failed is finished by the
+//! next `lago destroy -y` and no other verb uses the half-destroyed prefix.
+//! The folder goes by a rename to a trash name first (see
+//! [`Workdir::remove_prefix`]).
 
 use tracing::info;
 
@@ -8,6 +18,8 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::SubnetStore;
 use crate::ops::run;
+use crate::owner;
+use crate::prefix::journal;
 use crate::prefix::state::PrefixState;
 use crate::provider::Provider;
 use crate::workdir::Workdir;
@@ -21,11 +33,18 @@ pub fn destroy(
     provider: Option<&dyn Provider>,
 ) -> Result<()> {
     let paths = workdir.prefix(name)?;
+    let pending = journal::begin(
+        &paths,
+        journal::Pending::Destroy {
+            name: name.to_string(),
+        },
+    )?;
     // a half-made or broken prefix is still removed; only what can be read is stopped
     let state = PrefixState::load(&paths).ok();
     if let (Some(state), Some(provider)) = (&state, provider) {
         run::stop(state, provider, &[])?;
     }
+    owner::test_pause("destroy:stopped");
     let lease_dir = config
         .get("lease_dir")
         .ok_or_else(|| Error::new(ErrorKind::Config, "configuration has no [lago] lease_dir"))?;
@@ -33,6 +52,9 @@ pub fn destroy(
     for subnet in &released {
         info!(%subnet, "subnet lease released");
     }
+    // from here the prefix has no lease: only a destroy may go on with it
+    pending.keep();
+    owner::test_pause("destroy:released");
     workdir.remove_prefix(name)?;
     info!(prefix = %paths.prefix_path().display(), "prefix destroyed");
     Ok(())

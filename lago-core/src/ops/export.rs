@@ -332,6 +332,8 @@ struct Made {
     files: Mutex<Vec<PathBuf>>,
     dir: Option<PathBuf>,
     committed: bool,
+    /// No disk image written yet (the phase `export:disk` is the first's).
+    first_disk: std::sync::atomic::AtomicBool,
 }
 
 impl Made {
@@ -418,12 +420,31 @@ pub fn export(
     }
     let spec = init_spec(state, &vms)?;
 
+    let creates_dir = !opts.dst_dir.exists();
+    let _pending = crate::prefix::journal::begin(
+        &state.paths,
+        crate::prefix::journal::Pending::Export {
+            outputs: jobs
+                .iter()
+                .flat_map(|j| outputs(j, opts.compress))
+                .chain(init_file.clone())
+                .collect(),
+            created_dir: if creates_dir {
+                Some(std::path::absolute(&opts.dst_dir).map_err(|e| {
+                    Error::with_source(ErrorKind::Io, "cannot make a path absolute", e)
+                })?)
+            } else {
+                None
+            },
+        },
+    )?;
     let mut made = Made {
         files: Mutex::new(Vec::new()),
         dir: None,
         committed: false,
+        first_disk: std::sync::atomic::AtomicBool::new(true),
     };
-    if !opts.dst_dir.exists() {
+    if creates_dir {
         fs::create_dir_all(&opts.dst_dir).map_err(|e| {
             Error::with_source(
                 ErrorKind::Io,
@@ -453,6 +474,7 @@ pub fn export(
             list.push(json!(path.to_string_lossy()));
         }
     }
+    crate::owner::phase("export:spec")?;
     if let Some(init_file) = init_file {
         let text = if opts.init_file_json {
             pyjson::dumps_indent4(&spec)
@@ -476,10 +498,19 @@ pub fn export(
 /// Exports one disk; returns the path of the exported image.
 fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathBuf> {
     debug!(vm = %job.vm, src = %job.src.display(), dst = %job.dst.display(), method = ?job.method, "exporting disk");
+    crate::cancel::check("exporting disks")?;
     made.add(&job.dst);
     match &job.method {
         Method::Flatten => disk::convert(&job.src, Some("qcow2"), &job.dst, ImageFormat::Qcow2)?,
         Method::Layer { .. } | Method::Copy => disk::copy_sparse(&job.src, &job.dst)?,
+    }
+    if made
+        .first_disk
+        .swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        crate::owner::phase("export:disk")?;
+    } else {
+        crate::cancel::check("exporting disks")?;
     }
     let format = if job.method == Method::Flatten {
         "qcow2"
@@ -588,10 +619,12 @@ fn run_tool(program: &'static str, package: &str, args: &[&std::ffi::OsStr]) -> 
         crate::disk::command_line(program, &a)
     };
     debug!(command = %line, "running");
-    let out = Command::new(program)
+    let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| {
             Error::with_source(
                 ErrorKind::Io,
@@ -601,19 +634,50 @@ fn run_tool(program: &'static str, package: &str, args: &[&std::ffi::OsStr]) -> 
                 e,
             )
         })?;
-    if out.status.success() {
+    let reader = child.stderr.take().map(|mut err| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = err.read_to_end(&mut text);
+            text
+        })
+    });
+    let status = wait_cancellable(&mut child, program)?;
+    let stderr = reader
+        .and_then(|r| r.join().ok())
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
+        .unwrap_or_default();
+    if status.success() {
         return Ok(());
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = stderr.trim().lines().rev().take(20).collect();
     Err(Error::new(
         ErrorKind::Disk,
         format!(
-            "`{line}` failed ({}): {}",
-            out.status,
+            "`{line}` failed ({status}): {}",
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         ),
     ))
+}
+
+/// Waits for `child`; an interrupt ([`crate::cancel`]) kills it and is the
+/// error.
+fn wait_cancellable(
+    child: &mut std::process::Child,
+    program: &str,
+) -> Result<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| {
+            Error::with_source(ErrorKind::Io, format!("cannot wait for {program}"), e)
+        })? {
+            return Ok(status);
+        }
+        if let Err(e) = crate::cancel::check(&format!("running {program}")) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 fn sparsify(image: &Path, format: &str) -> Result<()> {

@@ -507,7 +507,7 @@ fn reserve<'a>(
         debug!(net = %net.name, subnet = %lease.subnet, "subnet leased");
     }
     undo.leases = Some((leases, leased));
-    owner::test_pause("init:reserve");
+    owner::phase("init:reserve")?;
     Ok(Reserved {
         undo,
         workdir_path,
@@ -593,7 +593,7 @@ fn materialize(
         vms.push(vm);
         sysprep_jobs.extend(job);
     }
-    owner::test_pause("init:materialize");
+    owner::phase("init:materialize")?;
     let paths = &reserved.paths;
     parallel::each(&sysprep_jobs, "running virt-sysprep", |job| {
         let work = paths.prefixed(format!(".sysprep-{}", job.vm));
@@ -1039,10 +1039,10 @@ fn persist(
 ) -> Result<Initialized> {
     state.save()?;
     layout::mark_initialized(&reserved.paths)?;
-    owner::test_pause("init:persist");
+    owner::phase("init:persist")?;
     publish(&mut reserved)?;
     state.paths = reserved.paths.clone();
-    owner::test_pause("init:current");
+    owner::phase("init:current")?;
     let current_before = input.existing.as_ref().and_then(|w| w.current().ok());
     let has_current = fs::symlink_metadata(reserved.workdir_path.join(workdir::CURRENT)).is_ok();
     if input.existing.is_none() || opts.set_current || !has_current {

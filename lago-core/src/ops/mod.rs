@@ -11,6 +11,7 @@
 //! - [`deploy`]: each VM's deploy scripts run in the guest;
 //! - [`inventory`]: the Ansible inventory of the VMs;
 //! - [`status`]: the status information `lago status` renders;
+//! - [`graph`]: the environment as a Graphviz DOT picture;
 //! - [`orphans`]: libvirt objects of deleted prefixes, found and stopped;
 //! - [`parallel`]: one thread per VM, joined, first error kept.
 
@@ -18,6 +19,7 @@ pub mod collect;
 pub mod deploy;
 pub mod destroy;
 pub mod export;
+pub mod graph;
 pub mod init;
 pub mod inventory;
 pub mod orphans;

@@ -139,6 +139,10 @@ pub fn start(
         info!(net = %net.name, libvirt = %name, "network started");
         started_nets.push(name);
     }
+    if let Err(e) = crate::owner::phase("start:nets") {
+        undo(provider, &[], &started_nets);
+        return Err(e);
+    }
 
     let results: Vec<(String, Result<()>)> = to_start
         .iter()
@@ -164,6 +168,14 @@ pub fn start(
     for vm in &started {
         info!(vm = %vm, "VM started");
     }
+    if let Err(e) = crate::owner::phase("start:domains") {
+        let doms: Vec<String> = started
+            .iter()
+            .map(|v| naming::domain_name(&state.uuid, v))
+            .collect();
+        undo(provider, &doms, &started_nets);
+        return Err(e);
+    }
     Ok(started)
 }
 
@@ -183,12 +195,22 @@ fn undo(provider: &dyn Provider, domains: &[String], nets: &[String]) {
 /// Stops the chosen VMs at once (in parallel), then every net of the prefix
 /// no running VM of it uses any more.
 pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> Result<()> {
+    stop_vms(state, provider, names)?;
+    stop_unused_nets(state, provider)
+}
+
+/// Stops the chosen VMs (all when empty) at once, in parallel.
+pub fn stop_vms(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> Result<()> {
     let vms = select(state, names)?;
     parallel::each(&vms, "stopping a VM", |vm| {
         provider
             .destroy_vm(&naming::domain_name(&state.uuid, &vm.name))
             .map_err(Error::from)
-    })?;
+    })
+}
+
+/// Stops every net of the prefix no running VM of it uses.
+pub fn stop_unused_nets(state: &PrefixState, provider: &dyn Provider) -> Result<()> {
     let mut in_use: HashSet<String> = HashSet::new();
     for (vm, s) in vm_states(state, provider)? {
         if s.is_running()
@@ -208,7 +230,8 @@ pub fn stop(state: &PrefixState, provider: &dyn Provider, names: &[String]) -> R
 /// (`ask_guest(command, time limit)`, which fails only when the guest cannot
 /// be reached at all) when libvirt refuses or the guest has not reacted
 /// after half of `timeout`. Waits at most `timeout` for it to go down (not
-/// on reboot). A VM that is not running is left alone.
+/// on reboot). A VM that is not running is left alone. An interrupt
+/// ([`crate::cancel`]) ends the wait (the VM may still be going down).
 pub fn shutdown_vm(
     provider: &dyn Provider,
     vm: &str,
@@ -237,6 +260,7 @@ pub fn shutdown_vm(
     }
     let start = std::time::Instant::now();
     while start.elapsed() < timeout {
+        crate::cancel::check(&format!("waiting for VM '{vm}' to shut down"))?;
         if !provider.vm_state(domain)?.is_running() {
             info!(vm, took = ?start.elapsed(), "VM shut down");
             return Ok(());

@@ -188,11 +188,22 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
 /// dicts as they were, and each snapshotted disk's `path`/`format` = its
 /// overlay / `qcow2`.
 pub fn record(spec: &mut VmRecord, step: &VmStep, name: &str) {
+    let disks: Vec<(usize, String)> = step
+        .disks
+        .iter()
+        .map(|d| (d.index, d.overlay_stored.clone()))
+        .collect();
+    record_disks(spec, &disks, name);
+}
+
+/// [`record`] from `(disk index, stored overlay path)` pairs (what the
+/// pending-operation record keeps, see [`crate::prefix::journal`]).
+pub fn record_disks(spec: &mut VmRecord, disks_done: &[(usize, String)], name: &str) {
     let before = spec.disks.clone().unwrap_or_default();
     if let Some(disks) = &mut spec.disks {
-        for d in &step.disks {
-            if let Some(disk) = disks.get_mut(d.index) {
-                disk.path = Some(d.overlay_stored.clone().into());
+        for (index, stored) in disks_done {
+            if let Some(disk) = disks.get_mut(*index) {
+                disk.path = Some(stored.clone().into());
                 disk.format = Some("qcow2".into());
             }
         }
@@ -200,6 +211,30 @@ pub fn record(spec: &mut VmRecord, step: &VmStep, name: &str) {
     spec.snapshots
         .get_or_insert_with(Default::default)
         .insert(name.to_string(), before);
+}
+
+/// What the pending-operation record keeps of a planned snapshot.
+pub fn journal_entry(steps: &[VmStep], name: &str) -> crate::prefix::journal::Pending {
+    crate::prefix::journal::Pending::Snapshot {
+        name: name.to_string(),
+        vms: steps
+            .iter()
+            .map(|s| crate::prefix::journal::SnapshotVm {
+                vm: s.vm.clone(),
+                domain: s.domain.clone(),
+                disks: s
+                    .disks
+                    .iter()
+                    .map(|d| crate::prefix::journal::SnapshotDisk {
+                        index: d.index,
+                        dev: d.dev.clone(),
+                        overlay: d.overlay.clone(),
+                        overlay_stored: d.overlay_stored.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 fn remove_overlays(disks: &[DiskStep], upto: usize) {
@@ -242,109 +277,150 @@ pub struct VmOutcome {
     pub result: Result<()>,
 }
 
-/// Takes the snapshot of one VM: overlays, then (running) the libvirt
-/// snapshot onto them. `sync` asks the guest to flush its buffers.
-fn take_one(
-    provider: &dyn Provider,
-    step: &VmStep,
-    name: &str,
-    sync: &(dyn Fn(&str) -> Result<()> + Sync),
-) -> VmOutcome {
-    let live = match provider.vm_state(&step.domain) {
-        Ok(s) => s.is_running(),
-        Err(e) => {
-            return VmOutcome {
-                vm: step.vm.clone(),
-                live: false,
-                result: Err(e.into()),
-            };
-        }
-    };
-    let result = (|| {
-        if !live {
-            return make_overlays(step, false);
-        }
-        if let Err(e) = sync(&step.vm) {
-            warn!(vm = %step.vm, error = %e, "cannot sync the guest's file systems; the snapshot is crash-consistent");
-        }
-        let live_xml = provider.vm_xml(&step.domain)?.unwrap_or_default();
-        let facts = xml::parse_live_domain(&live_xml);
-        let disks: Vec<SnapshotDisk> = facts
-            .disk_targets
-            .iter()
-            .map(|dev| SnapshotDisk {
-                dev: dev.clone(),
-                overlay: step
-                    .disks
-                    .iter()
-                    .find(|d| &d.dev == dev)
-                    .map(|d| d.overlay.to_string_lossy().into_owned()),
-            })
-            .collect();
-        if let Some(missing) = step
-            .disks
-            .iter()
-            .find(|d| !facts.disk_targets.contains(&d.dev))
-        {
-            return Err(Error::new(
-                ErrorKind::Libvirt,
-                format!(
-                    "the running domain {} has no disk {} (was it started from another spec?)",
-                    step.domain, missing.dev
-                ),
-            ));
-        }
-        make_overlays(step, true)?;
-        let doc = xml::snapshot_xml(name, &disks);
-        let mut done = Err(Error::new(ErrorKind::Internal, "no snapshot attempted"));
-        if facts.agent_connected {
-            done = provider
-                .snapshot_disks(&step.domain, &doc, true)
-                .map_err(Error::from);
-            if let Err(e) = &done {
-                warn!(vm = %step.vm, error = %e, "quiesced snapshot failed; taking it without quiescing");
-            }
-        }
-        if done.is_err() {
-            done = provider
-                .snapshot_disks(&step.domain, &doc, false)
-                .map_err(Error::from);
-        }
-        match &done {
-            Ok(()) => {
-                info!(vm = %step.vm, quiesce_tried = facts.agent_connected, "live snapshot taken")
-            }
-            Err(_) => remove_overlays(&step.disks, step.disks.len()),
-        }
-        done
-    })();
-    VmOutcome {
-        vm: step.vm.clone(),
-        live,
-        result,
-    }
+/// A VM whose overlays are made, ready for its libvirt snapshot.
+struct Prepared {
+    live: bool,
+    disks: Vec<SnapshotDisk>,
+    agent_connected: bool,
 }
 
-/// Takes the planned snapshot of every VM in parallel. Returns every VM's
-/// outcome; on any failure the overlays of stopped VMs are removed again,
-/// so only successful live snapshots remain to be recorded.
+/// The first half of one VM's snapshot: its overlays (after a `sync` in a
+/// running guest, whose domain is checked to have the planned disks).
+fn prepare_one(
+    provider: &dyn Provider,
+    step: &VmStep,
+    sync: &(dyn Fn(&str) -> Result<()> + Sync),
+) -> Result<Prepared> {
+    let live = provider.vm_state(&step.domain)?.is_running();
+    if !live {
+        make_overlays(step, false)?;
+        return Ok(Prepared {
+            live,
+            disks: Vec::new(),
+            agent_connected: false,
+        });
+    }
+    if let Err(e) = sync(&step.vm) {
+        warn!(vm = %step.vm, error = %e, "cannot sync the guest's file systems; the snapshot is crash-consistent");
+    }
+    let live_xml = provider.vm_xml(&step.domain)?.unwrap_or_default();
+    let facts = xml::parse_live_domain(&live_xml);
+    let disks: Vec<SnapshotDisk> = facts
+        .disk_targets
+        .iter()
+        .map(|dev| SnapshotDisk {
+            dev: dev.clone(),
+            overlay: step
+                .disks
+                .iter()
+                .find(|d| &d.dev == dev)
+                .map(|d| d.overlay.to_string_lossy().into_owned()),
+        })
+        .collect();
+    if let Some(missing) = step
+        .disks
+        .iter()
+        .find(|d| !facts.disk_targets.contains(&d.dev))
+    {
+        return Err(Error::new(
+            ErrorKind::Libvirt,
+            format!(
+                "the running domain {} has no disk {} (was it started from another spec?)",
+                step.domain, missing.dev
+            ),
+        ));
+    }
+    make_overlays(step, true)?;
+    Ok(Prepared {
+        live,
+        disks,
+        agent_connected: facts.agent_connected,
+    })
+}
+
+/// The second half: a running VM's libvirt snapshot onto its overlays
+/// (removed again if it fails).
+fn commit_one(provider: &dyn Provider, step: &VmStep, name: &str, prep: &Prepared) -> Result<()> {
+    if !prep.live {
+        return Ok(());
+    }
+    let doc = xml::snapshot_xml(name, &prep.disks);
+    let mut done = Err(Error::new(ErrorKind::Internal, "no snapshot attempted"));
+    if prep.agent_connected {
+        done = provider
+            .snapshot_disks(&step.domain, &doc, true)
+            .map_err(Error::from);
+        if let Err(e) = &done {
+            warn!(vm = %step.vm, error = %e, "quiesced snapshot failed; taking it without quiescing");
+        }
+    }
+    if done.is_err() {
+        done = provider
+            .snapshot_disks(&step.domain, &doc, false)
+            .map_err(Error::from);
+    }
+    match &done {
+        Ok(()) => {
+            info!(vm = %step.vm, quiesce_tried = prep.agent_connected, "live snapshot taken")
+        }
+        Err(_) => remove_overlays(&step.disks, step.disks.len()),
+    }
+    done
+}
+
+/// Takes the planned snapshot: every VM's overlays in parallel (phase
+/// `snapshot:overlays`), then, when all were made, the running VMs'
+/// libvirt snapshots in parallel. Returns every VM's outcome; on any
+/// failure the overlays of stopped VMs are removed again, so only
+/// successful live snapshots remain to be recorded. An interrupt at
+/// `snapshot:overlays` removes every overlay and is the `Err`.
 pub fn take(
     provider: &dyn Provider,
     steps: &[VmStep],
     name: &str,
     sync: &(dyn Fn(&str) -> Result<()> + Sync),
-) -> Vec<VmOutcome> {
-    let outcomes: Vec<VmOutcome> = parallel::map(steps, "taking a snapshot", |step| {
-        Ok(take_one(provider, step, name, sync))
+) -> Result<Vec<VmOutcome>> {
+    let prepared = parallel::map(steps, "making snapshot overlays", |step| {
+        Ok(prepare_one(provider, step, sync))
+    });
+    let prepared: Vec<Result<Prepared>> = prepared.into_iter().map(|r| r.and_then(|p| p)).collect();
+    let drop_all = |prepared: &[Result<Prepared>]| {
+        for (p, step) in prepared.iter().zip(steps) {
+            if p.is_ok() {
+                remove_overlays(&step.disks, step.disks.len());
+            }
+        }
+    };
+    if prepared.iter().any(Result::is_err) {
+        drop_all(&prepared);
+        // the VMs whose overlays were made (and removed) keep nothing:
+        // reported as stopped ones that went well, which are not recorded
+        // when another VM failed
+        return Ok(prepared
+            .into_iter()
+            .zip(steps)
+            .map(|(p, step)| VmOutcome {
+                vm: step.vm.clone(),
+                live: false,
+                result: p.map(drop),
+            })
+            .collect());
+    }
+    if let Err(e) = crate::owner::phase("snapshot:overlays") {
+        drop_all(&prepared);
+        return Err(e);
+    }
+    let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
+    let jobs: Vec<(&VmStep, &Prepared)> = steps.iter().zip(&prepared).collect();
+    let outcomes: Vec<VmOutcome> = parallel::map(&jobs, "taking a snapshot", |(step, prep)| {
+        Ok(commit_one(provider, step, name, prep))
     })
     .into_iter()
-    .zip(steps)
-    .map(|(outcome, step)| {
-        outcome.unwrap_or_else(|e| VmOutcome {
-            vm: step.vm.clone(),
-            live: false,
-            result: Err(e),
-        })
+    .zip(&jobs)
+    .map(|(r, (step, prep))| VmOutcome {
+        vm: step.vm.clone(),
+        live: prep.live,
+        result: r.and_then(|r| r),
     })
     .collect();
     if outcomes.iter().any(|o| o.result.is_err()) {
@@ -354,7 +430,20 @@ pub fn take(
             }
         }
     }
-    outcomes
+    Ok(outcomes)
+}
+
+/// An interrupt after the snapshots were taken (phase `snapshot:taken`):
+/// the stopped VMs' overlays are removed and their outcome becomes
+/// `cancel`; the running VMs, which write to their new overlays now, keep
+/// the snapshot (they are recorded).
+pub fn cancel_taken(steps: &[VmStep], outcomes: &mut [VmOutcome], cancel: &Error) {
+    for (o, step) in outcomes.iter_mut().zip(steps) {
+        if o.result.is_ok() && !o.live {
+            remove_overlays(&step.disks, step.disks.len());
+            o.result = Err(Error::new(cancel.kind(), cancel.message().to_string()));
+        }
+    }
 }
 
 /// Records in `state` (and in each `virt/vm-<name>`) what holds of snapshot
@@ -422,22 +511,33 @@ pub fn outcome(outcomes: &[VmOutcome], kept: &[String], name: &str) -> Result<()
     ))
 }
 
-/// Reverts every planned VM at once: stops it (`domain_of` gives its
-/// libvirt name) and gives each disk a fresh overlay on the snapshot's
-/// file. The first error is returned after all VMs were tried.
+/// Reverts every planned VM at once: stops them all (`domain_of` gives a
+/// VM's libvirt name; phase `revert:stopped` follows), then gives each disk
+/// a fresh overlay on the snapshot's file. The first error is returned
+/// after all VMs were tried.
 pub fn revert(
     provider: &dyn Provider,
     plan: &[(String, Vec<RevertDisk>)],
     name: &str,
     domain_of: impl Fn(&str) -> String + Sync,
 ) -> Result<()> {
+    parallel::each(plan, "stopping a VM", |(vm, _)| {
+        provider.destroy_vm(&domain_of(vm)).map_err(Error::from)
+    })?;
+    crate::owner::phase("revert:stopped")?;
     parallel::each(plan, "reverting a VM", |(vm, disks)| {
-        provider.destroy_vm(&domain_of(vm))?;
         revert_disks(disks).map_err(|e| {
             let message = format!("revert of VM '{vm}' to '{name}': {}", e.full_message());
             e.wrap(message).with_vm(vm.as_str())
         })
     })
+}
+
+/// The temporary overlays a revert makes (see [`revert_disks`]).
+pub fn revert_temps(plan: &[(String, Vec<RevertDisk>)]) -> Vec<PathBuf> {
+    plan.iter()
+        .flat_map(|(_, disks)| disks.iter().map(|d| tmp_name(&d.current)))
+        .collect()
 }
 
 /// One disk to revert: its current file and the snapshot's file under it.

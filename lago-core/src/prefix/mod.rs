@@ -12,8 +12,11 @@
 //!   the state;
 //! - [`staging`]: prefixes in the making, and the repair of what a killed
 //!   init left;
-//! - [`writer`]: the one-writer-per-prefix lock the changing verbs hold.
+//! - [`writer`]: the one-writer-per-prefix lock the changing verbs hold;
+//! - [`journal`]: the record of what a changing verb has in flight, and
+//!   the repair of what a killed one left.
 
+pub mod journal;
 pub mod layout;
 pub mod naming;
 pub mod record;

@@ -10,7 +10,11 @@
 //! folder whose owner is dead it releases the folder's subnet leases and
 //! removes it; for a prefix that still holds the `init.owner` of a dead
 //! init (killed between the rename and `current`) it points `current` at it
-//! when the workdir has none, and drops the record. Each repair is one
+//! when the workdir has none, and drops the record. `destroy` renames the
+//! prefix to a trash name, `.destroying-<name>-<pid>-<start time>`, before
+//! it removes it; a dead owner's trash folder is removed here, and a
+//! `current` link left pointing at that prefix is pointed at another one
+//! (or removed with the workdir when none is left). Each repair is one
 //! line, logged as a warning (target `lago::repair`) and returned.
 
 use std::fs;
@@ -25,6 +29,8 @@ use crate::workdir::{self, CURRENT};
 
 /// What staging folder names start with.
 pub const STAGING_PREFIX: &str = ".staging-";
+/// What the names of prefixes being removed start with.
+pub const TRASH_PREFIX: &str = ".destroying-";
 /// The record of the init making a prefix, inside it.
 pub const INIT_RECORD: &str = "init.owner";
 
@@ -33,9 +39,23 @@ pub fn staging_name(name: &str, owner: &Owner) -> String {
     format!("{STAGING_PREFIX}{name}-{}-{}", owner.pid, owner.start_time)
 }
 
+/// The trash name of prefix `name` being removed by `owner`.
+pub fn trash_name(name: &str, owner: &Owner) -> String {
+    format!("{TRASH_PREFIX}{name}-{}-{}", owner.pid, owner.start_time)
+}
+
+/// The prefix name and owner (a destroy) a trash folder name holds.
+pub fn parse_trash_name(folder: &str) -> Option<(String, Owner)> {
+    parse_owned_name(folder.strip_prefix(TRASH_PREFIX)?, "destroy")
+}
+
 /// The prefix name and owner a staging folder name holds.
 pub fn parse_staging_name(folder: &str) -> Option<(String, Owner)> {
-    let rest = folder.strip_prefix(STAGING_PREFIX)?;
+    parse_owned_name(folder.strip_prefix(STAGING_PREFIX)?, "init")
+}
+
+/// `<name>-<pid>-<start time>`, made by a `verb`.
+fn parse_owned_name(rest: &str, verb: &str) -> Option<(String, Owner)> {
     let mut parts = rest.rsplitn(3, '-');
     let start_time = parts.next()?.parse().ok()?;
     let pid = parts.next()?.parse().ok()?;
@@ -45,7 +65,7 @@ pub fn parse_staging_name(folder: &str) -> Option<(String, Owner)> {
         Owner {
             pid,
             start_time,
-            verb: "init".to_string(),
+            verb: verb.to_string(),
         },
     ))
 }
@@ -127,6 +147,22 @@ pub fn recover(workdir: &Path) -> Vec<String> {
                     tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the half-made prefix of a killed lago init");
                 }
             }
+        } else if let Some((name, owner)) = parse_trash_name(folder) {
+            if owner.is_alive() {
+                continue;
+            }
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    repoint_current(workdir, &name);
+                    done.push(format!(
+                        "finished removing the prefix '{name}' of a killed lago destroy (pid {})",
+                        owner.pid
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the prefix of a killed lago destroy");
+                }
+            }
         } else if let Some(record) = InitRecord::read(&dir)
             && !record.owner.is_alive()
         {
@@ -140,13 +176,38 @@ pub fn recover(workdir: &Path) -> Vec<String> {
             let _ = fs::remove_file(dir.join(INIT_RECORD));
         }
     }
-    if done.iter().any(|d| d.starts_with("removed")) {
+    if done
+        .iter()
+        .any(|d| d.starts_with("removed") || d.starts_with("finished"))
+    {
         remove_if_empty(workdir);
     }
     for line in &done {
         tracing::warn!(target: "lago::repair", "{line}");
     }
     done
+}
+
+/// After prefix `name` of `workdir` was removed: a `current` link left
+/// pointing at it points at the first other prefix, or goes when none is
+/// left (the workdir itself goes when empty, see [`remove_if_empty`]).
+fn repoint_current(workdir: &Path, name: &str) {
+    let link = workdir.join(CURRENT);
+    let dangling =
+        fs::read_link(&link).is_ok_and(|t| t == Path::new(name) && !workdir.join(name).exists());
+    if !dangling {
+        return;
+    }
+    let others = crate::workdir::Workdir::load_unchecked(workdir)
+        .prefix_names()
+        .unwrap_or_default();
+    let fixed = match others.first() {
+        Some(other) => workdir::point_current(workdir, other).map_err(|e| e.to_string()),
+        None => fs::remove_file(&link).map_err(|e| e.to_string()),
+    };
+    if let Err(e) = fixed {
+        tracing::warn!(link = %link.display(), error = %e, "cannot fix 'current' after a killed lago destroy");
+    }
 }
 
 /// Releases the subnet leases of the staging folder `dir`.
@@ -160,7 +221,8 @@ fn release_leases(dir: &Path) {
     }
 }
 
-/// Removes a workdir a killed init made and left with nothing in it.
+/// Removes a workdir a killed init made (or a killed destroy emptied) and
+/// left with nothing in it.
 fn remove_if_empty(workdir: &Path) {
     let empty = fs::read_dir(workdir).is_ok_and(|mut e| e.next().is_none());
     if empty {
@@ -267,6 +329,53 @@ mod tests {
         let workdir = root.path().join(".lago");
         fs::create_dir(&workdir).unwrap();
         fs::create_dir(workdir.join(staging_name("default", &dead()))).unwrap();
+        assert_eq!(recover(&workdir).len(), 1);
+        assert!(!workdir.exists());
+    }
+
+    #[test]
+    fn recover_finishes_a_killed_destroy_and_fixes_current() {
+        let root = tempfile::tempdir().unwrap();
+        let workdir = root.path().join(".lago");
+        fs::create_dir(&workdir).unwrap();
+        let dead_destroy = Owner {
+            verb: "destroy".into(),
+            ..dead()
+        };
+        let trash = workdir.join(trash_name("default", &dead_destroy));
+        assert_eq!(
+            parse_trash_name(&trash.file_name().unwrap().to_string_lossy()),
+            Some(("default".into(), dead_destroy.clone()))
+        );
+        // killed halfway through the rm -rf of the renamed prefix
+        fs::create_dir_all(trash.join("images")).unwrap();
+        fs::write(trash.join("images/disk.qcow2"), "x").unwrap();
+        fs::create_dir(workdir.join("other")).unwrap();
+        workdir::point_current(&workdir, "default").unwrap();
+        // a live destroy's trash is left alone
+        let live = workdir.join(trash_name("other2", &Owner::current("destroy")));
+        fs::create_dir(&live).unwrap();
+        let done = recover(&workdir);
+        assert_eq!(
+            done,
+            vec![format!(
+                "finished removing the prefix 'default' of a killed lago destroy (pid {})",
+                u32::MAX - 1
+            )]
+        );
+        assert!(!trash.exists() && live.exists());
+        assert_eq!(
+            fs::read_link(workdir.join(CURRENT)).unwrap(),
+            Path::new("other")
+        );
+        let w = crate::workdir::Workdir::load(&workdir).unwrap();
+        assert_eq!(w.prefix_names().unwrap(), ["other"], "trash is no prefix");
+        fs::remove_dir(&live).unwrap();
+
+        // the last prefix: `current` and the workdir go too
+        fs::remove_dir(workdir.join("other")).unwrap();
+        fs::create_dir(&trash).unwrap();
+        workdir::point_current(&workdir, "default").unwrap();
         assert_eq!(recover(&workdir).len(), 1);
         assert!(!workdir.exists());
     }

@@ -381,10 +381,76 @@ def do_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-@verb("Show status of the deployed virtual resources")
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        dest="status_format",
+        metavar="FORMAT",
+        help="dot: the environment as a Graphviz graph; or an output format "
+        "(as -f: default, json, yaml, flat, ...)",
+    )
+
+
+@verb("Show status of the deployed virtual resources", _status_args)
 def do_status(args: argparse.Namespace) -> int:
-    info = _prefix(args).status_info()
-    print(_out_format(args).format(info))
+    fmt = getattr(args, "status_format", None)
+    if fmt == "dot":
+        print(_prefix(args).status_dot(), end="")
+        return 0
+    out = _out_format(args)
+    if fmt is not None:
+        formats = _out_formats()
+        if fmt not in formats:
+            raise LagoUserException(
+                f"unknown status format {fmt!r}: valid are dot, {', '.join(sorted(formats))}"
+            )
+        out = formats[fmt]
+    print(out.format(_prefix(args).status_info()))
+    return 0
+
+
+#: `lago graph`'s output formats by file suffix (Graphviz's -T names)
+GRAPH_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+
+
+def _graph_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o", "--output", required=True, metavar="FILE",
+        help="where to write the picture; its suffix picks the format: " + ", ".join(GRAPH_FORMATS),
+    )
+
+
+@verb("Draw the environment (nets, VMs, NICs, IPs, states) with Graphviz", _graph_args)
+def do_graph(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    output = str(args.output)
+    suffix = os.path.splitext(output)[1].lower()
+    kind = GRAPH_FORMATS.get(suffix)
+    if kind is None:
+        raise LagoUserException(
+            f"lago graph -o {output}: unknown suffix {suffix or '(none)'!r}; valid are {', '.join(GRAPH_FORMATS)}"
+        )
+    dot = shutil.which("dot")
+    if dot is None and kind != "dot":
+        raise LagoUserException(
+            f"lago graph -o {output} needs Graphviz's `dot` (Debian: apt install graphviz); "
+            "`lago status --format dot` prints the graph's source"
+        )
+    source = _prefix(args).status_dot()
+    if dot is None or kind == "dot":
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(source)
+        return 0
+    done = subprocess.run(
+        [dot, f"-T{kind}", "-o", output], input=source.encode(), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise LagoUserException(
+            f"Graphviz's dot could not draw {output} (exit {done.returncode}): "
+            + done.stderr.decode(errors="replace").strip()
+        )
     return 0
 
 
@@ -701,6 +767,8 @@ BUILTIN_VERBS: dict[str, BuiltinVerb] = {
     "generate-config": do_generate,
     "export": do_export,
     "shutdown": do_shutdown,
+    # lago's own (Lago has no picture of an environment)
+    "graph": do_graph,
 }
 
 #: Earlier names of two verbs' objects.

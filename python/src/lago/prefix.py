@@ -220,6 +220,12 @@ class Prefix:
         info: dict[str, Any] = self._native.status()
         return info
 
+    def status_dot(self) -> str:
+        """The environment as a Graphviz DOT graph: nets, VMs, their NICs
+        with IPs, and the state of each (``lago status --format dot``)."""
+        source: str = self._native.status_dot()
+        return source
+
     def collect_artifacts(self, output_dir: str, ignore_nopath: bool) -> None:
         """Collects every VM's artifacts (each VM's ``_artifact_paths()``)
         into ``output_dir/<vm>``, the VMs in parallel; an existing
