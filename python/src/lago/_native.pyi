@@ -50,7 +50,7 @@ class _SpecView(TypedDict):
 
 __version__: str
 DEFAULT_LIBVIRT_URL: str
-__all__ = ["Config", "Env", "__version__", "error_classes", "current_prefix", "flush_logs", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient", "DEFAULT_LIBVIRT_URL", "FileLock", "ipv4_to_mac", "prefix_layout", "qemu_img_info", "qemu_img_rebase", "script_command"]
+__all__ = ["Config", "Env", "__version__", "error_classes", "current_prefix", "flush_logs", "cancel_requested", "prefix_names", "resolve_workdir", "set_current", "template_fetch", "template_repo", "SubnetStore", "inventory_render", "inventory_get_key", "build_args", "numa_cells", "sysprep_commands", "sysprep", "parse_ini", "SshClient", "DEFAULT_LIBVIRT_URL", "FileLock", "ipv4_to_mac", "prefix_layout", "qemu_img_info", "qemu_img_rebase", "script_command"]
 
 def error_classes() -> dict[str, type[LagoNativeError]]:
     """``{kind: exception class}`` for every error kind of lago-core, and ``"other"``."""
