@@ -1,6 +1,11 @@
 //! How an [`Env`] reaches its provider: the libvirt connection opened on
 //! first use (URI and credentials from the configuration), the host's
 //! capabilities, and the domain type its VMs run with.
+//!
+//! The connection outlives a libvirtd restart: the provider notices a lost
+//! connection on the call that fails with it, reconnects (for up to
+//! [`RECONNECT_FOR`](crate::provider::libvirt::RECONNECT_FOR)) and runs the
+//! call again, so the `Backend` kept here stays usable for the Env's life.
 
 use std::path::PathBuf;
 use std::sync::Arc;
