@@ -40,9 +40,16 @@ live_pid() {
 # it wrote its pid file.
 start_libvirtd() {
     rm -f "$LAGO_TEST_STATE/libvirtd.pid"
-    ip netns exec "$LAGO_TEST_NETNS" env SASL_CONF_PATH="$LAGO_TEST_STATE/sasl2" setsid tini -s -- \
-        libvirtd --listen -f "$LAGO_TEST_STATE/libvirtd.conf" -p "$LAGO_TEST_STATE/libvirtd.pid" \
-        < /dev/null >> "$LAGO_TEST_STATE/libvirtd.out" 2>&1 &
+    (
+        # No descriptor of the caller may live on in the daemon: run under
+        # `flock /run/lago-testhost.lock`, libvirtd would hold the test
+        # host's lock for as long as it runs.
+        for fd in $(ls "/proc/$BASHPID/fd"); do
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" || true; fi
+        done
+        exec ip netns exec "$LAGO_TEST_NETNS" env SASL_CONF_PATH="$LAGO_TEST_STATE/sasl2" setsid tini -s -- \
+            libvirtd --listen -f "$LAGO_TEST_STATE/libvirtd.conf" -p "$LAGO_TEST_STATE/libvirtd.pid"
+    ) < /dev/null >> "$LAGO_TEST_STATE/libvirtd.out" 2>&1 &
     for _ in $(seq 100); do [ -s "$LAGO_TEST_STATE/libvirtd.pid" ] && break; sleep 0.1; done
     [ -s "$LAGO_TEST_STATE/libvirtd.pid" ] || host_die "libvirtd did not start (see $LAGO_TEST_STATE/libvirtd.out)"
     host_log "libvirtd started in namespace $LAGO_TEST_NETNS (pid $(cat "$LAGO_TEST_STATE/libvirtd.pid"))"
