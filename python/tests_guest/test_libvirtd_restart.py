@@ -138,6 +138,10 @@ def test_an_env_goes_on_after_a_libvirtd_restart(
         messages = [r.getMessage() for r in caplog.records]
         assert any("lost the connection to libvirt" in m for m in messages), messages
         assert any("reconnected to libvirt" in m for m in messages), messages
+        # the guest's network pauses for a few seconds while the new
+        # libvirtd takes its tap device over (its bridge port relearns):
+        # wait until it answers, as after any start
+        env.wait_for_ssh("vm0")
         code, stdout, _ = env.ssh("vm0", ["cat", "/etc/hostname"])
         assert (code, stdout) == (0, b"vm0\n")
         # a stop and a start on the new connection

@@ -95,8 +95,8 @@ pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> Result<T, I
                     break Err(Box::new("lago's worker thread ended without a result"));
                 }
             }
-            logbridge::flush(py);
-            if let Err(e) = py.check_signals() {
+            let tick = py.check_signals().and_then(|()| logbridge::try_flush(py));
+            if let Err(e) = tick {
                 // the first one counts; later ones (Ctrl-C pressed again
                 // while the call undoes its work) are dropped
                 if signal.is_none() {
@@ -111,7 +111,7 @@ pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> Result<T, I
     if requested {
         cancel::clear();
     }
-    logbridge::flush(py);
+    let flushed = logbridge::try_flush(py);
     let value = match outcome {
         Ok(value) => value,
         Err(panic) => panic::resume_unwind(panic),
@@ -120,7 +120,7 @@ pub fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> Result<T, I
     // Ctrl-C makes the call fail at once) is the caller's answer too.
     let signal = match signal {
         Some(s) => Some(s),
-        None => py.check_signals().err(),
+        None => flushed.and_then(|()| py.check_signals()).err(),
     };
     match signal {
         None => Ok(value),
