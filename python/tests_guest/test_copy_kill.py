@@ -90,7 +90,7 @@ def test_guest_killed_during_a_copy(lago_env: dict[str, str], scratch: Path) -> 
         assert copy.returncode == 2, (copy.returncode, out, err)
         errors = [line for line in err.splitlines() if line.startswith("lago: ")]
         assert len(errors) == 1 and errors[0].startswith("lago: error: "), err
-        assert "vm0" in errors[0], err
+        assert "VM 'vm0' is not running any more (down)" in errors[0], err
         assert "Traceback" not in err and "Error occured" not in err, err
         # the VM comes back
         r = ok(scratch, "--out-format", "json", "status")
