@@ -165,3 +165,49 @@ def test_cli_ctrl_c_exits_130_with_one_line(workdir: Path) -> None:
     lines = [line for line in rest.splitlines() if line.startswith("lago: ")]
     assert len(lines) == 1 and lines[0].startswith("lago: interrupted"), rest
     assert "Traceback" not in rest and "Error occured" not in rest, rest
+
+
+def test_a_tool_killed_by_the_same_ctrl_c_surfaces_as_the_interrupt(tmp_path: Path) -> None:
+    # `qemu-img info` of a FIFO blocks opening it; Ctrl-C reaches the whole
+    # process group, qemu-img dies of it and its failure must not be what
+    # the caller sees
+    fifo = tmp_path / "disk.fifo"
+    os.mkfifo(fifo)
+    code = (
+        "import sys; from lago import _native\n"
+        "try:\n"
+        f"    _native.qemu_img_info({str(fifo)!r})\n"
+        "except KeyboardInterrupt as e:\n"
+        "    print('interrupted', repr(e.__cause__)); sys.exit(130)\n"
+        "except BaseException as e:\n"
+        "    print('failed', type(e).__name__, e); sys.exit(1)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        # qemu-img runs (in the group) and waits on the FIFO
+        deadline = time.monotonic() + 60
+        while not any(
+            Path(f"/proc/{pid}/comm").read_text().strip() == "qemu-img"
+            for pid in os.listdir("/proc") if pid.isdigit() and _in_group(int(pid), proc.pid)
+        ):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "qemu-img never ran"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    assert out == "interrupted None\n", (out, err)
+
+
+def _in_group(pid: int, pgid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pgid
+    except OSError:
+        return False

@@ -113,8 +113,12 @@ pub fn try_flush(py: Python<'_>) -> PyResult<()> {
         Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
         _ => return Ok(()),
     };
-    let Ok(logging) = py.import("logging") else {
-        return Ok(());
+    let is_interrupt = |e: &PyErr| !e.is_instance_of::<pyo3::exceptions::PyException>(py);
+    // the first import of `logging` runs Python code too
+    let logging = match py.import("logging") {
+        Ok(logging) => logging,
+        Err(e) if is_interrupt(&e) => return Err(e),
+        Err(_) => return Ok(()),
     };
     let mut interrupt = None;
     for (level, name, message) in records {
@@ -122,7 +126,7 @@ pub fn try_flush(py: Python<'_>) -> PyResult<()> {
             .call_method1("getLogger", (name,))
             .and_then(|logger| logger.call_method1("log", (level, message)));
         if let Err(e) = logged
-            && !e.is_instance_of::<pyo3::exceptions::PyException>(py)
+            && is_interrupt(&e)
             && interrupt.is_none()
         {
             interrupt = Some(e);
