@@ -9,6 +9,7 @@ import pytest
 from lago import _native
 from lago._exc import (
     BY_KIND,
+    LagoCancelledError,
     LagoConfigError,
     LagoErrorCause,
     LagoLibvirtError,
@@ -74,6 +75,7 @@ def test_by_kind_is_the_native_table() -> None:
     assert all(issubclass(c, LagoNativeError) for c in table.values())
     # Each kind its own class.
     assert len(set(table.values())) == len(table) == 12
+    assert table["cancelled"] is LagoCancelledError
 
 
 def test_spec_error_carries_file_key_path_line_and_causes(tmp_path: Path) -> None:

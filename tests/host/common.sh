@@ -31,3 +31,35 @@ live_pid() {
     [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
     return 0
 }
+
+# Starts libvirtd in the namespace, under `tini -s` (a child subreaper, in
+# the foreground: the guests' QEMU processes, daemonized by libvirtd, are
+# reaped the moment they exit; orphans otherwise go to this machine's PID 1,
+# which reaps them 1-2 s late, and libvirtd's destroy waits until the zombie
+# is gone), with the configuration and SASL folder `up` wrote; returns once
+# it wrote its pid file.
+start_libvirtd() {
+    rm -f "$LAGO_TEST_STATE/libvirtd.pid"
+    (
+        # No descriptor of the caller may live on in the daemon: run under
+        # `flock /run/lago-testhost.lock`, libvirtd would hold the test
+        # host's lock for as long as it runs.
+        for fd in $(ls "/proc/$BASHPID/fd"); do
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" || true; fi
+        done
+        exec ip netns exec "$LAGO_TEST_NETNS" env SASL_CONF_PATH="$LAGO_TEST_STATE/sasl2" setsid tini -s -- \
+            libvirtd --listen -f "$LAGO_TEST_STATE/libvirtd.conf" -p "$LAGO_TEST_STATE/libvirtd.pid"
+    ) < /dev/null >> "$LAGO_TEST_STATE/libvirtd.out" 2>&1 &
+    for _ in $(seq 100); do [ -s "$LAGO_TEST_STATE/libvirtd.pid" ] && break; sleep 0.1; done
+    [ -s "$LAGO_TEST_STATE/libvirtd.pid" ] || host_die "libvirtd did not start (see $LAGO_TEST_STATE/libvirtd.out)"
+    host_log "libvirtd started in namespace $LAGO_TEST_NETNS (pid $(cat "$LAGO_TEST_STATE/libvirtd.pid"))"
+}
+
+# Waits (30 s at most) until `virsh -c qemu:///system` answers in the namespace.
+wait_for_virsh() {
+    for _ in $(seq 300); do
+        ip netns exec "$LAGO_TEST_NETNS" virsh -q -c qemu:///system version >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    host_die "virsh -c qemu:///system does not answer after 30 s"
+}

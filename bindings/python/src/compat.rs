@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lago_core::Paths;
 use lago_core::disk::{self as qemu_img, ImageFormat};
@@ -18,12 +18,13 @@ use lago_core::lease::{LeaseStatus, Subnet, SubnetStore as CoreStore};
 use lago_core::ops::inventory::{self, InventoryVm};
 use lago_core::sysprep::{self as core_sysprep, build_args as core_build_args};
 use lago_core::{BuildArgs, BuildOption, BuildStep};
-use lago_core::{ErrorKind, xml};
+use lago_core::{ErrorKind, cancel, xml};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde_json::Value;
 
 use crate::errors::{err, msg};
+use crate::interrupt;
 use crate::pyvalue::{from_py, to_py};
 
 /// The name Python code sees for a lease's status.
@@ -78,22 +79,27 @@ impl SubnetStore {
                 })
             })
             .transpose()?;
-        let lease = py
-            .detach(|| self.inner.acquire(&uuid_path, &uuid, requested))
-            .map_err(err)?;
+        let lease = interrupt::call(py, || {
+            self.inner
+                .acquire(&uuid_path, &uuid, requested)
+                .map_err(lago_core::Error::from)
+        })?;
         Ok(lease.subnet.third_octet())
     }
 
     /// Removes the lease of `192.168.<third_octet>.0/24`, whoever holds it;
     /// whether a lease file was removed.
     fn release(&self, py: Python<'_>, third_octet: u8) -> PyResult<bool> {
-        py.detach(|| self.inner.release(Subnet::from_third_octet(third_octet)))
-            .map_err(err)
+        interrupt::call(py, || {
+            self.inner
+                .release(Subnet::from_third_octet(third_octet))
+                .map_err(lago_core::Error::from)
+        })
     }
 
     /// The lease files of the range, lowest first (removes nothing).
     fn list(&self, py: Python<'_>) -> PyResult<Vec<LeaseRow>> {
-        let entries = py.detach(|| self.inner.list()).map_err(err)?;
+        let entries = interrupt::call(py, || self.inner.list().map_err(lago_core::Error::from))?;
         Ok(entries
             .into_iter()
             .map(|e| {
@@ -247,8 +253,9 @@ fn sysprep(
     commands: &str,
     work_file: PathBuf,
 ) -> PyResult<()> {
-    py.detach(|| core_sysprep::sysprep(&disk, format, commands, &work_file))
-        .map_err(err)
+    interrupt::call(py, || {
+        core_sysprep::sysprep(&disk, format, commands, &work_file)
+    })
 }
 
 /// The `(section, key, value)` items of configuration file text `text`
@@ -292,7 +299,7 @@ fn prefix_layout() -> Vec<(&'static str, PathBuf)> {
 /// `qemu-img info` of the image at `path` as a dict (qemu-img's keys).
 #[pyfunction]
 fn qemu_img_info<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
-    let info = py.detach(|| qemu_img::info(&path)).map_err(err)?;
+    let info = interrupt::call(py, || qemu_img::info(&path).map_err(lago_core::Error::from))?;
     crate::pyvalue::view_to_py(py, &info)
 }
 
@@ -305,15 +312,17 @@ fn qemu_img_rebase(
     backing: PathBuf,
     unsafe_mode: bool,
 ) -> PyResult<()> {
-    py.detach(|| {
-        let format = match qemu_img::info(&backing) {
-            Ok(info) => info.format.parse::<ImageFormat>()?,
-            Err(_) if unsafe_mode => ImageFormat::Qcow2,
-            Err(e) => return Err(e),
+    interrupt::call(py, || {
+        let rebase = || {
+            let format = match qemu_img::info(&backing) {
+                Ok(info) => info.format.parse::<ImageFormat>()?,
+                Err(_) if unsafe_mode => ImageFormat::Qcow2,
+                Err(e) => return Err(e),
+            };
+            qemu_img::rebase(&image, &backing, format, unsafe_mode)
         };
-        qemu_img::rebase(&image, &backing, format, unsafe_mode)
+        rebase().map_err(lago_core::Error::from)
     })
-    .map_err(err)
 }
 
 /// The command line a script is fed to in a guest (deploy scripts, `lago
@@ -341,6 +350,38 @@ impl FileLock {
     }
 }
 
+impl FileLock {
+    /// Takes the lock within `wait` (None when it stayed held), in slices
+    /// of [`LOCK_SLICE`] with a cancel check between them, so that Ctrl-C
+    /// ends the wait.
+    fn wait_for(&self, wait: Duration) -> lago_core::Result<Option<LockGuard>> {
+        let start = Instant::now();
+        loop {
+            cancel::check(&format!("waiting for the lock {}", self.path.display()))?;
+            let slice = wait.saturating_sub(start.elapsed()).min(LOCK_SLICE);
+            let taken = if self.shared {
+                fslock::lock_shared(&self.path, slice, || {})
+            } else {
+                fslock::lock(&self.path, slice, || {})
+            };
+            match taken {
+                Ok(guard) => return Ok(Some(guard)),
+                Err(LockError::Timeout { .. }) if start.elapsed() >= wait => return Ok(None),
+                Err(LockError::Timeout { .. }) => {}
+                Err(other) => {
+                    return Err(lago_core::Error::new(
+                        ErrorKind::Io,
+                        format!("{other}: {}", source_text(&other)),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// How long a `FileLock` wait goes between two cancel checks.
+const LOCK_SLICE: Duration = Duration::from_millis(100);
+
 #[pymethods]
 impl FileLock {
     #[new]
@@ -364,25 +405,13 @@ impl FileLock {
         let wait = timeout.map_or(Duration::MAX, |s| {
             Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
         });
-        let take = || {
-            if self.shared {
-                fslock::lock_shared(&self.path, wait, || {})
-            } else {
-                fslock::lock(&self.path, wait, || {})
+        match interrupt::call(py, || self.wait_for(wait))? {
+            Some(guard) => {
+                *self.slot() = Some(guard);
+                Ok(true)
             }
-        };
-        let guard = match py.detach(take) {
-            Ok(guard) => guard,
-            Err(LockError::Timeout { .. }) => return Ok(false),
-            Err(other) => {
-                return Err(msg(
-                    ErrorKind::Io,
-                    format!("{other}: {}", source_text(&other)),
-                ));
-            }
-        };
-        *self.slot() = Some(guard);
-        Ok(true)
+            None => Ok(false),
+        }
     }
 
     /// Releases the lock (nothing happens when it is not held).

@@ -145,6 +145,11 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
 pub fn to_py(err: &Error) -> PyErr {
     Python::attach(|py| {
         build(py, err).unwrap_or_else(|e| {
+            // A signal handler's exception (Ctrl-C while the class was
+            // imported or made) is the caller's answer: raise it.
+            if !e.is_instance_of::<pyo3::exceptions::PyException>(py) {
+                return e;
+            }
             // The package is broken (a class missing): say what was raised.
             PyRuntimeError::new_err(format!(
                 "{}: {} (and lago's exception class could not be made: {e})",

@@ -8,6 +8,7 @@
 
 mod compat;
 mod errors;
+mod interrupt;
 mod logbridge;
 mod pyvalue;
 mod ssh_client;
@@ -144,8 +145,25 @@ impl Env {
         self.handle.with(f).map_err(destroyed)
     }
 
-    /// Runs `f` on the core env without the GIL, then forwards its logs.
+    /// Runs `f` on the core env without the GIL, interruptible by Ctrl-C
+    /// (`interrupt`), then forwards its logs.
     fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&CoreEnv) -> lago_core::Result<T> + Send,
+    ) -> PyResult<T> {
+        match interrupt::run(py, || self.handle.with(f)) {
+            Ok(out) => out.map_err(destroyed)?.map_err(|e| errors::to_py(&e)),
+            Err(interrupt::Interrupted { signal, result }) => {
+                let error = result.as_ref().ok().and_then(|r| r.as_ref().err());
+                Err(interrupt::raise(py, signal, error))
+            }
+        }
+    }
+
+    /// Runs `f` on the core env without the GIL, not interruptible: for a
+    /// session on this process's terminal, whose Ctrl-C is the guest's.
+    fn run_attached<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&CoreEnv) -> lago_core::Result<T> + Send,
@@ -220,9 +238,7 @@ impl Env {
             Some(c) => c.inner,
             None => Config::load()?.inner,
         };
-        let out = py.detach(|| CoreEnv::init(&opts, config));
-        logbridge::flush(py);
-        out.map(Self::new).map_err(|e| errors::to_py(&e))
+        interrupt::call(py, || CoreEnv::init(&opts, config)).map(Self::new)
     }
 
     /// Opens prefix `prefix` (`current` allowed) of the workdir `workdir`.
@@ -238,9 +254,7 @@ impl Env {
             Some(c) => c.inner,
             None => Config::load()?.inner,
         };
-        let out = py.detach(|| CoreEnv::load(&workdir, prefix, config));
-        logbridge::flush(py);
-        out.map(Self::new).map_err(|e| errors::to_py(&e))
+        interrupt::call(py, || CoreEnv::load(&workdir, prefix, config)).map(Self::new)
     }
 
     /// Opens the prefix at `prefix_path` on its own, with no workdir
@@ -252,9 +266,7 @@ impl Env {
             Some(c) => c.inner,
             None => Config::load()?.inner,
         };
-        let out = py.detach(|| CoreEnv::load_prefix(&prefix_path, config));
-        logbridge::flush(py);
-        out.map(Self::new).map_err(|e| errors::to_py(&e))
+        interrupt::call(py, || CoreEnv::load_prefix(&prefix_path, config)).map(Self::new)
     }
 
     /// The workdir's path.
@@ -488,7 +500,7 @@ impl Env {
     /// terminal; returns the remote exit code.
     #[pyo3(signature = (vm, argv=Vec::new()))]
     fn interactive(&self, py: Python<'_>, vm: String, argv: Vec<String>) -> PyResult<i32> {
-        self.run(py, |e| e.interactive(&vm, &argv))
+        self.run_attached(py, |e| e.interactive(&vm, &argv))
     }
 
     /// Shuts the VMs down cleanly (all when `vms` is empty), or reboots
@@ -694,9 +706,13 @@ impl Env {
     /// Stops everything and removes the prefix (and the workdir with its
     /// last prefix). The object is unusable afterwards.
     fn destroy(&self, py: Python<'_>) -> PyResult<()> {
-        let out = py.detach(|| self.handle.destroy());
-        logbridge::flush(py);
-        out.map_err(destroyed)?.map_err(|e| errors::to_py(&e))
+        match interrupt::run(py, || self.handle.destroy()) {
+            Ok(out) => out.map_err(destroyed)?.map_err(|e| errors::to_py(&e)),
+            Err(interrupt::Interrupted { signal, result }) => {
+                let error = result.as_ref().ok().and_then(|r| r.as_ref().err());
+                Err(interrupt::raise(py, signal, error))
+            }
+        }
     }
 }
 
@@ -736,14 +752,13 @@ fn resolve_workdir(cwd: PathBuf) -> PyResult<PathBuf> {
 /// URL), read and checked by the core, as a dict.
 #[pyfunction]
 fn template_repo<'py>(py: Python<'py>, location: &str) -> PyResult<Bound<'py, PyAny>> {
-    let repo = py
-        .detach(|| {
-            lago_core::template::RepoMetadata::load(
-                location,
-                &lago_core::template::HttpClient::default(),
-            )
-        })
-        .map_err(err)?;
+    let repo = interrupt::call(py, || {
+        lago_core::template::RepoMetadata::load(
+            location,
+            &lago_core::template::HttpClient::default(),
+        )
+        .map_err(lago_core::Error::from)
+    })?;
     view_to_py(py, &repo)
 }
 
@@ -760,14 +775,22 @@ fn template_fetch<'py>(
     version: Option<&str>,
 ) -> PyResult<(PathBuf, String, Bound<'py, PyAny>)> {
     use lago_core::template::{HttpClient, RepoMetadata, TemplateStore, env_lookup};
-    let t = py
-        .detach(|| {
+    let t = interrupt::call(py, || {
+        let fetch = || {
             let metadata = RepoMetadata::load(repo, &HttpClient::default())?;
             let resolved = metadata.resolve(template, version, &env_lookup)?;
             TemplateStore::new(store).get_or_fetch(&resolved)
-        })
-        .map_err(err)?;
+        };
+        fetch().map_err(lago_core::Error::from)
+    })?;
     Ok((t.image_path, t.hash, view_to_py(py, &t.metadata)?))
+}
+
+/// Whether a cancel (Ctrl-C) of running lago-core calls is requested and
+/// not cleared yet (an interrupted call clears it once it has returned).
+#[pyfunction]
+fn cancel_requested() -> bool {
+    lago_core::cancel::requested()
 }
 
 /// Forwards queued core log records to Python's `logging` now.
@@ -788,8 +811,8 @@ mod _native {
     use super::ssh_client::SshClient;
     #[pymodule_export]
     use super::{
-        Config, Env, current_prefix, flush_logs, prefix_names, resolve_workdir, set_current,
-        template_fetch, template_repo,
+        Config, Env, cancel_requested, current_prefix, flush_logs, prefix_names, resolve_workdir,
+        set_current, template_fetch, template_repo,
     };
 
     /// The libvirt URI lago connects to when `[lago] libvirt_url` is unset.

@@ -99,16 +99,38 @@ pub fn install() {
 
 /// Hands the queued records to Python's `logging`.
 pub fn flush(py: Python<'_>) {
+    // an interrupt is raised by Python at its next check anyway
+    let _ = try_flush(py);
+}
+
+/// [`flush`], returning the first exception a logging call raised that is
+/// not an `Exception` (a signal handler's `KeyboardInterrupt` or
+/// `SystemExit`, run by Python in the middle of the logging code): the
+/// caller must not lose it. The other records are handed over all the same;
+/// errors of broken handlers are dropped, as `logging` itself does.
+pub fn try_flush(py: Python<'_>) -> PyResult<()> {
     let records = match QUEUE.lock() {
         Ok(mut q) if !q.is_empty() => std::mem::take(&mut *q),
-        _ => return,
+        _ => return Ok(()),
     };
-    let Ok(logging) = py.import("logging") else {
-        return;
+    let is_interrupt = |e: &PyErr| !e.is_instance_of::<pyo3::exceptions::PyException>(py);
+    // the first import of `logging` runs Python code too
+    let logging = match py.import("logging") {
+        Ok(logging) => logging,
+        Err(e) if is_interrupt(&e) => return Err(e),
+        Err(_) => return Ok(()),
     };
+    let mut interrupt = None;
     for (level, name, message) in records {
-        if let Ok(logger) = logging.call_method1("getLogger", (name,)) {
-            let _ = logger.call_method1("log", (level, message));
+        let logged = logging
+            .call_method1("getLogger", (name,))
+            .and_then(|logger| logger.call_method1("log", (level, message)));
+        if let Err(e) = logged
+            && is_interrupt(&e)
+            && interrupt.is_none()
+        {
+            interrupt = Some(e);
         }
     }
+    interrupt.map_or(Ok(()), Err)
 }

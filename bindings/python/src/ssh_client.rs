@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::{self, msg};
-use crate::logbridge;
+use crate::{interrupt, logbridge};
 
 /// One SSH client (it keeps one connection, made on first use).
 #[pyclass(module = "lago._native", name = "SshClient", frozen)]
@@ -22,7 +22,18 @@ pub struct SshClient {
 }
 
 impl SshClient {
+    /// `f` of the client, interruptible by Ctrl-C (`interrupt`).
     fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&CoreClient) -> std::result::Result<T, lago_core::SshError> + Send,
+    ) -> PyResult<T> {
+        interrupt::call(py, || f(&self.inner).map_err(lago_core::Error::from))
+    }
+
+    /// `f` of the client without the GIL, not interruptible: a session on
+    /// this process's terminal, whose Ctrl-C is the remote side's.
+    fn run_attached<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&CoreClient) -> std::result::Result<T, lago_core::SshError> + Send,
@@ -108,7 +119,7 @@ impl SshClient {
     /// code.
     #[pyo3(signature = (argv=Vec::new()))]
     fn interactive(&self, py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
-        self.run(py, |c| c.interactive(&argv))
+        self.run_attached(py, |c| c.interactive(&argv))
     }
 
     /// Drops the connection.

@@ -1,6 +1,11 @@
 //! How an [`Env`] reaches its provider: the libvirt connection opened on
 //! first use (URI and credentials from the configuration), the host's
 //! capabilities, and the domain type its VMs run with.
+//!
+//! The connection outlives a libvirtd restart: the provider notices a lost
+//! connection on the call that fails with it, reconnects (for up to
+//! [`RECONNECT_FOR`](crate::provider::libvirt::RECONNECT_FOR)) and runs the
+//! call again, so the `Backend` kept here stays usable for the Env's life.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +35,19 @@ impl Env {
         self.backend
             .get()
             .ok_or_else(|| Error::new(ErrorKind::Internal, "libvirt connection vanished"))
+    }
+
+    /// `err`, a failure talking to VM `vm` over SSH, saying first that the
+    /// VM is not running any more when that is why (its domain was
+    /// destroyed, crashed or powered off while lago used it); otherwise
+    /// `err` as it is.
+    pub(super) fn if_vm_stopped(&self, vm: &str, err: Error) -> Error {
+        match self.vm_state(vm) {
+            Ok(state) if !state.is_running() => err
+                .wrap(format!("VM '{vm}' is not running any more ({state})"))
+                .with_vm(vm),
+            _ => err,
+        }
     }
 
     /// The provider (libvirt, connected on first use).
@@ -77,4 +95,47 @@ fn probe_cache() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("lago").join("kvm-probe")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::config::Config;
+    use crate::env::Env;
+    use crate::error::{Error, ErrorKind};
+    use crate::provider::libvirt::Libvirt;
+
+    #[test]
+    fn an_ssh_failure_of_a_vm_that_went_down_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/upstream-workdir");
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&fixture)
+            .arg(dir.path().join("w"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let env = Env::load(&dir.path().join("w"), "current", Config::new())
+            .unwrap()
+            .with_provider(
+                Arc::new(Libvirt::connect("test:///default").unwrap()),
+                "<capabilities/>".into(),
+            );
+        // vm0 has no domain on the test driver: it is down
+        let failed = Error::new(ErrorKind::Timeout, "copy_to a -> b: timed out after 60.0s");
+        let err = env.if_vm_stopped("vm0", failed);
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(err.vm(), Some("vm0"));
+        assert_eq!(
+            err.full_message(),
+            "VM 'vm0' is not running any more (down): copy_to a -> b: timed out after 60.0s"
+        );
+        // a VM lago cannot ask about: the error as it was
+        let failed = Error::new(ErrorKind::Ssh, "connect: refused");
+        let err = env.if_vm_stopped("nope", failed);
+        assert_eq!(err.full_message(), "connect: refused");
+    }
 }

@@ -178,12 +178,13 @@ impl Env {
 
     /// Copies a local file or tree into VM `vm`.
     pub fn copy_to(&self, vm: &str, local: &Path, remote: &Path) -> Result<CopyStats> {
-        self.guest(vm)?.copy_to(local, remote).map_err(for_vm(vm))
+        (self.guest(vm)?.copy_to(local, remote)).map_err(|e| self.if_vm_stopped(vm, for_vm(vm)(e)))
     }
 
     /// Copies a file or tree out of VM `vm`.
     pub fn copy_from(&self, vm: &str, remote: &Path, local: &Path) -> Result<CopyStats> {
-        self.guest(vm)?.copy_from(remote, local).map_err(for_vm(vm))
+        (self.guest(vm)?.copy_from(remote, local))
+            .map_err(|e| self.if_vm_stopped(vm, for_vm(vm)(e)))
     }
 }
 

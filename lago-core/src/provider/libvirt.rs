@@ -1,8 +1,23 @@
 //! The libvirt provider, over the `virt` crate: one connection (libvirt
 //! connections are thread-safe), transient networks and domains.
+//!
+//! A connection lost under a running lago (libvirtd restarted, as a package
+//! upgrade does; the guests keep running) is noticed on the call that
+//! fails with it: libvirt then says the connection is no longer alive, or
+//! the call failed in libvirt's RPC layer (closed socket, end of file). The
+//! provider reconnects, trying for [`RECONNECT_FOR`] with a warning in the
+//! log, and runs the failed call once more; later calls use the new
+//! connection. A create whose first try reached libvirtd before the
+//! connection broke finds its object running on the second try, and counts
+//! as done.
 
+use std::cell::Cell;
 use std::net::Ipv4Addr;
+use std::thread;
+use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, RwLock};
+use tracing::{info, warn};
 use virt::connect::Connect;
 use virt::domain::DomainState;
 use virt::error::ErrorNumber;
@@ -14,10 +29,25 @@ use super::{Provider, ProviderError, ProviderObject, VmState};
 /// The default connection URI (config `libvirt_url`).
 pub const DEFAULT_URI: &str = "qemu:///system";
 
+/// How long a lost connection is tried again before the call fails (a
+/// restarting libvirtd answers within seconds).
+pub const RECONNECT_FOR: Duration = Duration::from_secs(30);
+
+/// The pause between two attempts to reconnect.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
 /// A connection to libvirt.
 pub struct Libvirt {
-    conn: Connect,
     uri: String,
+    /// What the connection was opened with, to open it again.
+    creds: Credentials,
+    /// The connection and its generation (counts reconnections).
+    conn: RwLock<(Connect, u64)>,
+    /// Held while reconnecting: one thread reconnects, the others then use
+    /// its connection.
+    reconnecting: Mutex<()>,
+    /// How long to try to reconnect ([`RECONNECT_FOR`]).
+    reconnect_for: Duration,
 }
 
 impl std::fmt::Debug for Libvirt {
@@ -36,6 +66,30 @@ fn fail(op: &'static str, object: &str) -> impl FnOnce(virt::error::Error) -> Pr
         ProviderObject::Connection
     };
     move |e| ProviderError::libvirt(op, kind, object, e)
+}
+
+/// Whether a failed call's error `err` means the connection `conn` is lost:
+/// libvirt says the connection is not alive, or the call failed in the
+/// client's RPC or remote layer (a closed socket, end of file, a client
+/// marked closed). Errors that did not come from libvirt never do.
+fn connection_lost(conn: &Connect, err: &ProviderError) -> bool {
+    err.libvirt.is_some() && lost(conn.is_alive().ok(), err.code, err.domain)
+}
+
+/// [`connection_lost`] from what it looks at: `alive` (None when libvirt
+/// could not say) and the error's code and domain.
+fn lost(alive: Option<bool>, code: Option<i32>, domain: Option<i32>) -> bool {
+    let is = |raw: u32, v: Option<i32>| i32::try_from(raw).ok() == v;
+    let transport = (is(virt::sys::VIR_FROM_RPC, domain) || is(virt::sys::VIR_FROM_REMOTE, domain))
+        && [
+            virt::sys::VIR_ERR_SYSTEM_ERROR,
+            virt::sys::VIR_ERR_INTERNAL_ERROR,
+            virt::sys::VIR_ERR_RPC,
+            virt::sys::VIR_ERR_NO_CONNECT,
+        ]
+        .into_iter()
+        .any(|c| is(c, code));
+    alive != Some(true) || transport
 }
 
 fn is_missing(e: &virt::error::Error) -> bool {
@@ -62,27 +116,13 @@ impl Libvirt {
     /// Connects to `uri`, answering libvirt's questions (user name,
     /// password) with `creds` when the connection asks for them.
     pub fn connect_with(uri: &str, creds: &Credentials) -> Result<Self, ProviderError> {
-        virt::error::clear_error_callback();
-        let opened = if creds.is_empty() {
-            Connect::open(Some(uri))
-        } else {
-            auth::with_credentials(creds, |a| Connect::open_auth(Some(uri), a, 0))
-        };
-        let conn = opened.map_err(|e| {
-            let hint = if creds.is_empty() {
-                "is libvirtd running and may this user use it? If it asks for \
-                 credentials, set libvirt_username and libvirt_password"
-            } else {
-                "is libvirtd running, and are libvirt_username and \
-                 libvirt_password right?"
-            };
-            let mut err = ProviderError::libvirt("connect to", ProviderObject::Connection, uri, e);
-            err.message = format!("{} ({hint})", err.message);
-            err
-        })?;
+        let conn = open(uri, creds)?;
         Ok(Self {
-            conn,
             uri: uri.to_string(),
+            creds: creds.clone(),
+            conn: RwLock::new((conn, 0)),
+            reconnecting: Mutex::new(()),
+            reconnect_for: RECONNECT_FOR,
         })
     }
 
@@ -93,31 +133,150 @@ impl Libvirt {
 
     /// The host's capabilities XML.
     pub fn capabilities(&self) -> Result<String, ProviderError> {
-        self.conn
-            .capabilities()
-            .map_err(fail("read capabilities of", &self.uri))
+        self.call(|conn| {
+            conn.capabilities()
+                .map_err(fail("read capabilities of", &self.uri))
+        })
     }
+
+    /// The connection now and its generation.
+    fn current(&self) -> (Connect, u64) {
+        let held = self.conn.read();
+        (held.0.clone(), held.1)
+    }
+
+    /// `f` on the connection; if it fails because the connection is lost,
+    /// reconnects and runs `f` once more.
+    fn call<T>(
+        &self,
+        f: impl Fn(&Connect) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let (conn, generation) = self.current();
+        let err = match f(&conn) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if !connection_lost(&conn, &err) {
+            return Err(err);
+        }
+        drop(conn);
+        let conn = self.reconnect(generation, &err)?;
+        f(&conn)
+    }
+
+    /// A new connection in place of generation `generation`, lost as
+    /// `cause` says (another thread's, if it reconnected meanwhile): tried
+    /// every [`RECONNECT_PAUSE`] for [`RECONNECT_FOR`], or until a cancel
+    /// (Ctrl-C) is requested.
+    fn reconnect(&self, generation: u64, cause: &ProviderError) -> Result<Connect, ProviderError> {
+        let _one = self.reconnecting.lock();
+        {
+            let held = self.conn.read();
+            if held.1 != generation {
+                return Ok(held.0.clone());
+            }
+        }
+        warn!(
+            uri = %self.uri,
+            "lost the connection to libvirt ({cause}); reconnecting"
+        );
+        let start = Instant::now();
+        loop {
+            match open(&self.uri, &self.creds) {
+                Ok(conn) => {
+                    *self.conn.write() = (conn.clone(), generation + 1);
+                    info!(
+                        uri = %self.uri,
+                        "reconnected to libvirt after {:.1} s",
+                        start.elapsed().as_secs_f64()
+                    );
+                    return Ok(conn);
+                }
+                Err(e)
+                    if start.elapsed() + RECONNECT_PAUSE <= self.reconnect_for
+                        && !crate::cancel::requested() =>
+                {
+                    tracing::debug!(uri = %self.uri, %e, "libvirt does not answer yet");
+                    thread::sleep(RECONNECT_PAUSE);
+                }
+                Err(e) => {
+                    return Err(ProviderError {
+                        message: format!(
+                            "{} (the connection was lost: {cause}; tried to reconnect for {} s)",
+                            e.message,
+                            start.elapsed().as_secs()
+                        ),
+                        ..e
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Opens a connection to `uri`, answering with `creds`. libvirt's habit of
+/// printing every error to stderr is switched off: errors come back as
+/// values and are logged by the caller.
+fn open(uri: &str, creds: &Credentials) -> Result<Connect, ProviderError> {
+    virt::error::clear_error_callback();
+    let opened = if creds.is_empty() {
+        Connect::open(Some(uri))
+    } else {
+        auth::with_credentials(creds, |a| Connect::open_auth(Some(uri), a, 0))
+    };
+    opened.map_err(|e| {
+        let hint = if creds.is_empty() {
+            "is libvirtd running and may this user use it? If it asks for \
+             credentials, set libvirt_username and libvirt_password"
+        } else {
+            "is libvirtd running, and are libvirt_username and \
+             libvirt_password right?"
+        };
+        let mut err = ProviderError::libvirt("connect to", ProviderObject::Connection, uri, e);
+        err.message = format!("{} ({hint})", err.message);
+        err
+    })
+}
+
+/// Whether domain `name` exists and runs (a create whose first try did it
+/// before the connection was lost).
+fn domain_runs(conn: &Connect, name: &str) -> bool {
+    conn.lookup_domain_by_name(name)
+        .and_then(|d| d.is_active())
+        .unwrap_or(false)
+}
+
+/// Whether network `name` exists and is active (as [`domain_runs`]).
+fn network_runs(conn: &Connect, name: &str) -> bool {
+    conn.lookup_network_by_name(name)
+        .and_then(|n| n.is_active())
+        .unwrap_or(false)
 }
 
 impl Provider for Libvirt {
     fn network_active(&self, name: &str) -> Result<bool, ProviderError> {
-        match self.conn.lookup_network_by_name(name) {
+        self.call(|conn| match conn.lookup_network_by_name(name) {
             Ok(net) => net.is_active().map_err(fail("query network", name)),
             Err(e) if is_missing(&e) => Ok(false),
             Err(e) => Err(fail("look up network", name)(e)),
-        }
+        })
     }
 
     fn create_network(&self, xml: &str) -> Result<(), ProviderError> {
         let name = xml_name(xml);
-        self.conn
-            .create_network_xml(xml)
-            .map(drop)
-            .map_err(fail("create network", &name))
+        let again = Cell::new(false);
+        self.call(|conn| match conn.create_network_xml(xml) {
+            Ok(_) => Ok(()),
+            Err(_) if again.get() && network_runs(conn, &name) => Ok(()),
+            Err(e) => {
+                again.set(true);
+                Err(fail("create network", &name)(e))
+            }
+        })
     }
 
     fn destroy_network(&self, name: &str) -> Result<(), ProviderError> {
-        match self.conn.lookup_network_by_name(name) {
+        self.call(|conn| match conn.lookup_network_by_name(name) {
             Ok(net) => match net.destroy() {
                 Ok(()) => Ok(()),
                 Err(e) if is_missing(&e) => Ok(()),
@@ -125,19 +284,21 @@ impl Provider for Libvirt {
             },
             Err(e) if is_missing(&e) => Ok(()),
             Err(e) => Err(fail("look up network", name)(e)),
-        }
+        })
     }
 
     fn vm_state(&self, name: &str) -> Result<VmState, ProviderError> {
-        let dom = match self.conn.lookup_domain_by_name(name) {
-            Ok(dom) => dom,
-            Err(e) if is_missing(&e) => return Ok(VmState::Down),
-            Err(e) => return Err(fail("look up domain", name)(e)),
-        };
-        let (state, _) = match dom.state() {
-            Ok(s) => s,
-            Err(e) if is_missing(&e) => return Ok(VmState::Down),
-            Err(e) => return Err(fail("query domain", name)(e)),
+        let (state, _) = match self.call(|conn| match conn.lookup_domain_by_name(name) {
+            Ok(dom) => match dom.state() {
+                Ok(s) => Ok(Some(s)),
+                Err(e) if is_missing(&e) => Ok(None),
+                Err(e) => Err(fail("query domain", name)(e)),
+            },
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(fail("look up domain", name)(e)),
+        })? {
+            Some(s) => s,
+            None => return Ok(VmState::Down),
         };
         Ok(match state.unwrap_or(DomainState::NoState) {
             DomainState::NoState if state.is_unknown() => VmState::Unknown,
@@ -154,14 +315,19 @@ impl Provider for Libvirt {
 
     fn create_vm(&self, xml: &str) -> Result<(), ProviderError> {
         let name = xml_name(xml);
-        self.conn
-            .create_domain_xml(xml, 0)
-            .map(drop)
-            .map_err(fail("create domain", &name))
+        let again = Cell::new(false);
+        self.call(|conn| match conn.create_domain_xml(xml, 0) {
+            Ok(_) => Ok(()),
+            Err(_) if again.get() && domain_runs(conn, &name) => Ok(()),
+            Err(e) => {
+                again.set(true);
+                Err(fail("create domain", &name)(e))
+            }
+        })
     }
 
     fn destroy_vm(&self, name: &str) -> Result<(), ProviderError> {
-        match self.conn.lookup_domain_by_name(name) {
+        self.call(|conn| match conn.lookup_domain_by_name(name) {
             Ok(dom) => match dom.destroy() {
                 Ok(()) => Ok(()),
                 Err(e) if is_missing(&e) => Ok(()),
@@ -169,81 +335,83 @@ impl Provider for Libvirt {
             },
             Err(e) if is_missing(&e) => Ok(()),
             Err(e) => Err(fail("look up domain", name)(e)),
-        }
+        })
     }
 
     fn shutdown_vm(&self, name: &str) -> Result<(), ProviderError> {
-        let dom = self
-            .conn
-            .lookup_domain_by_name(name)
-            .map_err(fail("look up domain", name))?;
-        dom.shutdown().map_err(fail("shut down domain", name))
+        self.call(|conn| {
+            let dom = conn
+                .lookup_domain_by_name(name)
+                .map_err(fail("look up domain", name))?;
+            dom.shutdown().map_err(fail("shut down domain", name))
+        })
     }
 
     fn reboot_vm(&self, name: &str) -> Result<(), ProviderError> {
-        let dom = self
-            .conn
-            .lookup_domain_by_name(name)
-            .map_err(fail("look up domain", name))?;
-        dom.reboot(0).map_err(fail("reboot domain", name))
+        self.call(|conn| {
+            let dom = conn
+                .lookup_domain_by_name(name)
+                .map_err(fail("look up domain", name))?;
+            dom.reboot(0).map_err(fail("reboot domain", name))
+        })
     }
 
     fn vm_xml(&self, name: &str) -> Result<Option<String>, ProviderError> {
-        match self.conn.lookup_domain_by_name(name) {
+        self.call(|conn| match conn.lookup_domain_by_name(name) {
             Ok(dom) => dom
                 .xml_desc(0)
                 .map(Some)
                 .map_err(fail("read XML of domain", name)),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(fail("look up domain", name)(e)),
-        }
+        })
     }
 
     fn network_xml(&self, name: &str) -> Result<Option<String>, ProviderError> {
-        match self.conn.lookup_network_by_name(name) {
+        self.call(|conn| match conn.lookup_network_by_name(name) {
             Ok(net) => net
                 .xml_desc(0)
                 .map(Some)
                 .map_err(fail("read XML of network", name)),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(fail("look up network", name)(e)),
-        }
+        })
     }
 
     fn list_vms(&self) -> Result<Vec<String>, ProviderError> {
-        let doms = self
-            .conn
-            .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-            .map_err(fail("list domains of", &self.uri))?;
-        Ok(doms.iter().filter_map(|d| d.name().ok()).collect())
+        self.call(|conn| {
+            let doms = conn
+                .list_all_domains(virt::sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+                .map_err(fail("list domains of", &self.uri))?;
+            Ok(doms.iter().filter_map(|d| d.name().ok()).collect())
+        })
     }
 
     fn list_networks(&self) -> Result<Vec<String>, ProviderError> {
-        let nets = self
-            .conn
-            .list_all_networks(virt::sys::VIR_CONNECT_LIST_NETWORKS_ACTIVE)
-            .map_err(fail("list networks of", &self.uri))?;
-        Ok(nets.iter().filter_map(|n| n.name().ok()).collect())
+        self.call(|conn| {
+            let nets = conn
+                .list_all_networks(virt::sys::VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+                .map_err(fail("list networks of", &self.uri))?;
+            Ok(nets.iter().filter_map(|n| n.name().ok()).collect())
+        })
     }
 
     fn leased_ipv4(&self, name: &str, mac: &str) -> Result<Option<Ipv4Addr>, ProviderError> {
-        let dom = match self.conn.lookup_domain_by_name(name) {
-            Ok(dom) => dom,
-            Err(e) if is_missing(&e) => return Ok(None),
-            Err(e) => return Err(fail("look up domain", name)(e)),
-        };
-        match dhcp_leases::leased_nics(&dom) {
-            Ok(nics) => Ok(dhcp_leases::lease_for(&nics, mac)),
-            Err(e) if is_missing(&e) => Ok(None),
-            Err(e) => Err(fail("read DHCP leases of domain", name)(e)),
-        }
+        self.call(|conn| {
+            let dom = match conn.lookup_domain_by_name(name) {
+                Ok(dom) => dom,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(fail("look up domain", name)(e)),
+            };
+            match dhcp_leases::leased_nics(&dom) {
+                Ok(nics) => Ok(dhcp_leases::lease_for(&nics, mac)),
+                Err(e) if is_missing(&e) => Ok(None),
+                Err(e) => Err(fail("read DHCP leases of domain", name)(e)),
+            }
+        })
     }
 
     fn snapshot_disks(&self, name: &str, xml: &str, quiesce: bool) -> Result<(), ProviderError> {
-        let dom = self
-            .conn
-            .lookup_domain_by_name(name)
-            .map_err(fail("look up domain", name))?;
         let mut flags = virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
             | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
             | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT
@@ -251,9 +419,14 @@ impl Provider for Libvirt {
         if quiesce {
             flags |= virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE;
         }
-        dom.create_snapshot_xml(xml, flags)
-            .map(drop)
-            .map_err(fail("snapshot domain", name))
+        self.call(|conn| {
+            let dom = conn
+                .lookup_domain_by_name(name)
+                .map_err(fail("look up domain", name))?;
+            dom.create_snapshot_xml(xml, flags)
+                .map(drop)
+                .map_err(fail("snapshot domain", name))
+        })
     }
 }
 
@@ -316,6 +489,79 @@ mod tests {
         assert_eq!(err.object, "bad");
         let err = Libvirt::connect("qemu+unix:///system?socket=/nonexistent").unwrap_err();
         assert!(err.to_string().contains("is libvirtd running"), "{err}");
+    }
+
+    #[test]
+    fn a_lost_connection_is_told_from_a_failed_call() {
+        let rpc = i32::try_from(virt::sys::VIR_FROM_RPC).ok();
+        let remote = i32::try_from(virt::sys::VIR_FROM_REMOTE).ok();
+        let qemu = i32::try_from(virt::sys::VIR_FROM_QEMU).ok();
+        let system = i32::try_from(virt::sys::VIR_ERR_SYSTEM_ERROR).ok();
+        let internal = i32::try_from(virt::sys::VIR_ERR_INTERNAL_ERROR).ok();
+        let no_domain = i32::try_from(virt::sys::VIR_ERR_NO_DOMAIN).ok();
+        // libvirt says the connection is dead, or cannot say
+        assert!(lost(Some(false), no_domain, qemu));
+        assert!(lost(None, no_domain, qemu));
+        // alive, but the call broke in the RPC layer (end of file, closed socket)
+        assert!(lost(Some(true), system, rpc));
+        assert!(lost(Some(true), internal, remote));
+        // alive and an ordinary failure: no reconnection
+        assert!(!lost(Some(true), no_domain, qemu));
+        assert!(!lost(Some(true), internal, qemu));
+        assert!(!lost(Some(true), None, None));
+        // an error that did not come from libvirt never counts
+        let lv = Libvirt::connect(TEST_URI).unwrap();
+        let (conn, _) = lv.current();
+        let err = ProviderError::new("list domains of", ProviderObject::Connection, "x", "no");
+        assert!(!connection_lost(&conn, &err));
+        // a live connection's ordinary error does not either
+        let err = lv.create_vm("<domain type='test'><name>bad</name></domain>");
+        assert!(!connection_lost(&conn, &err.unwrap_err()));
+    }
+
+    #[test]
+    fn reconnecting_replaces_the_connection_once() {
+        let lv = Libvirt::connect(TEST_URI).unwrap();
+        let cause = ProviderError::new(
+            "list domains of",
+            ProviderObject::Connection,
+            TEST_URI,
+            "End of file while reading data",
+        );
+        let (_, first) = lv.current();
+        lv.reconnect(first, &cause).unwrap();
+        let (_, second) = lv.current();
+        assert_eq!(second, first + 1);
+        // a thread that saw the old connection fail gets the new one
+        lv.reconnect(first, &cause).unwrap();
+        assert_eq!(lv.current().1, second);
+        // the new connection works
+        assert!(lv.list_vms().is_ok());
+        assert!(lv.capabilities().unwrap().contains("<capabilities>"));
+    }
+
+    #[test]
+    fn a_connection_that_stays_lost_fails_naming_the_loss() {
+        let mut lv = Libvirt::connect(TEST_URI).unwrap();
+        lv.uri = "qemu+unix:///system?socket=/nonexistent".into();
+        lv.reconnect_for = Duration::ZERO;
+        let cause = ProviderError::new(
+            "list domains of",
+            ProviderObject::Connection,
+            TEST_URI,
+            "End of file while reading data",
+        );
+        let (_, generation) = lv.current();
+        let err = lv.reconnect(generation, &cause).unwrap_err();
+        assert_eq!(err.op, "connect to");
+        let text = err.to_string();
+        assert!(text.contains("is libvirtd running"), "{text}");
+        assert!(
+            text.contains("the connection was lost: list domains of test:///default: End of file"),
+            "{text}"
+        );
+        // the old connection stays in place for the next call to try again
+        assert_eq!(lv.current().1, generation);
     }
 
     #[test]

@@ -15,7 +15,7 @@ from typing import Any, Callable, NoReturn, Optional, Sequence
 from lago import __version__, _native
 from lago.config import config as lago_config
 from lago.log_utils import FILE_FORMAT, LogTask, TaskHandler
-from lago._exc import LagoConfigError
+from lago._exc import LagoCancelledError, LagoConfigError
 from lago.plugins import load_plugins
 from lago.plugins.cli import CLIPlugin
 from lago.plugins.output import BUILTIN_FORMATS, OutFormatPlugin
@@ -912,6 +912,18 @@ def _flush_native_logs() -> None:
         LOGGER.debug("flush of native logs failed", exc_info=True)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """The line saying lago was interrupted: ``interrupted``, or what the
+    core said it was doing and what it undid (an interrupted native call
+    raises KeyboardInterrupt with lago-core's ``Cancelled`` error as its
+    ``__cause__``), on one line."""
+    cause = exc.__cause__
+    if not isinstance(cause, LagoCancelledError):
+        return "interrupted"
+    what = " ".join(str(cause).split())
+    return what if what.startswith("interrupted") else f"interrupted: {what}"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs ``lago``; returns the exit code."""
     signal.signal(signal.SIGTERM, _signal_exit)
@@ -955,7 +967,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         LOGGER.debug("error", exc_info=True)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        _flush_native_logs()
+        print(f"{prog}: {_interrupted(exc)}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`lago status | head`): quiet, as a shell

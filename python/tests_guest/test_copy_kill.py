@@ -1,0 +1,106 @@
+"""The guest killed during a copy (issue 17 item 3): `lago copy-to-vm` of a
+large file, the VM's domain destroyed (`virsh destroy`, a power cut) while
+the transfer runs. The copy fails with one clear line naming the VM (no
+traceback), `lago start` brings the VM back, and `lago destroy -y` leaves
+nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import leases_under
+
+LAGO = [sys.executable, "-c", "from lago.cmd import run; run()"]
+
+ONE_VM = """\
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: lan}]
+    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+nets:
+  lan: {type: nat, management: true}
+"""
+
+# random, so that nothing on the way compresses it; more than the tiny
+# guest's disk or memory holds, so it goes to /dev/null there
+SIZE = 200 * 1024 * 1024
+
+# the safety bound on a run; never reached when lago works
+LIMIT = 600.0
+
+
+def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LAGO, *args], cwd=cwd, capture_output=True, text=True, check=False,
+        stdin=subprocess.DEVNULL, timeout=LIMIT,
+    )
+
+
+def ok(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    r = lago(cwd, *args)
+    assert r.returncode == 0, f"lago {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def objects_of(uuid: str) -> list[str]:
+    names: list[str] = []
+    for what in ("list", "net-list"):
+        names += subprocess.run(
+            ["virsh", "-c", "qemu:///system", what, "--all", "--name"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+    return [n for n in names if n.startswith(uuid[:8] + "-") or n.startswith(uuid[:4] + "-")]
+
+
+def test_guest_killed_during_a_copy(lago_env: dict[str, str], scratch: Path) -> None:
+    (scratch / "LagoInitFile").write_text(ONE_VM)
+    big = scratch / "big.bin"
+    with big.open("wb") as f:
+        for _ in range(SIZE // (4 << 20)):
+            f.write(os.urandom(4 << 20))
+    ok(scratch, "init")
+    uuid = (scratch / ".lago" / "default" / "uuid").read_text()
+    try:
+        ok(scratch, "start")
+        domain = f"{uuid[:8]}-vm0"
+        assert domain in objects_of(uuid)
+        copy = subprocess.Popen(
+            [*LAGO, "copy-to-vm", "vm0", str(big), "/dev/null"], cwd=scratch,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            # the transfer runs: the guest's SFTP server is up for it
+            deadline = time.monotonic() + LIMIT
+            while lago(scratch, "shell", "vm0", "-c", "pidof sftp-server").returncode != 0:
+                assert copy.poll() is None, f"the copy ended first: {copy.communicate()}"
+                assert time.monotonic() < deadline, "the copy never started"
+            subprocess.run(["virsh", "-c", "qemu:///system", "destroy", domain], check=True, capture_output=True)
+            out, err = copy.communicate(timeout=LIMIT)
+        finally:
+            if copy.poll() is None:
+                copy.kill()
+                copy.communicate()
+        assert copy.returncode == 2, (copy.returncode, out, err)
+        errors = [line for line in err.splitlines() if line.startswith("lago: ")]
+        assert len(errors) == 1 and errors[0].startswith("lago: error: "), err
+        assert "VM 'vm0' is not running any more (down)" in errors[0], err
+        assert "Traceback" not in err and "Error occured" not in err, err
+        # the VM comes back
+        r = ok(scratch, "--out-format", "json", "status")
+        assert json.loads(r.stdout)["Prefix"]["VMs"]["vm0"]["status"] == "down", r.stdout
+        ok(scratch, "start")
+        r = ok(scratch, "shell", "vm0", "cat", "/etc/hostname")
+        assert r.stdout == "vm0\n", r.stdout
+    finally:
+        ok(scratch, "destroy", "-y")
+    workdir = scratch / ".lago"
+    assert not workdir.exists() or not any(workdir.iterdir()), list(workdir.iterdir())
+    assert not leases_under(scratch)
+    assert not objects_of(uuid)
