@@ -23,7 +23,7 @@
 //! `init:materialize`, `init:sysprep`, `init:persist` or `init:current`,
 //! init blocks at that phase (see [`crate::owner::test_pause`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::net::Ipv4Addr;
@@ -36,7 +36,7 @@ use crate::bootstrap::{Choice, Decision, Method, Support, learned, nocloud, sysp
 use crate::config::Config;
 use crate::disk::{ImageFormat, ImagePlan};
 use crate::error::{Error, ErrorKind, Result};
-use crate::lease::{Subnet, SubnetStore};
+use crate::lease::{LeaseStatus, Subnet, SubnetStore};
 use crate::ops::parallel;
 use crate::owner::{self, Owner};
 use crate::paths::{PREFIX_VAR, Paths};
@@ -459,7 +459,18 @@ fn reserve<'a>(
     let final_paths = Paths::new(workdir_path.join(&input.prefix_name));
     let me = Owner::current("init");
     let paths = Paths::new(workdir_path.join(staging::staging_name(&input.prefix_name, &me)));
-    let uuid = match layout::create(&paths) {
+    // libvirt names nets and domains after the uuid's first 4 and 8 hex
+    // digits (Lago's naming): avoid the first 4 of every environment that
+    // holds a subnet lease on this host now
+    let shorts: HashSet<String> = leases
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.status == LeaseStatus::Valid)
+        .filter_map(|e| e.owner.map(|o| o.uuid.chars().take(4).collect()))
+        .collect();
+    let taken = |uuid: &str| shorts.contains(&uuid.chars().take(4).collect::<String>());
+    let uuid = match layout::create_avoiding(&paths, &taken) {
         Ok(uuid) => uuid,
         Err(e @ layout::LayoutError::Exists(_)) => return Err(e.into()),
         Err(e) => {

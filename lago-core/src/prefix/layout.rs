@@ -210,6 +210,17 @@ pub fn generate_ssh_key(private: &Path) -> Result<(), LayoutError> {
 /// Creates the skeleton of a new prefix at `paths` and returns its uuid.
 /// The folder must not exist; its parent must. Nothing is written outside it.
 pub fn create(paths: &Paths) -> Result<String, LayoutError> {
+    create_avoiding(paths, &|_| false)
+}
+
+/// How many uuids [`create_avoiding`] draws before it takes one anyway.
+const UUID_DRAWS: usize = 64;
+
+/// [`create`], with a uuid for which `taken` is false: libvirt objects are
+/// named after the uuid's first hex digits (Lago's naming), so a caller
+/// avoids the short names of the environments that exist already. After
+/// [`UUID_DRAWS`] taken draws the last one is kept.
+pub fn create_avoiding(paths: &Paths, taken: &dyn Fn(&str) -> bool) -> Result<String, LayoutError> {
     let root = paths.prefix_path();
     match fs::create_dir(root) {
         Ok(()) => {}
@@ -221,7 +232,13 @@ pub fn create(paths: &Paths) -> Result<String, LayoutError> {
     for dir in [paths.logs(), paths.images(), paths.scripts(), paths.virt()] {
         fs::create_dir(&dir).map_err(io("create", &dir))?;
     }
-    let uuid = new_uuid()?;
+    let mut uuid = new_uuid()?;
+    for _ in 1..UUID_DRAWS {
+        if !taken(&uuid) {
+            break;
+        }
+        uuid = new_uuid()?;
+    }
     write_atomic_public(&paths.uuid(), uuid.as_bytes())?;
     generate_ssh_key(&paths.ssh_id_rsa())?;
     write_json(
@@ -257,6 +274,28 @@ mod tests {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_taken_uuid_is_drawn_again() {
+        let dir = scratch("avoiding");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let taken = |u: &str| {
+            let mut seen = seen.lock().unwrap();
+            seen.push(u.to_string());
+            seen.len() <= 3 // the first three draws are taken
+        };
+        let uuid = create_avoiding(&Paths::new(dir.join("p")), &taken).unwrap();
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[3], uuid);
+        assert_eq!(
+            fs::read_to_string(dir.join("p").join("uuid")).unwrap(),
+            uuid
+        );
+        // always taken: the last draw is kept rather than failing
+        let uuid = create_avoiding(&Paths::new(dir.join("q")), &|_| true).unwrap();
+        assert_eq!(uuid.len(), 32);
     }
 
     #[test]
