@@ -183,8 +183,7 @@ mod tests {
     fn capture(f: impl FnOnce()) -> Vec<Captured> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         tracing::subscriber::with_default(Capture(seen.clone()), f);
-        let v = seen.lock().map(|v| v.clone()).unwrap_or_default();
-        v
+        seen.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     fn field<'a>(e: &'a Captured, name: &str) -> &'a str {
