@@ -20,6 +20,20 @@ pub const TARGET: &str = "lago::progress";
 /// event are always sent).
 pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
+/// Test-only: with this variable set to `1`, every update is an event (no
+/// throttling), so that a test sees the lines a slow download would give
+/// without a slow download.
+pub const TEST_UNTHROTTLED_ENV: &str = "LAGO_TEST_PROGRESS_UNTHROTTLED";
+
+/// [`MIN_INTERVAL`], or zero under [`TEST_UNTHROTTLED_ENV`].
+fn default_interval() -> Duration {
+    static INTERVAL: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *INTERVAL.get_or_init(|| match std::env::var(TEST_UNTHROTTLED_ENV).as_deref() {
+        Ok("1") => Duration::ZERO,
+        _ => MIN_INTERVAL,
+    })
+}
+
 /// What `done` and `total` count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -56,12 +70,12 @@ pub struct Progress {
 impl Progress {
     /// A task counting bytes; `total` 0 when unknown.
     pub fn bytes(task: impl Into<String>, total: u64) -> Self {
-        Self::with_interval(task, Unit::Bytes, total, MIN_INTERVAL)
+        Self::with_interval(task, Unit::Bytes, total, default_interval())
     }
 
     /// A task counting items.
     pub fn items(task: impl Into<String>, total: u64) -> Self {
-        Self::with_interval(task, Unit::Items, total, MIN_INTERVAL)
+        Self::with_interval(task, Unit::Items, total, default_interval())
     }
 
     /// A task with its own least interval between events.
