@@ -508,7 +508,14 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     made.add(&job.dst);
     // the steps: copy, sparsify (optional), hash, compress (optional)
     let steps = 2 + u64::from(opts.sparsify && job.format != "iso") + u64::from(opts.compress);
-    let mut progress = Progress::items(format!("exporting {}", job.dst.display()), steps);
+    let mut progress = Progress::items(
+        format!(
+            "exporting VM '{}' disk {}",
+            job.vm,
+            job.dst.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        steps,
+    );
     match &job.method {
         Method::Flatten => disk::convert(&job.src, Some("qcow2"), &job.dst, ImageFormat::Qcow2)?,
         Method::Layer { .. } | Method::Copy => disk::copy_sparse(&job.src, &job.dst)?,
