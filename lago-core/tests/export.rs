@@ -384,10 +384,12 @@ fn more_than_one_layer_cannot_be_exported_layered() {
     again.destroy().unwrap();
 }
 
-/// Progress events (`lago::progress`) seen by a capturing subscriber:
-/// (task, done, total, finished, aborted).
+/// One progress event: (task, done, total, finished, aborted).
+type ProgressEvent = (String, u64, u64, bool, bool);
+
+/// Progress events (`lago::progress`) seen by a capturing subscriber.
 #[derive(Default)]
-struct Seen(std::sync::Mutex<Vec<(String, u64, u64, bool, bool)>>);
+struct Seen(std::sync::Mutex<Vec<ProgressEvent>>);
 
 #[derive(Default)]
 struct ProgressFields(String, u64, u64, bool, bool);
