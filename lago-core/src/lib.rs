@@ -57,6 +57,7 @@ pub mod owner;
 pub(crate) mod paths;
 pub(crate) mod plan;
 pub mod prefix;
+pub mod progress;
 pub mod provider;
 pub(crate) mod pyjson;
 pub(crate) mod service;

@@ -383,3 +383,96 @@ fn more_than_one_layer_cannot_be_exported_layered() {
     assert!(!layered.exists(), "nothing written");
     again.destroy().unwrap();
 }
+
+/// One progress event: (task, done, total, finished, aborted).
+type ProgressEvent = (String, u64, u64, bool, bool);
+
+/// Progress events (`lago::progress`) seen by a capturing subscriber.
+#[derive(Default)]
+struct Seen(std::sync::Mutex<Vec<ProgressEvent>>);
+
+#[derive(Default)]
+struct ProgressFields(String, u64, u64, bool, bool);
+
+impl tracing::field::Visit for ProgressFields {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        if f.name() == "task" {
+            self.0 = format!("{v:?}");
+        }
+    }
+    fn record_u64(&mut self, f: &tracing::field::Field, v: u64) {
+        match f.name() {
+            "done" => self.1 = v,
+            "total" => self.2 = v,
+            _ => {}
+        }
+    }
+    fn record_bool(&mut self, f: &tracing::field::Field, v: bool) {
+        match f.name() {
+            "finished" => self.3 = v,
+            "aborted" => self.4 = v,
+            _ => {}
+        }
+    }
+}
+
+struct Capture(Arc<Seen>);
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if event.metadata().target() != lago_core::progress::TARGET {
+            return;
+        }
+        let mut f = ProgressFields::default();
+        event.record(&mut f);
+        self.0.0.lock().unwrap().push((f.0, f.1, f.2, f.3, f.4));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn export_reports_progress_per_disk_and_overall() {
+    let s = Scratch::new("progress");
+    fs::write(s.path("LagoInitFile"), ENV).unwrap();
+    let env = env(&s, &s.path("LagoInitFile"), "w", "leases");
+    let mut opts = ExportOptions::new(s.path("out"));
+    opts.parallel = false; // the capturing subscriber is this thread's
+    let seen = Arc::new(Seen::default());
+    tracing::subscriber::with_default(Capture(seen.clone()), || env.export(&opts).unwrap());
+    let events = seen.0.lock().unwrap().clone();
+    let of = |task: &str| -> Vec<_> { events.iter().filter(|e| e.0 == task).cloned().collect() };
+    let overall = of("exporting disks");
+    assert_eq!(
+        overall.first(),
+        Some(&("exporting disks".into(), 0, 3, false, false))
+    );
+    assert_eq!(
+        overall.last(),
+        Some(&("exporting disks".into(), 3, 3, true, false))
+    );
+    for disk in ["vm0_root.qcow2", "vm0_data.qcow2", "vm1_root.qcow2"] {
+        let task = format!("exporting VM '{}' disk {disk}", &disk[..3]);
+        let steps = of(&task);
+        // copy and hash: two steps, from none done to all done
+        assert_eq!(
+            steps.first().map(|e| (e.1, e.2, e.3)),
+            Some((0, 2, false)),
+            "{task}: {events:?}"
+        );
+        assert_eq!(
+            steps.last().map(|e| (e.1, e.2, e.3, e.4)),
+            Some((2, 2, true, false)),
+            "{task}"
+        );
+    }
+    env.destroy().unwrap();
+}

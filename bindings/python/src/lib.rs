@@ -10,6 +10,7 @@ mod compat;
 mod errors;
 mod interrupt;
 mod logbridge;
+mod progress;
 mod pyvalue;
 mod ssh_client;
 
@@ -793,6 +794,15 @@ fn cancel_requested() -> bool {
     lago_core::cancel::requested()
 }
 
+/// Shows the progress of long operations (template downloads, export,
+/// collect, waits for SSH) on stderr: a bar when `bars` and stderr is a
+/// terminal, else plain lines; `enabled=False` hides it again.
+#[pyfunction]
+#[pyo3(signature = (enabled = true, bars = true))]
+fn enable_progress(enabled: bool, bars: bool) {
+    progress::enable(enabled, bars);
+}
+
 /// Forwards queued core log records to Python's `logging` now.
 #[pyfunction]
 fn flush_logs(py: Python<'_>) {
@@ -811,8 +821,8 @@ mod _native {
     use super::ssh_client::SshClient;
     #[pymodule_export]
     use super::{
-        Config, Env, cancel_requested, current_prefix, flush_logs, prefix_names, resolve_workdir,
-        set_current, template_fetch, template_repo,
+        Config, Env, cancel_requested, current_prefix, enable_progress, flush_logs, prefix_names,
+        resolve_workdir, set_current, template_fetch, template_repo,
     };
 
     /// The libvirt URI lago connects to when `[lago] libvirt_url` is unset.

@@ -72,9 +72,14 @@ impl Subscriber for Bridge {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
+        let meta = event.metadata();
+        if meta.target() == lago_core::progress::TARGET {
+            // shown (or not) by the progress renderer, never logged
+            crate::progress::event(event);
+            return;
+        }
         let mut text = Text(String::new());
         event.record(&mut text);
-        let meta = event.metadata();
         let name = meta.target().replace("::", ".");
         if let Ok(mut q) = QUEUE.lock() {
             if q.len() >= MAX_QUEUED {

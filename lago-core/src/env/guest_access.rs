@@ -203,12 +203,29 @@ fn wait_in_slices(
     address: &dyn Fn() -> Option<IpAddr>,
 ) -> Result<Duration> {
     let start = std::time::Instant::now();
+    // progress (in seconds of the time allowed, unit "items") only once a
+    // first slice has passed: a VM that answers at once shows nothing
+    let mut progress: Option<crate::progress::Progress> = None;
     loop {
         crate::cancel::check(&format!("waiting for VM '{vm}' to answer SSH"))?;
         let left = timeout.saturating_sub(start.elapsed());
         match client.wait_for_ssh_from(left.min(WAIT_SLICE), address) {
-            Ok(_) => return Ok(start.elapsed()),
-            Err(crate::ssh::SshError::Timeout { .. }) if left > WAIT_SLICE => {}
+            Ok(_) => {
+                if let Some(p) = progress.take() {
+                    p.finish();
+                }
+                return Ok(start.elapsed());
+            }
+            Err(crate::ssh::SshError::Timeout { .. }) if left > WAIT_SLICE => {
+                progress
+                    .get_or_insert_with(|| {
+                        crate::progress::Progress::items(
+                            format!("waiting for VM '{vm}' to answer SSH"),
+                            timeout.as_secs(),
+                        )
+                    })
+                    .set(start.elapsed().as_secs());
+            }
             Err(crate::ssh::SshError::Timeout {
                 target, op, detail, ..
             }) => {

@@ -131,7 +131,10 @@ pub fn extract(
     };
     // every path is in the staging folder: move (or copy) each into place
     let overlapping = overlap(&members);
+    let mut progress =
+        crate::progress::Progress::items(format!("collecting from VM '{vm}'"), items.len() as u64);
     for (item, staged) in items.iter().zip(arrived) {
+        progress.add(1);
         let Some(staged) = staged else { continue };
         let dest = destination(&item.local, &item.remote);
         if fs::symlink_metadata(&dest).is_ok() {
@@ -151,6 +154,7 @@ pub fn extract(
         }
         debug!(vm, remote = %item.remote, local = %dest.display(), "extracted");
     }
+    progress.finish();
     Ok(())
 }
 

@@ -45,6 +45,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ops::parallel;
 use crate::prefix::layout;
 use crate::prefix::state::{DiskRecord, Ordered, PrefixState, Scalar, VmState};
+use crate::progress::Progress;
 use crate::pyjson;
 
 /// The init file's name unless told otherwise.
@@ -455,14 +456,18 @@ pub fn export(
         made.dir = Some(opts.dst_dir.clone());
     }
     info!(dst = %opts.dst_dir.display(), disks = jobs.len(), standalone = opts.standalone, "exporting");
+    let overall = Mutex::new(Progress::items("exporting disks", jobs.len() as u64));
+    let one = |job: &DiskJob| {
+        let done = export_disk(job, opts, &made);
+        if done.is_ok() {
+            overall.lock().add(1);
+        }
+        done
+    };
     let results: Vec<Result<PathBuf>> = if opts.parallel && jobs.len() > 1 {
-        parallel::map(&jobs, "exporting a disk", |job| {
-            export_disk(job, opts, &made)
-        })
+        parallel::map(&jobs, "exporting a disk", one)
     } else {
-        jobs.iter()
-            .map(|job| export_disk(job, opts, &made))
-            .collect()
+        jobs.iter().map(one).collect()
     };
     let mut out = Map::new();
     for vm in &vms {
@@ -474,6 +479,7 @@ pub fn export(
             list.push(json!(path.to_string_lossy()));
         }
     }
+    overall.into_inner().finish();
     crate::owner::phase("export:spec")?;
     if let Some(init_file) = init_file {
         let text = if opts.init_file_json {
@@ -500,6 +506,16 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     debug!(vm = %job.vm, src = %job.src.display(), dst = %job.dst.display(), method = ?job.method, "exporting disk");
     crate::cancel::check("exporting disks")?;
     made.add(&job.dst);
+    // the steps: copy, sparsify (optional), hash, compress (optional)
+    let steps = 2 + u64::from(opts.sparsify && job.format != "iso") + u64::from(opts.compress);
+    let mut progress = Progress::items(
+        format!(
+            "exporting VM '{}' disk {}",
+            job.vm,
+            job.dst.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        steps,
+    );
     match &job.method {
         Method::Flatten => disk::convert(&job.src, Some("qcow2"), &job.dst, ImageFormat::Qcow2)?,
         Method::Layer { .. } | Method::Copy => disk::copy_sparse(&job.src, &job.dst)?,
@@ -517,8 +533,10 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     } else {
         job.format.as_str()
     };
+    progress.add(1);
     if opts.sparsify && format != "iso" {
         sparsify(&job.dst, format)?;
+        progress.add(1);
     }
     if let Method::Layer {
         backing,
@@ -528,6 +546,7 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
         disk::set_backing_pointer(&job.dst, backing, *backing_format)?;
     }
     let sha1 = sha1_file(&job.dst)?;
+    progress.add(1);
     let hash = with_suffix(&job.dst, ".hash");
     made.add(&hash);
     write(&hash, sha1.as_bytes())?;
@@ -554,8 +573,10 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
         made.add(&xz_path);
         xz(&job.dst)?;
         fs::remove_file(&job.dst).map_err(|e| io_error("remove", &job.dst, e))?;
+        progress.finish();
         return Ok(xz_path);
     }
+    progress.finish();
     Ok(job.dst.clone())
 }
 

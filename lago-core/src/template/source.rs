@@ -126,6 +126,18 @@ impl SourceLocation {
             .map_err(|source| TemplateError::BadMetadata { location, source })
     }
 
+    /// The size of the image of `handle` when known before fetching it (a
+    /// local file's); 0 otherwise (HTTP: an `.xz` body's length says nothing
+    /// of the decompressed size).
+    pub(crate) fn image_size_hint(&self, handle: &str) -> u64 {
+        match self {
+            SourceLocation::File { root } => std::fs::metadata(root.join(handle))
+                .map(|m| m.len())
+                .unwrap_or(0),
+            SourceLocation::Http { .. } => 0,
+        }
+    }
+
     /// Writes the (decompressed) image of `handle` into `out`, passing every
     /// byte to `observe`; the location it came from.
     pub(crate) fn fetch_image(

@@ -188,13 +188,21 @@ impl TemplateStore {
                 source,
             })?;
         let mut hasher = Sha1::new();
+        let mut progress = crate::progress::Progress::bytes(
+            format!("downloading template {name}"),
+            version.source.image_size_hint(handle),
+        );
         let location = version.source.fetch_image(
             handle,
             &self.http,
             &mut out,
             &tmp,
-            &mut |bytes: &[u8]| hasher.update(bytes),
+            &mut |bytes: &[u8]| {
+                hasher.update(bytes);
+                progress.add(bytes.len() as u64);
+            },
         )?;
+        progress.finish();
         out.sync_all().map_err(|source| TemplateError::Io {
             op: "sync",
             path: tmp.clone(),

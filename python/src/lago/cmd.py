@@ -862,6 +862,7 @@ def create_parser(
     g("--lease_dir", default=_cfg("lease_dir", "/var/lib/lago/subnets"), help="Path to store created subnets configurations")
     g("--reposync-dir", default=_cfg("reposync_dir", "/var/lib/lago"), help="Reposync dir if used")
     g("--ignore-warnings", action="store_true", help="Do not turn Python warnings into errors")
+    g("-q", "--quiet", action="store_true", help="Show no progress of long operations (also LAGO_QUIET=1)")
 
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
@@ -924,6 +925,12 @@ def _interrupted(exc: KeyboardInterrupt) -> str:
     return what if what.startswith("interrupted") else f"interrupted: {what}"
 
 
+def _quiet(args: argparse.Namespace) -> bool:
+    """Whether progress stays hidden: ``-q`` or ``LAGO_QUIET`` set to
+    anything but empty or ``0``."""
+    return bool(args.quiet) or os.environ.get("LAGO_QUIET", "") not in ("", "0")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs ``lago``; returns the exit code."""
     signal.signal(signal.SIGTERM, _signal_exit)
@@ -958,6 +965,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     root.setLevel(logging.DEBUG)
     root.addHandler(console)
     _report_repairs(prog)
+    _native.enable_progress(not _quiet(args))
     try:
         code = int(args.func(args) or 0)
         _flush_native_logs()
