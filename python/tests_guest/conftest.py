@@ -74,6 +74,9 @@ def lago_env(scratch_root: Path) -> dict[str, str]:
     leases.mkdir(parents=True, exist_ok=True)
     env = {
         "LAGO_LEASE_DIR": str(leases),
+        # no progress lines: the tests count the `lago: ` lines a command
+        # prints (python/tests/test_progress.py tests progress)
+        "LAGO_QUIET": "1",
         "LAGO__INIT__TEMPLATE_STORE": str(TEST_ROOT / "store"),
         "LAGO__INIT__TEMPLATE_REPO_PATH": str(TEST_ROOT / "repo" / "repo.metadata"),
     }
