@@ -196,7 +196,12 @@ mod tests {
 
     fn capture(f: impl FnOnce()) -> Vec<Captured> {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        tracing::subscriber::with_default(Capture(seen.clone()), f);
+        tracing::subscriber::with_default(Capture(seen.clone()), || {
+            // another test's thread, with no subscriber, may have registered
+            // the callsite as never interesting meanwhile: ask again
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         seen.lock().map(|v| v.clone()).unwrap_or_default()
     }
 

@@ -387,9 +387,24 @@ fn more_than_one_layer_cannot_be_exported_layered() {
 /// One progress event: (task, done, total, finished, aborted).
 type ProgressEvent = (String, u64, u64, bool, bool);
 
-/// Progress events (`lago::progress`) seen by a capturing subscriber.
+/// Progress events (`lago::progress`) seen by the capturing subscriber,
+/// with the thread that sent each.
 #[derive(Default)]
-struct Seen(std::sync::Mutex<Vec<ProgressEvent>>);
+struct Seen(std::sync::Mutex<Vec<(std::thread::ThreadId, ProgressEvent)>>);
+
+/// The capturing subscriber, installed once as this test binary's global
+/// one: a scoped (`with_default`) subscriber lost every event in about one
+/// run of three, when other tests' threads met the progress callsite with
+/// no subscriber. Tests keep the events of their own thread.
+fn captured() -> &'static Arc<Seen> {
+    static SEEN: std::sync::OnceLock<Arc<Seen>> = std::sync::OnceLock::new();
+    SEEN.get_or_init(|| {
+        let seen = Arc::new(Seen::default());
+        tracing::subscriber::set_global_default(Capture(seen.clone()))
+            .expect("no other global subscriber in this test binary");
+        seen
+    })
+}
 
 #[derive(Default)]
 struct ProgressFields(String, u64, u64, bool, bool);
@@ -433,7 +448,11 @@ impl tracing::Subscriber for Capture {
         }
         let mut f = ProgressFields::default();
         event.record(&mut f);
-        self.0.0.lock().unwrap().push((f.0, f.1, f.2, f.3, f.4));
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .push((std::thread::current().id(), (f.0, f.1, f.2, f.3, f.4)));
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
@@ -445,10 +464,18 @@ fn export_reports_progress_per_disk_and_overall() {
     fs::write(s.path("LagoInitFile"), ENV).unwrap();
     let env = env(&s, &s.path("LagoInitFile"), "w", "leases");
     let mut opts = ExportOptions::new(s.path("out"));
-    opts.parallel = false; // the capturing subscriber is this thread's
-    let seen = Arc::new(Seen::default());
-    tracing::subscriber::with_default(Capture(seen.clone()), || env.export(&opts).unwrap());
-    let events = seen.0.lock().unwrap().clone();
+    opts.parallel = false; // the events are kept by the thread that sends them
+    let seen = captured();
+    env.export(&opts).unwrap();
+    let me = std::thread::current().id();
+    let events: Vec<ProgressEvent> = seen
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(thread, _)| *thread == me)
+        .map(|(_, e)| e.clone())
+        .collect();
     let of = |task: &str| -> Vec<_> { events.iter().filter(|e| e.0 == task).cloned().collect() };
     let overall = of("exporting disks");
     assert_eq!(
