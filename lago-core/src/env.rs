@@ -655,6 +655,26 @@ impl Env {
     }
 }
 
+/// Test-only: a writable copy of the `upstream-workdir` fixture made in
+/// `dir` (as `dir/w`), opened on libvirt's test driver with host
+/// capabilities `caps`.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn fixture_copy_on_test_driver(dir: &Path, caps: &str) -> Env {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream-workdir");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&fixture)
+        .arg(dir.join("w"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let libvirt = crate::provider::libvirt::Libvirt::connect("test:///default").unwrap();
+    Env::load(&dir.join("w"), "current", Config::new())
+        .unwrap()
+        .with_provider(Arc::new(libvirt), caps.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,31 +99,12 @@ fn probe_cache() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::config::Config;
-    use crate::env::Env;
     use crate::error::{Error, ErrorKind};
-    use crate::provider::libvirt::Libvirt;
 
     #[test]
     fn an_ssh_failure_of_a_vm_that_went_down_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/upstream-workdir");
-        let status = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&fixture)
-            .arg(dir.path().join("w"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let env = Env::load(&dir.path().join("w"), "current", Config::new())
-            .unwrap()
-            .with_provider(
-                Arc::new(Libvirt::connect("test:///default").unwrap()),
-                "<capabilities/>".into(),
-            );
+        let env = crate::env::fixture_copy_on_test_driver(dir.path(), "<capabilities/>");
         // vm0 has no domain on the test driver: it is down
         let failed = Error::new(ErrorKind::Timeout, "copy_to a -> b: timed out after 60.0s");
         let err = env.if_vm_stopped("vm0", failed);

@@ -176,31 +176,19 @@ mod tests {
 
     #[test]
     fn save_checks_the_name_and_writes_the_file() {
-        use crate::config::Config;
-        use crate::provider::libvirt::Libvirt;
-        use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
-        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/upstream-workdir");
-        let status = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&fixture)
-            .arg(dir.path().join("w"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let env = Env::load(&dir.path().join("w"), "current", Config::new())
-            .unwrap()
-            .with_provider(
-                Arc::new(Libvirt::connect("test:///default").unwrap()),
-                CAPS.into(),
-            );
+        let env = crate::env::fixture_copy_on_test_driver(dir.path(), CAPS);
         let mut spec = env.state().vm("vm0").unwrap().spec.to_map();
         spec.insert("lago-plugin-key".into(), Value::from("kept"));
         let err = env.save_vm_spec("vm1", spec.clone()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         env.save_vm_spec("vm0", spec).unwrap();
-        let again = Env::load(&dir.path().join("w"), "current", Config::new()).unwrap();
+        let again = Env::load(
+            &dir.path().join("w"),
+            "current",
+            crate::config::Config::new(),
+        )
+        .unwrap();
         assert_eq!(
             again.state().vm("vm0").unwrap().spec.extra["lago-plugin-key"],
             "kept"
@@ -220,7 +208,12 @@ mod tests {
         net.insert("lago-plugin-key".into(), Value::from(1));
         let n0 = env.state().nets[0].name.clone();
         env.save_net_spec(&n0, net).unwrap();
-        let again = Env::load(&dir.path().join("w"), "current", Config::new()).unwrap();
+        let again = Env::load(
+            &dir.path().join("w"),
+            "current",
+            crate::config::Config::new(),
+        )
+        .unwrap();
         assert_eq!(again.state().nets[0].spec.extra["lago-plugin-key"], 1);
         let cpu = env.host_cpu().unwrap();
         assert_eq!(cpu.vendor.as_deref(), Some("Intel"));
