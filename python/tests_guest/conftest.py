@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,55 @@ def leases_under(root: Path) -> list[Path]:
     lease names its owner's uuid file)."""
     needle = f"{root}/"
     return [p for p in LEASES.glob("*.lease") if needle in p.read_text(errors="replace")]
+
+#: The lago CLI, as a subprocess of this Python.
+LAGO = [sys.executable, "-c", "from lago.cmd import run; run()"]
+
+#: One tiny VM on one NAT net.
+ONE_VM = """\
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: lan}]
+    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+nets:
+  lan: {type: nat, management: true}
+"""
+
+#: The safety bound on one lago command; never reached when lago works.
+CLI_LIMIT = 600.0
+
+
+def lago_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lago ARGS` run in `cwd`, stdin closed, output captured."""
+    return subprocess.run(
+        [*LAGO, *args], cwd=cwd, capture_output=True, text=True, check=False,
+        stdin=subprocess.DEVNULL, timeout=CLI_LIMIT,
+    )
+
+
+def lago_ok(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`lago_cli`, asserted to succeed."""
+    r = lago_cli(cwd, *args)
+    assert r.returncode == 0, f"lago {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def virsh(*args: str) -> list[str]:
+    """The words `virsh -c qemu:///system ARGS` prints."""
+    out = subprocess.run(
+        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.split()
+
+
+def libvirt_objects_of(uuid: str) -> list[str]:
+    """Libvirt domains and networks (defined or running) of prefix `uuid`."""
+    return [n for n in virsh("list", "--all", "--name") if n.startswith(uuid[:8] + "-")] + [
+        n for n in virsh("net-list", "--all", "--name") if n.startswith(uuid[:4] + "-")
+    ]
+
 
 TWO_VMS = """\
 domains:

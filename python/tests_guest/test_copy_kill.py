@@ -9,55 +9,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import leases_under
-
-LAGO = [sys.executable, "-c", "from lago.cmd import run; run()"]
-
-ONE_VM = """\
-domains:
-  vm0:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lan}]
-    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
-nets:
-  lan: {type: nat, management: true}
-"""
+from conftest import CLI_LIMIT as LIMIT
+from conftest import LAGO, ONE_VM, leases_under
+from conftest import lago_cli as lago
+from conftest import lago_ok as ok
+from conftest import libvirt_objects_of as objects_of
 
 # random, so that nothing on the way compresses it; more than the tiny
 # guest's disk or memory holds, so it goes to /dev/null there
 SIZE = 200 * 1024 * 1024
-
-# the safety bound on a run; never reached when lago works
-LIMIT = 600.0
-
-
-def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LAGO, *args], cwd=cwd, capture_output=True, text=True, check=False,
-        stdin=subprocess.DEVNULL, timeout=LIMIT,
-    )
-
-
-def ok(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    r = lago(cwd, *args)
-    assert r.returncode == 0, f"lago {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
-
-
-def objects_of(uuid: str) -> list[str]:
-    names: list[str] = []
-    for what in ("list", "net-list"):
-        names += subprocess.run(
-            ["virsh", "-c", "qemu:///system", what, "--all", "--name"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()
-    return [n for n in names if n.startswith(uuid[:8] + "-") or n.startswith(uuid[:4] + "-")]
-
 
 def test_guest_killed_during_a_copy(lago_env: dict[str, str], scratch: Path) -> None:
     (scratch / "LagoInitFile").write_text(ONE_VM)

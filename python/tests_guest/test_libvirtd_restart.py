@@ -16,59 +16,20 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import leases_under
+from conftest import CLI_LIMIT as LIMIT
+from conftest import LAGO, ONE_VM, leases_under
+from conftest import lago_ok as ok
+from conftest import libvirt_objects_of as objects_of
+from conftest import virsh
 from lago import _native
 
-LAGO = [sys.executable, "-c", "from lago.cmd import run; run()"]
 RESTART = Path(__file__).resolve().parents[2] / "tests" / "host" / "restart-libvirtd"
-
-ONE_VM = """\
-domains:
-  vm0:
-    memory: 256
-    vcpu: 1
-    nics: [{net: lan}]
-    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
-nets:
-  lan: {type: nat, management: true}
-"""
-
-# the safety bound on a run; never reached when lago works
-LIMIT = 600.0
-
-
-def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*LAGO, *args], cwd=cwd, capture_output=True, text=True, check=False,
-        stdin=subprocess.DEVNULL, timeout=LIMIT,
-    )
-
-
-def ok(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    r = lago(cwd, *args)
-    assert r.returncode == 0, f"lago {' '.join(args)}: {r.returncode}\n{r.stdout}\n{r.stderr}"
-    return r
-
-
-def virsh(*args: str) -> list[str]:
-    out = subprocess.run(
-        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=True, timeout=60
-    )
-    return out.stdout.split()
-
-
-def objects_of(uuid: str) -> list[str]:
-    """Libvirt domains and networks named after prefix `uuid`."""
-    names = virsh("list", "--all", "--name") + virsh("net-list", "--all", "--name")
-    return [n for n in names if n.startswith(uuid[:8] + "-") or n.startswith(uuid[:4] + "-")]
-
 
 def restart_libvirtd() -> None:
     r = subprocess.run([str(RESTART)], capture_output=True, text=True, check=False, timeout=120)
