@@ -24,7 +24,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{floor_of, median, verdict};
+use common::{floor_of, median, memory_round, verdict};
 use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 
@@ -41,7 +41,14 @@ struct Figures {
     total: f64,
     routes: Vec<String>,
     ratios: Vec<f64>,
+    /// Memory snapshot and revert medians, for [`MEMORY_TEMPLATES`].
+    memory: Option<(f64, f64)>,
 }
+
+/// The templates whose rounds also take a memory snapshot of the 3 running
+/// VMs and revert to it (issue 18's targets: snapshot <= 2 s, revert until
+/// all answer SSH <= 0.2x the floor).
+const MEMORY_TEMPLATES: &[&str] = &["debian-bookworm"];
 
 fn measure(template: &'static str, memory: u32, rounds: usize) -> Figures {
     let (root, config) = common::scratch(&format!("bootstrap-{template}"));
@@ -61,6 +68,7 @@ fn measure(template: &'static str, memory: u32, rounds: usize) -> Figures {
     warm_up.destroy().unwrap();
     let (mut floors, mut inits, mut totals, mut routes, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut mem_snaps, mut mem_reverts) = (Vec::new(), Vec::new());
     for r in 0..rounds {
         eprintln!("{template} round {r}: the floor (3 guests), then lago ...");
         floors.push(floor_of(template, memory, 3));
@@ -96,6 +104,11 @@ fn measure(template: &'static str, memory: u32, rounds: usize) -> Figures {
         inits.push(init);
         totals.push(total);
         routes.push(route);
+        if MEMORY_TEMPLATES.contains(&template) {
+            let (snap, revert) = memory_round(&env, &format!("m{r}"));
+            mem_snaps.push(snap);
+            mem_reverts.push(revert);
+        }
         env.destroy().unwrap();
     }
     let _ = std::fs::remove_dir_all(&root);
@@ -106,6 +119,7 @@ fn measure(template: &'static str, memory: u32, rounds: usize) -> Figures {
         total: median(totals),
         routes,
         ratios,
+        memory: (!mem_snaps.is_empty()).then(|| (median(mem_snaps), median(mem_reverts))),
     }
 }
 
@@ -147,5 +161,18 @@ fn main() {
             f.total / f.floor,
             verdict(f.total / f.floor <= 1.2)
         );
+        if let Some((snap, revert)) = f.memory {
+            println!(
+                "  {:<16} memory snapshot of 3 running VMs            {snap:6.2} s   target <= 2 s: {}",
+                f.template,
+                verdict(snap <= 2.0)
+            );
+            println!(
+                "  {:<16} memory revert -> all 3 answer SSH again     {revert:6.2} s   ratio {:.2}x floor   target <= 0.2x: {}",
+                f.template,
+                revert / f.floor,
+                verdict(revert <= 0.2 * f.floor)
+            );
+        }
     }
 }

@@ -4,7 +4,10 @@
 //! - `Env::snapshot` of all 3 running VMs: under 3 s;
 //! - `Env::revert` until every VM answers SSH again, as a ratio to the floor
 //!   for 3 guests (a revert is a power cut, new overlays and a boot);
-//! - `Env::collect_paths` of `/var/log` from the 3 running VMs (reported).
+//! - `Env::collect_paths` of `/var/log` from the 3 running VMs (reported);
+//! - memory snapshots (issue 18): `Env::snapshot_with(.., Memory)` of the 3
+//!   running VMs under 2 s, and its revert until all 3 answer SSH again
+//!   (resumed from memory, clocks set) at most 0.2x the floor.
 //!
 //! Inside the test namespace:
 //!     tests/host/run cargo bench -p lago-core --bench snapshot
@@ -16,7 +19,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{ROUNDS, floor_once, median, verdict};
+use common::{ROUNDS, floor_once, median, memory_round, verdict};
 use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 
@@ -29,6 +32,7 @@ fn main() {
     // the machine's load meets both alike, and with no other guest running
     // during either. The last round's env stays for the collect rounds.
     let (mut floors, mut snaps, mut reverts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut mem_snaps, mut mem_reverts) = (Vec::new(), Vec::new());
     let mut kept = None;
     let mut dtype = "";
     for r in 0..ROUNDS {
@@ -76,6 +80,9 @@ fn main() {
                 "{vm}: a file written after the snapshot survived the revert"
             );
         }
+        let (snap, revert) = memory_round(&env, &format!("m{r}"));
+        mem_snaps.push(snap);
+        mem_reverts.push(revert);
         if r + 1 < ROUNDS {
             env.destroy().unwrap();
         } else {
@@ -123,6 +130,7 @@ fn main() {
 
     let floor3 = median(floors);
     let (snap_m, revert_m, collect_m) = (median(snaps), median(reverts), median(collects));
+    let (mem_snap_m, mem_revert_m) = (median(mem_snaps), median(mem_reverts));
     println!(
         "snapshot benchmark: 3 running tiny VMs, domain type {dtype}, medians of {ROUNDS} rounds (floor interleaved)"
     );
@@ -140,4 +148,13 @@ fn main() {
         verdict(revert_m <= 1.3 * floor3)
     );
     println!("  collect /var/log of 3 running VMs (~1 MiB each)  {collect_m:6.2} s");
+    println!(
+        "  memory snapshot of 3 running VMs            {mem_snap_m:6.2} s   target <= 2 s: {}",
+        verdict(mem_snap_m <= 2.0)
+    );
+    println!(
+        "  memory revert -> all 3 answer SSH again     {mem_revert_m:6.2} s   ratio {:.2}x floor   target <= 0.2x: {}",
+        mem_revert_m / floor3,
+        verdict(mem_revert_m <= 0.2 * floor3)
+    );
 }

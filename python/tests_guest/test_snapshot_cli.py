@@ -1,5 +1,5 @@
-"""``lago snapshot`` / ``lago snapshot --list`` / ``lago revert`` on one
-real tiny guest, through the CLI."""
+"""``lago snapshot`` (disk-only and ``--memory``) / ``lago snapshot --list``
+/ ``lago revert`` on one real tiny guest, through the CLI."""
 
 from __future__ import annotations
 
@@ -59,6 +59,26 @@ def test_cli_snapshot_list_revert(lago_env: dict[str, str], scratch: Path) -> No
         assert r.returncode == 0 and r.stdout.split() == ["f-a"], (r.stdout, r.stderr)
         r = lago(scratch, "revert", "nope")
         assert r.returncode == 2 and "its snapshots: s1" in r.stderr, r.stderr
+
+        # --memory: the revert resumes the guest (same boot, same process)
+        r = lago(scratch, "shell", "vm0", "-c",
+                 "cat /proc/sys/kernel/random/boot_id; sleep 100005 </dev/null >/dev/null 2>&1 & echo $!")
+        assert r.returncode == 0, r.stderr
+        boot_id, pid = r.stdout.split()
+        r = lago(scratch, "snapshot", "m1", "--memory")
+        assert r.returncode == 0, r.stderr
+        assert (scratch / ".lago/default/images/vm0.m1.mem").is_file()
+        snaps = json.loads(lago(scratch, "-f", "json", "snapshot", "--list").stdout)
+        assert [d.get("snapshot-kind") for d in snaps["vm0"]["m1"]] == ["memory"]
+        assert [d.get("snapshot-kind") for d in snaps["vm0"]["s1"]] == [None], "Lago's listing"
+        r = lago(scratch, "shell", "vm0", "-c", f"kill {pid}; echo c > /root/f-c")
+        assert r.returncode == 0, r.stderr
+        r = lago(scratch, "revert", "m1")
+        assert r.returncode == 0, r.stderr
+        r = lago(scratch, "shell", "vm0", "-c",
+                 f"cat /proc/sys/kernel/random/boot_id; ls /root | grep '^f-'; tr '\\0' ' ' < /proc/{pid}/cmdline")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [boot_id, "f-a", "sleep", "100005"], r.stdout
     finally:
         r = lago(scratch, "destroy", "-y")
     assert r.returncode == 0, r.stderr

@@ -350,11 +350,32 @@ int main(int argc, char **argv) {
     lago_string_free(spec);
     lago_string_free(json);
 
+    /* A memory snapshot of vm0: the revert resumes it where it was, with
+     * no boot — the file written after it is gone and the process that ran
+     * at snapshot time runs again with its PID. Unknown flags are refused. */
+    const char *vm0_only[] = {"vm0"};
+    check_sh(env, "vm0", "sleep 100004 </dev/null >/dev/null 2>&1 & echo $! > /root/pid", 0, "",
+             "");
+    CHECK_STATUS(LAGO_STATUS_INVALID_ARGUMENT,
+                 lago_env_snapshot_flags(env, "m1", vm0_only, 1, 1u << 7, &err));
+    CHECK_STATUS(LAGO_STATUS_OK,
+                 lago_env_snapshot_flags(env, "m1", vm0_only, 1, LAGO_SNAPSHOT_MEMORY, &err));
+    check_sh(env, "vm0", "echo x > /root/after && kill $(cat /root/pid)", 0, "", "");
+    double t0 = now_s();
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_revert(env, "m1", vm0_only, 1, &err));
+    printf("guest: revert of vm0 to its memory snapshot took %.2f s\n", now_s() - t0);
+    check_sh(env, "vm0", "ls /root/after 2>/dev/null; tr '\\0' ' ' < /proc/$(cat /root/pid)/cmdline",
+             0, "sleep 100004 ", "");
+    char *snaps = NULL;
+    CHECK_STATUS(LAGO_STATUS_OK, lago_env_snapshots_json(env, &snaps, &err));
+    CHECK(snaps && strstr(snaps, "\"snapshot-kind\":\"memory\"") != NULL);
+    lago_string_free(snaps);
+
     /* A clean shutdown of vm1 through ACPI (the tiny guest powers off on
      * it; lago falls back to `poweroff` over SSH only after half the
      * timeout): vm1 goes down, vm0 and its net stay up. */
     const char *vm1_only[] = {"vm1"};
-    double t0 = now_s();
+    t0 = now_s();
     CHECK_STATUS(LAGO_STATUS_OK, lago_env_shutdown(env, vm1_only, 1, false, 240000, &err));
     double took = now_s() - t0;
     printf("guest: ACPI shutdown of vm1 took %.1f s\n", took);

@@ -7,8 +7,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use lago_core::Config;
+use lago_core::ops::snapshot::SnapshotKind;
+use lago_core::{Config, Env};
 
 /// Rounds of every measurement.
 pub const ROUNDS: usize = 3;
@@ -129,4 +131,47 @@ pub fn host_load() -> String {
 /// `met` or `NOT met`.
 pub fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
+}
+
+/// A memory snapshot `name` of the running env, a file written and the
+/// process of the snapshot's time killed, and the revert; checks that the
+/// guests came back as they were. Returns (snapshot, revert) seconds.
+pub fn memory_round(env: &Env, name: &str) -> (f64, f64) {
+    let sh = |vm: &str, cmd: &str| -> String {
+        let r = env
+            .ssh(
+                vm,
+                &["sh".into(), "-c".into(), cmd.into()],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        assert_eq!(r.code, 0, "{vm}: {cmd}: {}", r.stderr_lossy());
+        r.stdout_lossy().trim().to_string()
+    };
+    let vms = env.vm_names();
+    let pids: Vec<String> = vms
+        .iter()
+        .map(|vm| sh(vm, "sleep 100003 </dev/null >/dev/null 2>&1 & echo $!"))
+        .collect();
+    let t0 = Instant::now();
+    env.snapshot_with(name, &[], SnapshotKind::Memory).unwrap();
+    let snap = t0.elapsed().as_secs_f64();
+    for (vm, pid) in vms.iter().zip(&pids) {
+        sh(
+            vm,
+            &format!("kill {pid}; echo x > /root/after-{name} && sync"),
+        );
+    }
+    let t0 = Instant::now();
+    env.revert(name, &[]).unwrap();
+    let revert = t0.elapsed().as_secs_f64();
+    for (vm, pid) in vms.iter().zip(&pids) {
+        let back = sh(
+            vm,
+            &format!("ls /root/after-{name} 2>/dev/null; tr '\\0' ' ' < /proc/{pid}/cmdline"),
+        );
+        assert_eq!(back, "sleep 100003", "{vm}: not the guest of the snapshot");
+    }
+    eprintln!("  memory snapshot {snap:.2} s, memory revert {revert:.2} s");
+    (snap, revert)
 }
