@@ -634,8 +634,8 @@ impl Env {
     }
 
     /// The second half of a revert to a memory snapshot: the nets the VMs
-    /// need, then every VM started from its memory image at once, then each
-    /// one's clock set (guest agent, else `date` over SSH) once it answers
+    /// need, then each VM (all at once) started from its memory image and
+    /// its clock set (guest agent, else `date` over SSH) once it answers
     /// SSH.
     fn resume_from_memory(
         &self,
@@ -649,18 +649,19 @@ impl Env {
             let vms = run::select(&state, &vm_names)?;
             run::start_nets(&state, provider, &vms)?;
         }
+        // each VM on its own: resumed, then its clock set as soon as it
+        // answers (no VM waits for the others' restores)
         parallel::each(restores, "resuming a VM from memory", |r| {
             memory::restore(provider, r).map_err(|e| {
                 let message = format!(
-                    "revert of VM '{}' to '{name}': cannot resume it from its memory image: {};                      its disks are reverted: `lago start` boots it from them",
+                    "revert of VM '{}' to '{name}': cannot resume it from its memory image: {}; \
+                     its disks are reverted: `lago start` boots it from them",
                     r.vm,
                     e.full_message()
                 );
                 e.wrap(message).with_vm(r.vm.as_str())
-            })
-        })?;
-        self.disconnect(&vm_names);
-        parallel::each(restores, "setting a guest clock", |r| {
+            })?;
+            self.disconnect(std::slice::from_ref(&r.vm));
             let by_agent = provider
                 .set_guest_time(&r.domain, i64::try_from(memory::unix_now()).unwrap_or(0))
                 .inspect_err(|e| debug!(vm = %r.vm, error = %e, "no guest agent to set the clock"))

@@ -79,7 +79,8 @@ PHASES: dict[str, list[str]] = {
     "init": ["reserve", "materialize", "sysprep", "persist", "current"],
     "start": ["locked", "nets", "domains", "bootstrap"],
     "stop": ["locked", "domains"],
-    "snapshot": ["locked", "overlays", "taken"],
+    # snapshot:paused: `lago snapshot --memory` (its VMs paused together)
+    "snapshot": ["locked", "overlays", "paused", "taken"],
     "revert": ["locked", "stopped", "disks"],
     "export": ["locked", "disk", "spec"],
     "destroy": ["locked", "stopped", "released"],
@@ -257,7 +258,7 @@ def interrupted(p: Paused) -> None:
 # start or stop leaves none: the next command finds libvirt's objects as
 # they are; at `VERB:locked` nothing was changed yet.
 REPAIRED = {f"init:{name}" for name in PHASES["init"]} | {
-    "snapshot:overlays", "snapshot:taken", "revert:stopped", "revert:disks",
+    "snapshot:overlays", "snapshot:paused", "snapshot:taken", "revert:stopped", "revert:disks",
     "export:disk", "export:spec", "destroy:stopped", "destroy:released",
 }
 
@@ -303,6 +304,12 @@ def objects_of(uuid: str) -> list[str]:
     return [n for n in virsh("list", "--all", "--name") if n.startswith(uuid[:8] + "-")] + [
         n for n in virsh("net-list", "--all", "--name") if n.startswith(uuid[:4] + "-")
     ]
+
+
+def domain_states(uuid: str) -> list[str]:
+    """The libvirt state (`running`, `paused`, ...) of each domain of the
+    prefix with this uuid."""
+    return [virsh("domstate", d)[0] for d in virsh("list", "--all", "--name") if d.startswith(uuid[:8] + "-")]
 
 
 def running_domains(uuid: str) -> list[str]:
@@ -595,12 +602,17 @@ def case_snapshot(envs: Envs, case: Case) -> None:
     env.running()
     name = case.id.lower()
     before = images(env.root)
-    p = envs.paused(env.root, case.phase, "snapshot", name)
-    if case.phase in ("snapshot:overlays", "snapshot:taken"):
+    memory = ["--memory"] if case.phase == "snapshot:paused" else []
+    p = envs.paused(env.root, case.phase, "snapshot", name, *memory)
+    if case.phase in ("snapshot:overlays", "snapshot:paused", "snapshot:taken"):
         assert images(env.root) > before, "no overlay made"
+    if memory:
+        assert domain_states(env.uuid) == ["paused"], "a memory snapshot pauses its VMs"
     p.signal(case.sig)
     if case.sig == "INT":
         interrupted(p)
+        if memory:
+            assert domain_states(env.uuid) == ["running"], "the interrupted snapshot resumes its VMs"
         if case.phase == "snapshot:taken":
             # the running VM writes to its new overlays now: the snapshot is kept
             assert name in snapshots_of(env.root)
@@ -613,12 +625,16 @@ def case_snapshot(envs: Envs, case: Case) -> None:
         return
     killed(p)
     r = next_after_kill(env.root, case, "snapshot", "-l")
+    if memory:
+        # the killed snapshot left its VMs paused: the repair resumes them
+        assert "resumed the paused VMs vm0" in r.stderr, r.stderr
+        assert domain_states(env.uuid) == ["running"]
     if case.phase == "snapshot:taken":
         # libvirt took it: completed
         assert "lago: completed the snapshot" in r.stderr, r.stderr
         assert name in snapshots_of(env.root)
     else:
-        if case.phase == "snapshot:overlays":
+        if case.phase in ("snapshot:overlays", "snapshot:paused"):
             assert "lago: rolled back the snapshot" in r.stderr, r.stderr
         assert images(env.root) == before
         assert name not in snapshots_of(env.root)

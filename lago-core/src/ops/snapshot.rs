@@ -505,7 +505,16 @@ pub fn take(
         .filter(|(_, p)| p.memory.is_some())
         .map(|(s, _)| s.domain.clone())
         .collect();
-    if let Err(e) = memory::suspend_all(provider, &paused) {
+    let paused_phase = if paused.is_empty() {
+        Ok(())
+    } else {
+        memory::suspend_all(provider, &paused).and_then(|()| {
+            crate::owner::phase("snapshot:paused").inspect_err(|_| {
+                memory::resume_all(provider, &paused);
+            })
+        })
+    };
+    if let Err(e) = paused_phase {
         drop_all(&prepared.into_iter().map(Ok).collect::<Vec<_>>());
         return Err(e);
     }
