@@ -252,7 +252,7 @@ class Prefix:
 
     # Snapshots: not SDK-exposed (contract §2.2), as in Lago.
 
-    def create_snapshots(self, name: str, memory: bool = False) -> None:
+    def create_snapshots(self, name: str, *, memory: bool = False) -> None:
         """Takes snapshot ``name`` of every VM (running ones live, stopped
         ones too); a name a VM has already is an error and changes nothing.
         With ``memory`` (lago's own), the running VMs are paused together

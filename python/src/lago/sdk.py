@@ -132,7 +132,7 @@ class SDK:
         )
         return result
 
-    def snapshot(self, name: str, memory: bool = False) -> None:
+    def snapshot(self, name: str, *, memory: bool = False) -> None:
         """Takes snapshot ``name`` of every VM (lago's own; Lago's SDK had
         none). With ``memory``, the running VMs' memory is saved too, so
         that :meth:`revert` resumes them where they were, with no boot."""
