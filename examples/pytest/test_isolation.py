@@ -17,7 +17,7 @@ from lago.sdk import SDK
 OBSERVE = (
     "echo hostname=$(hostname);"
     " echo domainname=$(cat /proc/sys/kernel/domainname);"
-    " echo acpid=$(pidof acpid);"
+    " echo acpid=$(pidof acpid >/dev/null && echo running);"
     " echo root=$(ls -A /root | grep -v '^.ssh$' | tr '\\n' ' ');"
     " echo tmp=$(ls -A /tmp | tr '\\n' ' ')"
 )
