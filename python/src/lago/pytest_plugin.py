@@ -57,7 +57,7 @@ def sanitize_nodeid(nodeid: str) -> str:
     ``/`` included), no leading dot; a name longer than ``MAX_NAME`` keeps
     its start and ends with a hash of the whole node id, so that two long
     ids stay apart."""
-    name = _UNSAFE.sub("_", nodeid).strip("_").lstrip(".")
+    name = _UNSAFE.sub("_", nodeid).lstrip("._").rstrip("_")
     if not name:
         name = "test"
     if len(name) > MAX_NAME:
