@@ -235,6 +235,9 @@ def test_collection_error_does_not_crash_the_plugin(pytester: pytest.Pytester, f
 LIFECYCLE = """
 import pytest
 
+def test_c(lago_env):
+    pass
+
 def test_a(lago_clean_env):
     pass
 
@@ -242,7 +245,7 @@ def test_a(lago_clean_env):
 def test_b(lago_vms):
     assert list(lago_vms) == ["vm0"]
 
-def test_c(lago_env):
+def test_plain():
     pass
 
 @pytest.mark.lago_clean
@@ -251,33 +254,35 @@ def test_d():
 
 def test_e(lago_vms, lago_clean_env):
     pass
-
-def test_plain():
-    pass
 """
 
 
-def test_one_env_per_session_reverted_only_when_dirty(pytester: pytest.Pytester, fake: Recorder) -> None:
+def test_one_env_per_session_reverted_when_dirty(pytester: pytest.Pytester, fake: Recorder) -> None:
     project(pytester, LIFECYCLE)
     wd = pytester.path / "wd"
-    result = pytester.runpytest("-p", "no:randomly", f"--lago-workdir={wd}")
+    result = pytester.runpytest(f"--lago-workdir={wd}")
     result.assert_outcomes(passed=6)
     kinds = fake.kinds()
-    # test_a: first after the snapshot, no revert; test_b: after test_a;
-    # test_c (lago_env): no revert, but it dirties; test_d: after test_c;
-    # test_e: after test_d; test_plain: nothing
-    assert kinds == ["init", "start", "snapshot", "revert", "revert", "revert", "destroy"]
+    # test_c (lago_env alone) may change the env: test_a reverts; then
+    # test_b, test_d (test_plain in between changes nothing) and test_e
+    assert kinds == ["init", "start", "snapshot", "revert", "revert", "revert", "revert", "destroy"]
     assert fake.events[0] == ("init", str(pytester.path / "LagoInitFile"), str(wd))
     assert ("snapshot", SNAPSHOT_NAME) in fake.events and ("revert", SNAPSHOT_NAME) in fake.events
     # every VM answers SSH after start and after each revert
-    waits = [i for i, e in enumerate(fake.events) if e[0] == "wait_for_ssh"]
     for i, e in enumerate(fake.events):
         if e[0] in ("start", "revert"):
-            assert any(w > i for w in waits)
-    # lago_vms asked for after the revert in test_e, though listed first
+            assert ("wait_for_ssh", "vm0") in fake.events[i + 1 :]
+    # lago_vms taken after the revert in test_e, though listed first
     last_revert = max(i for i, e in enumerate(fake.events) if e[0] == "revert")
     assert any(e[0] == "get_vms" for e in fake.events[last_revert + 1 :])
     assert not wd.exists()
+
+
+def test_no_revert_right_after_the_snapshot(pytester: pytest.Pytester, fake: Recorder) -> None:
+    project(pytester, "import pytest\npytestmark = pytest.mark.lago_clean\n\ndef test_1():\n    pass\n\ndef test_2():\n    pass\n")
+    result = pytester.runpytest(f"--lago-workdir={pytester.path / 'wd'}")
+    result.assert_outcomes(passed=2)
+    assert fake.kinds() == ["init", "start", "snapshot", "revert", "destroy"]
 
 
 def test_default_paths_beside_the_ini_file(
