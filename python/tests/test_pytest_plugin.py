@@ -336,13 +336,14 @@ def test_lago_error_at_init_is_one_line(pytester: pytest.Pytester, fake: Recorde
     from lago._exc import LagoConfigError
 
     fake.init_error = LagoConfigError("LagoInitFile: domains.vm0.memory: want an integer")
-    project(pytester, "def test_one(lago_env):\n    pass\n")
+    project(pytester, "def test_one(lago_env):\n    pass\n\ndef test_two(lago_vms):\n    pass\n")
     result = pytester.runpytest(f"--lago-workdir={pytester.path / 'wd'}")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         ["*lago: the environment of */LagoInitFile did not come up: LagoInitFile: domains.vm0.memory: want an integer"]
     )
     assert "def _start" not in result.stdout.str()
+    assert fake.kinds() == ["init"]  # not tried again for the second test
 
 
 def test_nonempty_workdir_refused(pytester: pytest.Pytester, fake: Recorder) -> None:
