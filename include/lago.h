@@ -138,6 +138,13 @@
 #define LAGO_EXPORT_SEQUENTIAL (1 << 5)
 
 /**
+ * `lago_env_snapshot_flags` flag: save the running VMs' memory too (they
+ * are paused together meanwhile), so that `lago_env_revert` resumes them
+ * where they were instead of booting them.
+ */
+#define LAGO_SNAPSHOT_MEMORY 1
+
+/**
  * The result of a fallible lago call. `LAGO_STATUS_OK` (0) is success;
  * details of a failure are in the `lago_error` written to `err_out`.
  *
@@ -841,11 +848,38 @@ enum lago_status lago_env_snapshot(const struct lago_env *env,
                                    struct lago_error **err_out);
 
 /**
+ * As `lago_env_snapshot`, with `flags`: 0 or `LAGO_SNAPSHOT_MEMORY` (a
+ * memory snapshot: the running VMs' RAM and device state are saved beside
+ * their disk overlays, in the prefix; stopped VMs get a disk-only
+ * snapshot). Unknown flags are `LAGO_STATUS_INVALID_ARGUMENT`.
+ *
+ * Ownership: nothing returned needs freeing.
+ * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
+ * is not NULL (the caller frees it with `lago_error_free`); on success
+ * `*err_out` is untouched. `*err_out` must be NULL on entry, else the call
+ * does nothing and returns `LAGO_STATUS_INVALID_ARGUMENT`.
+ * Threads: any thread; calls on one `lago_env` may run concurrently.
+ * Strings: arguments are NUL-terminated UTF-8, borrowed for the call only.
+ *
+ * # Safety
+ *
+ * As `lago_env_snapshot`.
+ */
+enum lago_status lago_env_snapshot_flags(const struct lago_env *env,
+                                         const char *name,
+                                         const char *const *vm_names,
+                                         size_t n_vm_names,
+                                         uint32_t flags,
+                                         struct lago_error **err_out);
+
+/**
  * Reverts the named VMs (all when `n_vm_names` is 0) to snapshot `name`:
  * running VMs are stopped, every disk gets a fresh overlay on the
  * snapshot's file, and the VMs that ran are started again; returns once
- * they answer SSH (bounded by their boot timeout). `LAGO_STATUS_NOT_FOUND`
- * if a VM has no such snapshot (the message lists the ones it has).
+ * they answer SSH (bounded by their boot timeout). A VM whose snapshot
+ * holds its memory (`LAGO_SNAPSHOT_MEMORY`) is resumed from it instead,
+ * running, with no boot, its clock set. `LAGO_STATUS_NOT_FOUND` if a VM
+ * has no such snapshot (the message lists the ones it has).
  *
  * Ownership: nothing returned needs freeing.
  * Errors: on failure, a new `lago_error` is stored in `*err_out` if `err_out`
@@ -867,7 +901,8 @@ enum lago_status lago_env_revert(const struct lago_env *env,
 
 /**
  * The snapshots of every VM as JSON, `{vm: {snapshot: [disk dicts]}}`
- * (what `lago snapshot --list -f json` prints; free with
+ * (what `lago snapshot --list -f json` prints, the disk dicts of memory
+ * snapshots marked `"snapshot-kind": "memory"`; free with
  * `lago_string_free`). Reads the persisted state only: no libvirt.
  *
  * Ownership: `*json_out`: written only on success; its string is the caller's:

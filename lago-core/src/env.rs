@@ -14,23 +14,24 @@ pub use handle::{Destroyed, EnvHandle};
 pub use service::VmService;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tracing::info;
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::destroy;
 use crate::ops::export::{self, ExportOptions};
 use crate::ops::init::{InitOptions, init};
+use crate::ops::memory;
 use crate::ops::orphans::{self, Orphan};
 use crate::ops::parallel;
 use crate::ops::run;
-use crate::ops::snapshot;
+use crate::ops::snapshot::{self, SnapshotKind};
 use crate::ops::status::status_info;
 use crate::paths::Paths;
 use crate::prefix::journal;
@@ -139,7 +140,15 @@ impl Env {
             let file = overlay.to_string_lossy();
             Ok(xml.contains(&format!("'{file}'")) || xml.contains(&format!("\"{file}\"")))
         };
-        let repaired = journal::recover(&self.paths, &uses_overlay);
+        let resume = |domain: &str| -> Result<bool> {
+            let provider = self.provider()?;
+            if provider.vm_state(domain)? != VmState::Paused {
+                return Ok(false);
+            }
+            provider.resume_vm(domain)?;
+            Ok(true)
+        };
+        let repaired = journal::recover_with(&self.paths, &uses_overlay, &resume);
         if matches!(pending.op, journal::Pending::Destroy { .. }) {
             *self.unfinished_destroy.lock() = repaired;
             return;
@@ -469,9 +478,16 @@ impl Env {
     /// already is an error and nothing changes; a VM that fails keeps
     /// nothing of the snapshot and the error names it.
     pub fn snapshot(&self, name: &str, vms: &[String]) -> Result<()> {
+        self.snapshot_with(name, vms, SnapshotKind::Disk)
+    }
+
+    /// [`Env::snapshot`] of the given kind: with [`SnapshotKind::Memory`],
+    /// the running VMs are paused together and their memory is saved too
+    /// (see [`crate::ops::memory`]), so that a revert resumes them.
+    pub fn snapshot_with(&self, name: &str, vms: &[String], kind: SnapshotKind) -> Result<()> {
         let _writer = self.write_lock("snapshot")?;
         let state = self.state();
-        let steps = snapshot::plan(&state, vms, name)?;
+        let steps = snapshot::plan(&state, vms, name, kind)?;
         let provider = self.provider()?;
         let sync = |vm: &str| -> Result<()> {
             let r = self.guest(vm)?.exec(&["sync"], snapshot::SYNC_TIMEOUT)?;
@@ -508,13 +524,29 @@ impl Env {
     /// running ones are stopped, every disk gets a fresh overlay on the
     /// snapshot's file, and the VMs that were running are started again
     /// and waited for until they answer SSH (each bounded by
-    /// [`Env::boot_timeout`]). A VM without that snapshot is an error naming
-    /// the snapshots it has, and nothing is touched.
+    /// [`Env::boot_timeout`]). The VMs whose snapshot holds their memory
+    /// are resumed from it instead (running, whatever their state before:
+    /// no boot; see [`crate::ops::memory`]), their clocks set. A VM without
+    /// that snapshot is an error naming the snapshots it has, and nothing
+    /// is touched.
     pub fn revert(&self, name: &str, vms: &[String]) -> Result<()> {
         let _writer = self.write_lock("revert")?;
-        let plan = {
+        let (plan, images) = {
             let state = self.state.read();
-            snapshot::plan_revert(&state, vms, name)?
+            let plan = snapshot::plan_revert(&state, vms, name)?;
+            let images: Vec<Option<PathBuf>> = plan
+                .iter()
+                .map(|(vm, _)| {
+                    snapshot::memory_image(&state, vm, name).filter(|image| {
+                        let there = image.exists();
+                        if !there {
+                            warn!(vm = %vm, image = %image.display(), "the memory image of the snapshot is gone: the VM boots from the snapshot's disks");
+                        }
+                        there
+                    })
+                })
+                .collect();
+            (plan, images)
         };
         let provider = self.provider()?;
         let mut was_running = Vec::new();
@@ -572,11 +604,87 @@ impl Env {
             ))
         })?;
         drop(pending);
-        if !was_running.is_empty() {
-            self.start(&was_running)?;
-            self.wait_for_ssh_all(&was_running, None)?;
+        let restores: Vec<memory::Restore> = plan
+            .iter()
+            .zip(&images)
+            .filter_map(|((vm, disks), image)| {
+                Some(memory::Restore {
+                    vm: vm.clone(),
+                    domain: self.vm_libvirt_name(vm),
+                    image: image.clone()?,
+                    disks: disks
+                        .iter()
+                        .map(|d| (d.backing.clone(), d.current.clone()))
+                        .collect(),
+                })
+            })
+            .collect();
+        if !restores.is_empty() {
+            self.resume_from_memory(provider.as_ref(), name, &restores)?;
+        }
+        let boot: Vec<String> = was_running
+            .into_iter()
+            .filter(|vm| !restores.iter().any(|r| &r.vm == vm))
+            .collect();
+        if !boot.is_empty() {
+            self.start(&boot)?;
+            self.wait_for_ssh_all(&boot, None)?;
         }
         Ok(())
+    }
+
+    /// The second half of a revert to a memory snapshot: the nets the VMs
+    /// need, then every VM started from its memory image at once, then each
+    /// one's clock set (guest agent, else `date` over SSH) once it answers
+    /// SSH.
+    fn resume_from_memory(
+        &self,
+        provider: &dyn Provider,
+        name: &str,
+        restores: &[memory::Restore],
+    ) -> Result<()> {
+        let vm_names: Vec<String> = restores.iter().map(|r| r.vm.clone()).collect();
+        {
+            let state = self.state.read();
+            let vms = run::select(&state, &vm_names)?;
+            run::start_nets(&state, provider, &vms)?;
+        }
+        parallel::each(restores, "resuming a VM from memory", |r| {
+            memory::restore(provider, r).map_err(|e| {
+                let message = format!(
+                    "revert of VM '{}' to '{name}': cannot resume it from its memory image: {};                      its disks are reverted: `lago start` boots it from them",
+                    r.vm,
+                    e.full_message()
+                );
+                e.wrap(message).with_vm(r.vm.as_str())
+            })
+        })?;
+        self.disconnect(&vm_names);
+        parallel::each(restores, "setting a guest clock", |r| {
+            let by_agent = provider
+                .set_guest_time(&r.domain, i64::try_from(memory::unix_now()).unwrap_or(0))
+                .inspect_err(|e| debug!(vm = %r.vm, error = %e, "no guest agent to set the clock"))
+                .is_ok();
+            self.wait_for_ssh(&r.vm, None)?;
+            if !by_agent {
+                let argv = [
+                    "sh".to_string(),
+                    "-c".into(),
+                    memory::set_clock_command(memory::unix_now()),
+                ];
+                match self.ssh(&r.vm, &argv, Duration::from_secs(30)) {
+                    Ok(out) if out.code == 0 => {}
+                    Ok(out) => {
+                        warn!(vm = %r.vm, code = out.code, "cannot set the guest clock after the revert: `date -s` failed")
+                    }
+                    Err(e) => {
+                        warn!(vm = %r.vm, error = %e, "cannot set the guest clock after the revert")
+                    }
+                }
+            }
+            info!(vm = %r.vm, agent = by_agent, "guest clock set");
+            Ok(())
+        })
     }
 
     /// `{vm: {snapshot: [disk dicts]}}`, as `lago snapshot --list` prints it.

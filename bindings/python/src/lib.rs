@@ -23,6 +23,7 @@ use lago_core::ServiceManager;
 use lago_core::Workdir;
 use lago_core::ops::export::ExportOptions;
 use lago_core::ops::init::InitOptions;
+use lago_core::ops::snapshot::SnapshotKind;
 use lago_core::{Config as CoreConfig, ConfigLoader};
 use lago_core::{Destroyed, Env as CoreEnv, EnvHandle, defaults, view};
 use pyo3::prelude::*;
@@ -345,14 +346,27 @@ impl Env {
         self.run(py, |e| e.stop(&vms))
     }
 
-    /// Takes snapshot `name` of the VMs (all when `vms` is empty).
-    #[pyo3(signature = (name, vms=Vec::new()))]
-    fn snapshot(&self, py: Python<'_>, name: String, vms: Vec<String>) -> PyResult<()> {
-        self.run(py, |e| e.snapshot(&name, &vms))
+    /// Takes snapshot `name` of the VMs (all when `vms` is empty); with
+    /// `memory`, the running VMs' memory is saved too.
+    #[pyo3(signature = (name, vms=Vec::new(), *, memory=false))]
+    fn snapshot(
+        &self,
+        py: Python<'_>,
+        name: String,
+        vms: Vec<String>,
+        memory: bool,
+    ) -> PyResult<()> {
+        let kind = if memory {
+            SnapshotKind::Memory
+        } else {
+            SnapshotKind::Disk
+        };
+        self.run(py, |e| e.snapshot_with(&name, &vms, kind))
     }
 
     /// Reverts the VMs (all when `vms` is empty) to snapshot `name`; the
-    /// ones that ran run again and answer SSH.
+    /// ones that ran run again and answer SSH (resumed from memory when the
+    /// snapshot holds it).
     #[pyo3(signature = (name, vms=Vec::new()))]
     fn revert(&self, py: Python<'_>, name: String, vms: Vec<String>) -> PyResult<()> {
         self.run(py, |e| e.revert(&name, &vms))

@@ -740,8 +740,9 @@ fn init_spec(state: &PrefixState, vms: &[&VmState]) -> Result<Value> {
         let mut spec = vm.spec.clone();
         spec.name = None;
         spec.snapshots = None;
+        spec.memory_snapshots = None;
         spec.nocloud_seed = None;
-        for key in ["name", "snapshots", "nocloud-seed"] {
+        for key in ["name", "snapshots", "memory-snapshots", "nocloud-seed"] {
             spec.forget_key(key);
         }
         if let Some(meta) = &mut spec.metadata {

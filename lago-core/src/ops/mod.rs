@@ -22,6 +22,7 @@ pub mod export;
 pub mod graph;
 pub mod init;
 pub mod inventory;
+pub mod memory;
 pub mod orphans;
 pub mod parallel;
 pub mod run;

@@ -121,24 +121,7 @@ pub fn start(
         to_start.push((vm.name.clone(), xml::domain_xml(&dom)));
     }
 
-    // nets used by the VMs being started
-    let wanted: HashSet<String> = vms
-        .iter()
-        .flat_map(|v| v.nics().into_iter().map(|n| n.net))
-        .collect();
-    let mut started_nets = Vec::new();
-    for net in state.nets.iter().filter(|n| wanted.contains(&n.name)) {
-        let name = naming::network_name(&state.uuid, &net.name);
-        if provider.network_active(&name)? {
-            continue;
-        }
-        if let Err(e) = provider.create_network(&xml::network_xml(&render::network(state, net))) {
-            undo(provider, &[], &started_nets);
-            return Err(e.into());
-        }
-        info!(net = %net.name, libvirt = %name, "network started");
-        started_nets.push(name);
-    }
+    let started_nets = start_nets(state, provider, &vms)?;
     if let Err(e) = crate::owner::phase("start:nets") {
         undo(provider, &[], &started_nets);
         return Err(e);
@@ -177,6 +160,44 @@ pub fn start(
         return Err(e);
     }
     Ok(started)
+}
+
+/// Starts the nets that `vms` use and are not active; returns the libvirt
+/// names of those it started (on a failure, these are stopped again).
+pub fn start_nets(
+    state: &PrefixState,
+    provider: &dyn Provider,
+    vms: &[&VmSpec],
+) -> Result<Vec<String>> {
+    let wanted: HashSet<String> = vms
+        .iter()
+        .flat_map(|v| v.nics().into_iter().map(|n| n.net))
+        .collect();
+    let mut started_nets = Vec::new();
+    for net in state.nets.iter().filter(|n| wanted.contains(&n.name)) {
+        let name = naming::network_name(&state.uuid, &net.name);
+        let made = provider.network_active(&name).and_then(|active| {
+            if active {
+                Ok(false)
+            } else {
+                provider
+                    .create_network(&xml::network_xml(&render::network(state, net)))
+                    .map(|()| true)
+            }
+        });
+        match made {
+            Ok(false) => {}
+            Ok(true) => {
+                info!(net = %net.name, libvirt = %name, "network started");
+                started_nets.push(name);
+            }
+            Err(e) => {
+                undo(provider, &[], &started_nets);
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(started_nets)
 }
 
 fn undo(provider: &dyn Provider, domains: &[String], nets: &[String]) {

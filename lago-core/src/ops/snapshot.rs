@@ -12,8 +12,10 @@
 //! made beforehand (`REUSE_EXT`, `ATOMIC`, no libvirt metadata), after a
 //! `sync` in the guest, and quiesced through the guest agent only when its
 //! channel is connected (else, or if quiescing fails, crash-consistent).
-//! Stopped VMs (which Lago refused) simply get the overlays. ISO disks are
-//! left out: they are read-only.
+//! With `memory`, running VMs are paused together and their memory is saved
+//! too (see [`crate::ops::memory`]), recorded in the spec's
+//! `memory-snapshots`. Stopped VMs (which Lago refused) simply get the
+//! overlays. ISO disks are left out: they are read-only.
 //!
 //! Everything is checked before anything is made (names, existing
 //! snapshots, free overlay names); a VM whose snapshot fails keeps nothing
@@ -31,9 +33,11 @@ use tracing::{info, warn};
 
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ops::memory::{self, MemoryStep};
 use crate::ops::parallel;
 use crate::ops::run;
 use crate::paths::Paths;
+use crate::prefix::record::MemoryRecord;
 use crate::prefix::state::{PrefixState, Scalar, VmRecord, VmState as VmSpec};
 use crate::prefix::{layout, naming};
 use crate::provider::Provider;
@@ -86,6 +90,8 @@ pub struct VmStep {
     pub domain: String,
     /// The disks that get an overlay (ISO disks do not).
     pub disks: Vec<DiskStep>,
+    /// Its memory image, for a memory snapshot (taken if the VM runs).
+    pub memory: Option<MemoryStep>,
 }
 
 /// The snapshots of `vm`, for messages: `s1, s2` or `none`.
@@ -98,10 +104,36 @@ fn names_of(vm: &VmSpec) -> String {
     }
 }
 
-/// Plans snapshot `name` of the chosen VMs (all when empty): fails, before
-/// anything is made, on a bad name, a VM that has a snapshot of that name
-/// already, a disk file that is missing or an overlay name that is taken.
-pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmStep>> {
+/// What a snapshot keeps of a running VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotKind {
+    /// Its disks (a revert boots it).
+    #[default]
+    Disk,
+    /// Its disks and its memory (a revert resumes it).
+    Memory,
+}
+
+impl SnapshotKind {
+    /// `disk` or `memory`, as `lago snapshot --list` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disk => "disk",
+            Self::Memory => "memory",
+        }
+    }
+}
+
+/// Plans snapshot `name` of the chosen VMs (all when empty), with their
+/// memory for [`SnapshotKind::Memory`]: fails, before anything is made, on a bad name, a VM
+/// that has a snapshot of that name already, a disk file that is missing or
+/// an overlay or memory image name that is taken.
+pub fn plan(
+    state: &PrefixState,
+    names: &[String],
+    name: &str,
+    kind: SnapshotKind,
+) -> Result<Vec<VmStep>> {
     validate_name(name)?;
     let vms = run::select(state, names)?;
     let mut steps = Vec::new();
@@ -175,10 +207,16 @@ pub fn plan(state: &PrefixState, names: &[String], name: &str) -> Result<Vec<VmS
                 overlay_stored: Paths::stored_image(&file),
             });
         }
+        let memory = if kind == SnapshotKind::Memory {
+            Some(memory::plan_image(&state.paths, &vm.name, name)?)
+        } else {
+            None
+        };
         steps.push(VmStep {
             vm: vm.name.clone(),
             domain: naming::domain_name(&state.uuid, &vm.name),
             disks,
+            memory,
         });
     }
     Ok(steps)
@@ -194,6 +232,30 @@ pub fn record(spec: &mut VmRecord, step: &VmStep, name: &str) {
         .map(|d| (d.index, d.overlay_stored.clone()))
         .collect();
     record_disks(spec, &disks, name);
+}
+
+/// Records the memory image (stored form) of snapshot `name` in a VM's spec.
+pub fn record_memory(spec: &mut VmRecord, stored: &str, name: &str) {
+    spec.memory_snapshots
+        .get_or_insert_with(Default::default)
+        .insert(
+            name.to_string(),
+            MemoryRecord {
+                path: stored.to_string(),
+                taken: Some(memory::unix_now()),
+            },
+        );
+}
+
+/// The memory image of VM `vm`'s snapshot `name`, if it has one.
+pub fn memory_image(state: &PrefixState, vm: &str, name: &str) -> Option<PathBuf> {
+    state
+        .vm(vm)?
+        .spec
+        .memory_snapshots
+        .as_ref()?
+        .get(name)
+        .map(|m| state.paths.expand(&m.path))
 }
 
 /// [`record`] from `(disk index, stored overlay path)` pairs (what the
@@ -232,6 +294,7 @@ pub fn journal_entry(steps: &[VmStep], name: &str) -> crate::prefix::journal::Pe
                         overlay_stored: d.overlay_stored.clone(),
                     })
                     .collect(),
+                memory: s.memory.as_ref().map(|m| m.stored.clone()),
             })
             .collect(),
     }
@@ -273,6 +336,8 @@ pub struct VmOutcome {
     pub vm: String,
     /// Whether it ran (snapshot taken live).
     pub live: bool,
+    /// Whether its memory was saved.
+    pub memory: bool,
     /// The result.
     pub result: Result<()>,
 }
@@ -282,6 +347,8 @@ struct Prepared {
     live: bool,
     disks: Vec<SnapshotDisk>,
     agent_connected: bool,
+    /// The memory image to save (a running VM of a memory snapshot).
+    memory: Option<PathBuf>,
 }
 
 /// The first half of one VM's snapshot: its overlays (after a `sync` in a
@@ -298,9 +365,13 @@ fn prepare_one(
             live,
             disks: Vec::new(),
             agent_connected: false,
+            memory: None,
         });
     }
-    if let Err(e) = sync(&step.vm) {
+    // a memory snapshot keeps the guest's page cache: no sync needed
+    if step.memory.is_none()
+        && let Err(e) = sync(&step.vm)
+    {
         warn!(vm = %step.vm, error = %e, "cannot sync the guest's file systems; the snapshot is crash-consistent");
     }
     let live_xml = provider.vm_xml(&step.domain)?.unwrap_or_default();
@@ -335,6 +406,7 @@ fn prepare_one(
         live,
         disks,
         agent_connected: facts.agent_connected,
+        memory: step.memory.as_ref().map(|m| m.path.clone()),
     })
 }
 
@@ -344,7 +416,21 @@ fn commit_one(provider: &dyn Provider, step: &VmStep, name: &str, prep: &Prepare
     if !prep.live {
         return Ok(());
     }
-    let doc = xml::snapshot_xml(name, &prep.disks);
+    if let Some(image) = &prep.memory {
+        let doc = xml::snapshot_xml(name, &prep.disks, Some(&image.to_string_lossy()));
+        let done = provider
+            .snapshot_memory(&step.domain, &doc)
+            .map_err(Error::from);
+        match &done {
+            Ok(()) => info!(vm = %step.vm, image = %image.display(), "memory snapshot taken"),
+            Err(_) => {
+                remove_overlays(&step.disks, step.disks.len());
+                memory::remove_image(image);
+            }
+        }
+        return done;
+    }
+    let doc = xml::snapshot_xml(name, &prep.disks, None);
     let mut done = Err(Error::new(ErrorKind::Internal, "no snapshot attempted"));
     if prep.agent_connected {
         done = provider
@@ -402,6 +488,7 @@ pub fn take(
             .map(|(p, step)| VmOutcome {
                 vm: step.vm.clone(),
                 live: false,
+                memory: false,
                 result: p.map(drop),
             })
             .collect());
@@ -411,18 +498,34 @@ pub fn take(
         return Err(e);
     }
     let prepared: Vec<Prepared> = prepared.into_iter().flatten().collect();
+    // a memory snapshot captures every running VM at one paused instant
+    let paused: Vec<String> = steps
+        .iter()
+        .zip(&prepared)
+        .filter(|(_, p)| p.memory.is_some())
+        .map(|(s, _)| s.domain.clone())
+        .collect();
+    if let Err(e) = memory::suspend_all(provider, &paused) {
+        drop_all(&prepared.into_iter().map(Ok).collect::<Vec<_>>());
+        return Err(e);
+    }
     let jobs: Vec<(&VmStep, &Prepared)> = steps.iter().zip(&prepared).collect();
-    let outcomes: Vec<VmOutcome> = parallel::map(&jobs, "taking a snapshot", |(step, prep)| {
-        Ok(commit_one(provider, step, name, prep))
-    })
-    .into_iter()
-    .zip(&jobs)
-    .map(|(r, (step, prep))| VmOutcome {
-        vm: step.vm.clone(),
-        live: prep.live,
-        result: r.and_then(|r| r),
-    })
-    .collect();
+    let results = memory::with_save_progress(provider, &paused, || {
+        parallel::map(&jobs, "taking a snapshot", |(step, prep)| {
+            Ok(commit_one(provider, step, name, prep))
+        })
+    });
+    memory::resume_all(provider, &paused);
+    let outcomes: Vec<VmOutcome> = results
+        .into_iter()
+        .zip(&jobs)
+        .map(|(r, (step, prep))| VmOutcome {
+            vm: step.vm.clone(),
+            live: prep.live,
+            memory: prep.memory.is_some(),
+            result: r.and_then(|r| r),
+        })
+        .collect();
     if outcomes.iter().any(|o| o.result.is_err()) {
         for (o, step) in outcomes.iter().zip(steps) {
             if o.result.is_ok() && !o.live {
@@ -464,6 +567,9 @@ pub fn record_outcomes(
         let path = state.paths.virt_vm(&step.vm);
         if let Some(vm) = state.vms.iter_mut().find(|v| v.name == step.vm) {
             record(&mut vm.spec, step, name);
+            if let (true, Some(m)) = (o.memory, &step.memory) {
+                record_memory(&mut vm.spec, &m.stored, name);
+            }
             layout::write_json(&path, &vm.spec).map_err(Error::from)?;
             kept.push(vm.name.clone());
         }
@@ -654,16 +760,35 @@ fn tmp_name(p: &Path) -> PathBuf {
     p.with_file_name(format!(".{name}.revert.{}", std::process::id()))
 }
 
-/// `{vm: {snapshot: [disk dicts]}}` as `lago snapshot --list` prints it.
+/// The key that marks, in `lago snapshot --list`, each disk dict of a
+/// memory snapshot (`"snapshot-kind": "memory"`); disk-only snapshots are
+/// listed exactly as Lago lists them.
+pub const KIND_KEY: &str = "snapshot-kind";
+
+/// `{vm: {snapshot: [disk dicts]}}` as `lago snapshot --list` prints it,
+/// the disk dicts of memory snapshots marked with [`KIND_KEY`].
 pub fn list(state: &PrefixState) -> Value {
     let mut out = Map::new();
     for vm in &state.vms {
-        let snaps = vm
+        let mut snaps = vm
             .spec
             .snapshots
             .as_ref()
             .and_then(|s| serde_json::to_value(s).ok())
             .unwrap_or_else(|| Value::Object(Map::new()));
+        let with_memory = vm.spec.memory_snapshots.as_ref();
+        if let (Some(memory), Value::Object(snaps)) = (with_memory, &mut snaps) {
+            for (name, disks) in snaps.iter_mut() {
+                if !memory.contains_key(name) {
+                    continue;
+                }
+                if let Value::Array(disks) = disks {
+                    for d in disks.iter_mut().filter_map(Value::as_object_mut) {
+                        d.insert(KIND_KEY.into(), Value::from(SnapshotKind::Memory.as_str()));
+                    }
+                }
+            }
+        }
         out.insert(vm.name.clone(), snaps);
     }
     Value::Object(out)
@@ -719,7 +844,7 @@ mod tests {
         fs::create_dir_all(dir.path().join("images")).unwrap();
         fs::write(dir.path().join("images/vm0_root.raw"), b"").unwrap();
         let state = state_with(dir.path(), spec());
-        let steps = plan(&state, &[], "s1").unwrap();
+        let steps = plan(&state, &[], "s1", SnapshotKind::Disk).unwrap();
         assert_eq!(steps.len(), 1);
         assert_eq!(steps[0].disks.len(), 1, "the ISO is left out");
         let d = &steps[0].disks[0];
@@ -729,18 +854,18 @@ mod tests {
         );
         assert_eq!(d.format, ImageFormat::Raw);
 
-        let e = plan(&state, &[], "old").unwrap_err();
+        let e = plan(&state, &[], "old", SnapshotKind::Disk).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AlreadyExists);
         assert!(
             e.message().contains("VM 'vm0' has a snapshot 'old'"),
             "{}",
             e.message()
         );
-        let e = plan(&state, &["nope".into()], "s1").unwrap_err();
+        let e = plan(&state, &["nope".into()], "s1", SnapshotKind::Disk).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
 
         fs::write(&d.overlay, b"").unwrap();
-        let e = plan(&state, &[], "s1").unwrap_err();
+        let e = plan(&state, &[], "s1", SnapshotKind::Disk).unwrap_err();
         assert!(e.message().contains("exists already"), "{}", e.message());
         fs::remove_file(&d.overlay).unwrap();
 

@@ -62,6 +62,9 @@ pub struct SnapshotVm {
     pub domain: String,
     /// The disks that get an overlay.
     pub disks: Vec<SnapshotDisk>,
+    /// Its memory image (stored form), for a memory snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
 }
 
 /// What is in flight.
@@ -208,11 +211,24 @@ pub fn destroy_unfinished(paths: &Paths, journal: &Journal) -> Error {
 /// roll-forward decision).
 pub type UsesOverlay<'a> = &'a dyn Fn(&str, &Path) -> Result<bool>;
 
+/// Resumes domain `domain` if it is paused (a memory snapshot pauses its
+/// VMs while it saves them); returns whether it did.
+pub type ResumePaused<'a> = &'a dyn Fn(&str) -> Result<bool>;
+
+/// [`recover_with`] for a provider whose domains are never left paused.
+pub fn recover(paths: &Paths, uses_overlay: UsesOverlay<'_>) -> Option<String> {
+    recover_with(paths, uses_overlay, &|_| Ok(false))
+}
+
 /// Repairs what a killed verb left in the prefix at `paths` (see the module
 /// docs); returns its line, if it repaired (or found) something. A live
 /// owner's record is left alone; a repair that cannot be decided (libvirt
 /// not reachable) is logged and left for the next command.
-pub fn recover(paths: &Paths, uses_overlay: UsesOverlay<'_>) -> Option<String> {
+pub fn recover_with(
+    paths: &Paths,
+    uses_overlay: UsesOverlay<'_>,
+    resume: ResumePaused<'_>,
+) -> Option<String> {
     let journal = read(paths)?;
     if journal.owner.is_alive() {
         return None;
@@ -220,13 +236,15 @@ pub fn recover(paths: &Paths, uses_overlay: UsesOverlay<'_>) -> Option<String> {
     let pid = journal.owner.pid;
     let verb = journal.op.verb();
     let line = match &journal.op {
-        Pending::Snapshot { name, vms } => match recover_snapshot(paths, name, vms, uses_overlay) {
-            Ok(what) => what,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot repair the snapshot '{name}' of a killed lago snapshot yet");
-                return None;
+        Pending::Snapshot { name, vms } => {
+            match recover_snapshot(paths, name, vms, uses_overlay, resume) {
+                Ok(what) => what,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot repair the snapshot '{name}' of a killed lago snapshot yet");
+                    return None;
+                }
             }
-        },
+        }
         Pending::Revert {
             name,
             temps,
@@ -331,11 +349,20 @@ fn recover_snapshot(
     name: &str,
     vms: &[SnapshotVm],
     uses_overlay: UsesOverlay<'_>,
+    resume: ResumePaused<'_>,
 ) -> Result<String> {
     let mut state = PrefixState::load(paths)?;
     let fates = plan_snapshot(&state, name, vms, uses_overlay)?;
+    // a memory snapshot paused its VMs: the ones still paused resume
+    let mut resumed = Vec::new();
+    for v in vms.iter().filter(|v| v.memory.is_some()) {
+        if resume(&v.domain)? {
+            resumed.push(v.vm.clone());
+        }
+    }
     let mut kept = Vec::new();
     for (v, fate) in vms.iter().zip(&fates) {
+        let image = v.memory.as_ref().map(|m| state.paths.expand(m));
         match fate {
             SnapshotFate::Kept => kept.push(v.vm.clone()),
             SnapshotFate::RollForward => {
@@ -347,23 +374,39 @@ fn recover_snapshot(
                         .map(|d| (d.index, d.overlay_stored.clone()))
                         .collect();
                     crate::ops::snapshot::record_disks(&mut vm.spec, &disks, name);
+                    // libvirt saves the memory before it switches the disks
+                    if let (Some(stored), Some(image)) = (&v.memory, &image)
+                        && image.exists()
+                    {
+                        crate::ops::snapshot::record_memory(&mut vm.spec, stored, name);
+                    }
                     layout::write_json(&file, &vm.spec)?;
                     kept.push(v.vm.clone());
                 }
             }
             SnapshotFate::RollBack => {
-                let files: Vec<PathBuf> = v.disks.iter().map(|d| d.overlay.clone()).collect();
+                let files: Vec<PathBuf> = v
+                    .disks
+                    .iter()
+                    .map(|d| d.overlay.clone())
+                    .chain(image)
+                    .collect();
                 remove_files(&files);
             }
         }
     }
+    let resumed = if resumed.is_empty() {
+        String::new()
+    } else {
+        format!(", resumed the paused VMs {}", resumed.join(", "))
+    };
     Ok(if kept.is_empty() {
-        format!("rolled back the snapshot '{name}'")
+        format!("rolled back the snapshot '{name}'{resumed}")
     } else if kept.len() == vms.len() {
-        format!("completed the snapshot '{name}'")
+        format!("completed the snapshot '{name}'{resumed}")
     } else {
         format!(
-            "completed the snapshot '{name}' of VMs {} (they run on its overlays) and rolled back the rest",
+            "completed the snapshot '{name}' of VMs {} (they run on its overlays) and rolled back the rest{resumed}",
             kept.join(", ")
         )
     })

@@ -385,6 +385,17 @@ pub struct FirstBootRecord {
     pub extra: Map<String, Value>,
 }
 
+/// The memory image of a VM's snapshot (its RAM and device state, saved by
+/// libvirt beside the snapshot's disk overlays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRecord {
+    /// The image, as stored (`$LAGO_PREFIX_PATH/images/<vm>.<snapshot>.mem`).
+    pub path: String,
+    /// When it was taken (seconds since the Unix epoch, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken: Option<u64>,
+}
+
 /// A VM's spec (`virt/vm-<name>`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VmRecord {
@@ -445,6 +456,15 @@ pub struct VmRecord {
     /// Snapshots: name → the disk records as they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots: Option<IndexMap<String, Vec<Ordered<DiskRecord>>>>,
+    /// lago's own: the memory images of the snapshots that have one
+    /// (`lago snapshot --memory`), snapshot name → record. Lago ignores the
+    /// key: to it these are disk snapshots.
+    #[serde(
+        default,
+        rename = "memory-snapshots",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory_snapshots: Option<IndexMap<String, MemoryRecord>>,
     /// Lago's VM plugin name.
     #[serde(default, rename = "vm-type", skip_serializing_if = "Option::is_none")]
     pub vm_type: Option<Scalar>,

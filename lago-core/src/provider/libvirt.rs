@@ -13,6 +13,7 @@
 
 use std::cell::Cell;
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -147,6 +148,22 @@ impl Libvirt {
 
     /// `f` on the connection; if it fails because the connection is lost,
     /// reconnects and runs `f` once more.
+    /// `f` on domain `name` (looked up on the current connection), its
+    /// libvirt error reported as `op` on the domain.
+    fn on_domain(
+        &self,
+        name: &str,
+        op: &'static str,
+        f: impl Fn(&virt::domain::Domain) -> Result<(), virt::error::Error>,
+    ) -> Result<(), ProviderError> {
+        self.call(|conn| {
+            let dom = conn
+                .lookup_domain_by_name(name)
+                .map_err(fail("look up domain", name))?;
+            f(&dom).map_err(fail(op, name))
+        })
+    }
+
     fn call<T>(
         &self,
         f: impl Fn(&Connect) -> Result<T, ProviderError>,
@@ -426,6 +443,60 @@ impl Provider for Libvirt {
             dom.create_snapshot_xml(xml, flags)
                 .map(drop)
                 .map_err(fail("snapshot domain", name))
+        })
+    }
+
+    fn suspend_vm(&self, name: &str) -> Result<(), ProviderError> {
+        self.on_domain(name, "suspend domain", |dom| dom.suspend())
+    }
+
+    fn resume_vm(&self, name: &str) -> Result<(), ProviderError> {
+        self.on_domain(name, "resume domain", |dom| dom.resume())
+    }
+
+    fn snapshot_memory(&self, name: &str, xml: &str) -> Result<(), ProviderError> {
+        let flags = virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+            | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT
+            | virt::sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC;
+        self.on_domain(name, "snapshot the memory of domain", |dom| {
+            dom.create_snapshot_xml(xml, flags).map(drop)
+        })
+    }
+
+    fn memory_image_xml(&self, path: &Path) -> Result<String, ProviderError> {
+        let file = path.to_string_lossy();
+        self.call(|conn| {
+            conn.save_image_xml_desc(&file, virt::sys::VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)
+                .map_err(fail("read memory image", &file))
+        })
+    }
+
+    fn restore_vm(&self, path: &Path, xml: &str) -> Result<(), ProviderError> {
+        let file = path.to_string_lossy();
+        self.call(|conn| {
+            conn.restore_domain_flags(&file, Some(xml), virt::sys::VIR_DOMAIN_SAVE_RUNNING)
+                .map_err(fail("restore memory image", &file))
+        })
+    }
+
+    fn set_guest_time(&self, name: &str, unix_seconds: i64) -> Result<(), ProviderError> {
+        self.on_domain(name, "set the guest time of domain", |dom| {
+            dom.set_time(unix_seconds, 0, 0)
+        })
+    }
+
+    fn memory_job(&self, name: &str) -> Result<Option<(u64, u64)>, ProviderError> {
+        self.call(|conn| {
+            let dom = match conn.lookup_domain_by_name(name) {
+                Ok(dom) => dom,
+                Err(e) if is_missing(&e) => return Ok(None),
+                Err(e) => return Err(fail("look up domain", name)(e)),
+            };
+            match dom.job_stats(0) {
+                Ok(stats) => Ok(stats.mem_processed.zip(stats.mem_total)),
+                Err(e) if is_missing(&e) => Ok(None),
+                Err(e) => Err(fail("read the job of domain", name)(e)),
+            }
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod libvirt;
 
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use crate::error::{Error, ErrorKind};
 
@@ -224,4 +225,54 @@ pub trait Provider: Send + Sync {
             "this provider cannot snapshot running VMs",
         ))
     }
+    /// Pauses running VM `name` (its vCPUs stop; it stays in memory).
+    fn suspend_vm(&self, name: &str) -> Result<(), ProviderError> {
+        Err(unsupported("suspend domain", name))
+    }
+    /// Resumes paused VM `name`.
+    fn resume_vm(&self, name: &str) -> Result<(), ProviderError> {
+        Err(unsupported("resume domain", name))
+    }
+    /// Takes an external snapshot of running (or paused) VM `name` with its
+    /// memory, from the `<domainsnapshot>` document `xml` (which names the
+    /// memory file and the overlays, made already: `REUSE_EXT`), all disks
+    /// or none (`ATOMIC`), no snapshot metadata kept by the provider. The VM
+    /// is left in the state it was in.
+    fn snapshot_memory(&self, name: &str, xml: &str) -> Result<(), ProviderError> {
+        let _ = xml;
+        Err(unsupported("snapshot the memory of domain", name))
+    }
+    /// The domain XML embedded in memory image `path`.
+    fn memory_image_xml(&self, path: &Path) -> Result<String, ProviderError> {
+        Err(unsupported("read memory image", &path.to_string_lossy()))
+    }
+    /// Starts a VM from memory image `path`, running, with `xml` as its
+    /// domain XML (the embedded one with host-side changes such as disk
+    /// files).
+    fn restore_vm(&self, path: &Path, xml: &str) -> Result<(), ProviderError> {
+        let _ = xml;
+        Err(unsupported("restore memory image", &path.to_string_lossy()))
+    }
+    /// Sets the guest clock of VM `name` to `unix_seconds` through its guest
+    /// agent.
+    fn set_guest_time(&self, name: &str, unix_seconds: i64) -> Result<(), ProviderError> {
+        let _ = unix_seconds;
+        Err(unsupported("set the guest time of domain", name))
+    }
+    /// How far a memory save of VM `name` is: `(bytes done, bytes in all)`,
+    /// `None` when no such job runs.
+    fn memory_job(&self, name: &str) -> Result<Option<(u64, u64)>, ProviderError> {
+        let _ = name;
+        Ok(None)
+    }
+}
+
+/// The error of a provider that cannot do `op`.
+fn unsupported(op: &'static str, object: &str) -> ProviderError {
+    ProviderError::new(
+        op,
+        ProviderObject::Domain,
+        object,
+        "this provider cannot do that",
+    )
 }

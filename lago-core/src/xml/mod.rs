@@ -33,6 +33,7 @@
 mod cpu;
 mod domain;
 mod network;
+mod restore;
 mod snapshot;
 mod tag;
 mod writer;
@@ -44,6 +45,7 @@ pub use network::{
     DEFAULT_MTU, Dhcp, DhcpHost, DhcpRange, ManagementDns, NatNetwork, NetworkKind, NetworkXml,
     lago_ipv6_addr, lago_ipv6_prefix, network_xml,
 };
+pub use restore::{RetargetError, retarget_disks};
 pub use snapshot::{
     GUEST_AGENT_CHANNEL, LiveDomain, SnapshotDisk, parse_live_domain, snapshot_xml,
 };

@@ -1,6 +1,7 @@
-//! libvirt XML for disk-only external snapshots, and the two facts a
-//! snapshot needs from a running domain's live XML: its disk targets and
-//! whether its guest agent is connected.
+//! libvirt XML for external snapshots (disk-only, or with the memory saved
+//! to a file lago names), and the two facts a snapshot needs from a running
+//! domain's live XML: its disk targets and whether its guest agent is
+//! connected.
 //!
 //! The snapshot document names every disk of the domain: the ones to
 //! snapshot with `snapshot='external'` and the overlay file lago made for
@@ -26,11 +27,16 @@ pub struct SnapshotDisk {
     pub overlay: Option<String>,
 }
 
-/// The `<domainsnapshot>` document for a disk-only external snapshot.
-pub fn snapshot_xml(name: &str, disks: &[SnapshotDisk]) -> String {
+/// The `<domainsnapshot>` document for an external snapshot: disk-only
+/// when `memory` is `None`, else with the guest's memory and device state
+/// saved to the file `memory` (an external checkpoint).
+pub fn snapshot_xml(name: &str, disks: &[SnapshotDisk], memory: Option<&str>) -> String {
     let mut out = XmlOut::new();
     out.start("domainsnapshot", &[]);
     out.leaf("name", &[], name);
+    if let Some(file) = memory {
+        out.empty("memory", &[("snapshot", "external"), ("file", file)]);
+    }
     out.start("disks", &[]);
     for d in disks {
         match &d.overlay {
@@ -132,6 +138,7 @@ mod tests {
                     overlay: None,
                 },
             ],
+            None,
         );
         assert_eq!(
             xml,
@@ -139,6 +146,24 @@ mod tests {
              <disk name=\"vda\" snapshot=\"external\">\n      <driver type=\"qcow2\"/>\n      \
              <source file=\"/p/images/vm0_root.s1.qcow2\"/>\n    </disk>\n    \
              <disk name=\"vdz\" snapshot=\"no\"/>\n  </disks>\n</domainsnapshot>\n"
+        );
+        let with_memory = snapshot_xml(
+            "m1",
+            &[SnapshotDisk {
+                dev: "vda".into(),
+                overlay: Some("/p/a&b.qcow2".into()),
+            }],
+            Some("/p/images/vm0.m1.mem"),
+        );
+        assert!(
+            with_memory.contains(
+                "<name>m1</name>\n  <memory snapshot=\"external\" file=\"/p/images/vm0.m1.mem\"/>"
+            ),
+            "{with_memory}"
+        );
+        assert!(
+            with_memory.contains("file=\"/p/a&amp;b.qcow2\""),
+            "{with_memory}"
         );
     }
 

@@ -457,6 +457,12 @@ def do_graph(args: argparse.Namespace) -> int:
 def _snapshot_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("snapshot_name", nargs="?", metavar="SNAPSHOT_NAME", help="Name of the snapshot to create")
     p.add_argument("-l", "--list", action="store_true", help="List the snapshots of every VM")
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="Save the running VMs' memory too (they are paused together meanwhile): "
+        "a revert resumes them where they were, with no boot",
+    )
 
 
 @verb("Create snapshots for all deployed resources", _snapshot_args)
@@ -465,7 +471,12 @@ def do_snapshot(args: argparse.Namespace) -> int:
     if getattr(args, "list", False):
         print(_out_format(args).format(prefix.get_snapshots()))
     elif getattr(args, "snapshot_name", None):
-        prefix.create_snapshots(args.snapshot_name)
+        if getattr(args, "memory", False):
+            prefix.create_snapshots(args.snapshot_name, memory=True)
+        # without --memory, called as Lago did: a plugin's Prefix subclass
+        # may override create_snapshots(name) alone
+        else:
+            prefix.create_snapshots(args.snapshot_name)
     else:
         raise LagoUserException("No snapshot name provided")
     return 0

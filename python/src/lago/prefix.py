@@ -252,15 +252,18 @@ class Prefix:
 
     # Snapshots: not SDK-exposed (contract §2.2), as in Lago.
 
-    def create_snapshots(self, name: str) -> None:
+    def create_snapshots(self, name: str, memory: bool = False) -> None:
         """Takes snapshot ``name`` of every VM (running ones live, stopped
-        ones too); a name a VM has already is an error and changes nothing."""
-        self._native.snapshot(name, [])
+        ones too); a name a VM has already is an error and changes nothing.
+        With ``memory`` (lago's own), the running VMs are paused together
+        and their memory is saved too, so that a revert resumes them."""
+        self._native.snapshot(name, [], memory=memory)
         self._virt_env = None  # the VMs' disk paths changed
 
     def revert_snapshots(self, name: str) -> None:
         """Reverts every VM to snapshot ``name``; the VMs that ran run again
-        and answer SSH."""
+        and answer SSH (a memory snapshot's VMs resume where they were,
+        with no boot)."""
         self._native.revert(name, [])
         self._virt_env = None
 

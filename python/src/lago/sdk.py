@@ -132,6 +132,22 @@ class SDK:
         )
         return result
 
+    def snapshot(self, name: str, memory: bool = False) -> None:
+        """Takes snapshot ``name`` of every VM (lago's own; Lago's SDK had
+        none). With ``memory``, the running VMs' memory is saved too, so
+        that :meth:`revert` resumes them where they were, with no boot."""
+        self._prefix.create_snapshots(name, memory=memory)
+
+    def revert(self, name: str) -> None:
+        """Reverts every VM to snapshot ``name`` (lago's own); returns when
+        the VMs that ran answer SSH again."""
+        self._prefix.revert_snapshots(name)
+
+    def snapshots(self) -> dict[str, Any]:
+        """``{vm: {snapshot: [disk dicts]}}``, the disk dicts of memory
+        snapshots marked ``"snapshot-kind": "memory"``."""
+        return self._prefix.get_snapshots()
+
     def destroy(self) -> None:
         """Stops everything and removes the workdir (every prefix)."""
         names = [n for n in self._workdir.prefix_names() if n != self._prefix._native.prefix_name]

@@ -59,7 +59,60 @@ fn snapshot_vm(paths: &Paths, vm: &str, snap: &str) -> SnapshotVm {
             overlay: paths.images().join(&file),
             overlay_stored: Paths::stored_image(&file),
         }],
+        memory: None,
     }
+}
+
+#[test]
+fn a_killed_memory_snapshot_resumes_its_vms_and_keeps_or_drops_their_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = prefix(dir.path());
+    let mut vms = vec![
+        snapshot_vm(&paths, "vm0", "m1"),
+        snapshot_vm(&paths, "vm1", "m1"),
+    ];
+    for v in &mut vms {
+        let image = format!("{}.m1.mem", v.vm);
+        fs::write(&v.disks[0].overlay, b"qcow2").unwrap();
+        fs::write(paths.images().join(&image), b"saved").unwrap();
+        v.memory = Some(Paths::stored_image(&image));
+    }
+    let uses = |domain: &str, _: &Path| -> Result<bool> { Ok(domain == "dom-vm0") };
+    let resumed = std::sync::Mutex::new(Vec::new());
+    let resume = |domain: &str| -> Result<bool> {
+        resumed.lock().unwrap().push(domain.to_string());
+        Ok(domain == "dom-vm1")
+    };
+    leave(
+        &paths,
+        Pending::Snapshot {
+            name: "m1".into(),
+            vms: vms.clone(),
+        },
+    );
+    let line = recover_with(&paths, &uses, &resume).unwrap();
+    assert_eq!(
+        line,
+        format!(
+            "completed the snapshot 'm1' of VMs vm0 (they run on its overlays) and rolled \
+             back the rest, resumed the paused VMs vm1 of a killed lago snapshot (pid {})",
+            u32::MAX - 1
+        )
+    );
+    assert_eq!(*resumed.lock().unwrap(), ["dom-vm0", "dom-vm1"]);
+    // vm0 rolled forward with its image, vm1 rolled back without it
+    assert!(paths.images().join("vm0.m1.mem").exists());
+    assert!(!paths.images().join("vm1.m1.mem").exists());
+    let state = PrefixState::load(&paths).unwrap();
+    let memory = state
+        .vm("vm0")
+        .unwrap()
+        .spec
+        .memory_snapshots
+        .clone()
+        .unwrap();
+    assert_eq!(memory["m1"].path, "$LAGO_PREFIX_PATH/images/vm0.m1.mem");
+    assert!(state.vm("vm1").unwrap().spec.memory_snapshots.is_none());
 }
 
 #[test]
