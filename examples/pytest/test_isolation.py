@@ -2,9 +2,10 @@
 check that they see the VM as it was after start: none of the others'
 changes (pytest may run them in any order, or one alone with -k).
 
-``@pytest.mark.lago_clean`` reverts the environment to the snapshot the
-plugin took once the VM answered SSH, when an earlier test may have
-changed it."""
+``@pytest.mark.lago_clean`` reverts the environment to the memory snapshot
+the plugin took once the VM answered SSH, when an earlier test may have
+changed it: the VM resumes where it was then, with no boot (acpid runs
+again with the PID it had then)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from lago.sdk import SDK
 OBSERVE = (
     "echo hostname=$(hostname);"
     " echo domainname=$(cat /proc/sys/kernel/domainname);"
-    " echo acpid=$(pidof acpid >/dev/null && echo running);"
+    " echo acpid=$(pidof acpid);"
     " echo root=$(ls -A /root | grep -v '^.ssh$' | tr '\\n' ' ');"
     " echo tmp=$(ls -A /tmp | tr '\\n' ' ')"
 )

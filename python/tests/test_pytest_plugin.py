@@ -30,17 +30,6 @@ class FakeVM:
         self._events.append(("wait_for_ssh", self._name))
 
 
-class FakePrefix:
-    def __init__(self, events: list[tuple[str, ...]]) -> None:
-        self._events = events
-
-    def create_snapshots(self, name: str, memory: bool = False) -> None:
-        self._events.append(("snapshot", name))
-
-    def revert_snapshots(self, name: str) -> None:
-        self._events.append(("revert", name))
-
-
 class FakePaths:
     def __init__(self, logs: Path) -> None:
         self._logs = logs
@@ -56,7 +45,6 @@ class FakeEnv:
         self.workdir = workdir
         self._events = events
         self._collect_error = collect_error
-        self._prefix = FakePrefix(events)
         logs = workdir / "default" / "logs"
         logs.mkdir(parents=True)
         (logs / "vm0.console.log").write_text("tiny: up\n")
@@ -64,6 +52,12 @@ class FakeEnv:
 
     def start(self) -> None:
         self._events.append(("start",))
+
+    def snapshot(self, name: str, memory: bool = False) -> None:
+        self._events.append(("snapshot", name, "memory" if memory else "disk"))
+
+    def revert(self, name: str) -> None:
+        self._events.append(("revert", name))
 
     def get_vms(self) -> dict[str, FakeVM]:
         self._events.append(("get_vms",))
@@ -267,7 +261,7 @@ def test_one_env_per_session_reverted_when_dirty(pytester: pytest.Pytester, fake
     # test_b, test_d (test_plain in between changes nothing) and test_e
     assert kinds == ["init", "start", "snapshot", "revert", "revert", "revert", "revert", "destroy"]
     assert fake.events[0] == ("init", str(pytester.path / "LagoInitFile"), str(wd))
-    assert ("snapshot", SNAPSHOT_NAME) in fake.events and ("revert", SNAPSHOT_NAME) in fake.events
+    assert ("snapshot", SNAPSHOT_NAME, "memory") in fake.events and ("revert", SNAPSHOT_NAME) in fake.events
     # every VM answers SSH after start and after each revert
     for i, e in enumerate(fake.events):
         if e[0] in ("start", "revert"):

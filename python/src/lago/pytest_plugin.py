@@ -197,11 +197,12 @@ def _workdir(config: pytest.Config, initfile: Path, state: _Session) -> Path:
 
 
 def _snapshot(env: "SDK") -> None:
-    env._prefix.create_snapshots(SNAPSHOT_NAME)
+    # a memory snapshot: a revert resumes the VMs where they were, no boot
+    env.snapshot(SNAPSHOT_NAME, memory=True)
 
 
 def _revert(env: "SDK") -> None:
-    env._prefix.revert_snapshots(SNAPSHOT_NAME)
+    env.revert(SNAPSHOT_NAME)
 
 
 def _wait_for_ssh(env: "SDK") -> None:
