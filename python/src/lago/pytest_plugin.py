@@ -75,12 +75,9 @@ class _Session:
     #: a folder the plugin made to hold the workdir (removed if left empty)
     made_parent: Optional[Path] = None
     logfile: Optional[Path] = None
-    #: the snapshot exists and reverting to it gives a clean environment
-    snapshot_ready: bool = False
     #: a test or fixture may have changed the environment since the
     #: snapshot or the last revert
     dirty: bool = False
-    reverts: int = 0
     kept_lines: list[str] = field(default_factory=list)
 
 
@@ -234,7 +231,6 @@ def _start(config: pytest.Config, state: _Session) -> "SDK":
     except LagoException as exc:
         # lago's own errors name the file, key or step: one line, no traceback
         pytest.fail(f"lago: the environment of {initfile} did not come up: {exc}", pytrace=False)
-    state.snapshot_ready = True
     state.dirty = False
     return env
 
@@ -275,7 +271,6 @@ def _stop(config: pytest.Config, state: _Session) -> None:
                 pass
     finally:
         state.env = None
-        state.snapshot_ready = False
         _close_logfile(state)
 
 
@@ -301,7 +296,6 @@ def _clean(request: pytest.FixtureRequest) -> "SDK":
     env: "SDK" = request.getfixturevalue("lago_env")
     state = _state(request.config)
     if state.dirty:
-        state.reverts += 1
         _revert(env)
         _wait_for_ssh(env)
     # the test (and its other fixtures) may change it from here on
