@@ -115,7 +115,7 @@ def _require_namespace() -> None:
 
 
 @pytest.fixture(scope="session")
-def lago_env(scratch_root: Path) -> dict[str, str]:
+def lago_test_env(scratch_root: Path) -> dict[str, str]:
     """Environment variables pointing lago at the tiny template and the
     lease folder every real-guest test shares, so that concurrent tests and
     runs in the namespace never pick the same subnet (set in this process

@@ -75,7 +75,7 @@ def groups_of_ini(text: str) -> dict[str, list[str]]:
     return groups
 
 
-def test_inventory_plugin_against_real_guests(lago_env: dict[str, str], scratch: Path) -> None:
+def test_inventory_plugin_against_real_guests(lago_test_env: dict[str, str], scratch: Path) -> None:
     collections = scratch / "collections"
     r = subprocess.run(
         [tool("ansible-galaxy"), "collection", "install", str(REPO / "ansible"), "-p", str(collections)],

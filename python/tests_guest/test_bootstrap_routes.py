@@ -29,7 +29,7 @@ nets:
 
 
 @pytest.fixture
-def env(lago_env: dict[str, str], scratch: Path) -> Iterator[sdk.SDK]:
+def env(lago_test_env: dict[str, str], scratch: Path) -> Iterator[sdk.SDK]:
     initfile = scratch / "LagoInitFile"
     initfile.write_text(PLAIN)
     e = sdk.init(str(initfile), workdir=str(scratch / "wd"))
@@ -39,17 +39,17 @@ def env(lago_env: dict[str, str], scratch: Path) -> Iterator[sdk.SDK]:
         e.destroy()
 
 
-def bootstrap_route(workdir: Path, lago_env: dict[str, str]) -> str:
+def bootstrap_route(workdir: Path, lago_test_env: dict[str, str]) -> str:
     """What `lago -f json status` says of vm0's bootstrap."""
     status = subprocess.run(
         [sys.executable, "-m", "lago", "-f", "json", "status"], cwd=workdir,
-        env={**os.environ, **lago_env}, capture_output=True, text=True, check=True,
+        env={**os.environ, **lago_test_env}, capture_output=True, text=True, check=True,
     )
     return str(json.loads(status.stdout)["Prefix"]["VMs"]["vm0"]["bootstrap"])
 
 
-def test_plain_template_bootstraps_on_the_first_ssh(env: sdk.SDK, scratch: Path, lago_env: dict[str, str]) -> None:
-    assert bootstrap_route(scratch / "wd", lago_env) == "ssh (at first boot)"
+def test_plain_template_bootstraps_on_the_first_ssh(env: sdk.SDK, scratch: Path, lago_test_env: dict[str, str]) -> None:
+    assert bootstrap_route(scratch / "wd", lago_test_env) == "ssh (at first boot)"
     env.start()
     vm = env.get_vms()["vm0"]
     # no wait_for_ssh: vm.ssh waits for the guest (ssh_tries) and the first
@@ -68,4 +68,4 @@ def test_plain_template_bootstraps_on_the_first_ssh(env: sdk.SDK, scratch: Path,
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert out.returncode == 0 and out.stdout.strip() == "vm0", out.stderr
-    assert bootstrap_route(scratch / "wd", lago_env) == "ssh"
+    assert bootstrap_route(scratch / "wd", lago_test_env) == "ssh"

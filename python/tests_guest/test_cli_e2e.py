@@ -34,7 +34,7 @@ def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_lifecycle(lago_env: dict[str, str], scratch: Path) -> None:
+def test_cli_lifecycle(lago_test_env: dict[str, str], scratch: Path) -> None:
     tmp_path = scratch
     (tmp_path / "LagoInitFile").write_text(ONE_VM)
     (tmp_path / "deploy.sh").write_text(

@@ -44,7 +44,7 @@ def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_export_and_init_again(lago_env: dict[str, str], scratch: Path) -> None:
+def test_cli_export_and_init_again(lago_test_env: dict[str, str], scratch: Path) -> None:
     first = scratch / "first"
     second = scratch / "second"
     first.mkdir()

@@ -31,7 +31,7 @@ def expected(fmt: str, workdir: Path, uuid: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines()]
 
 
-def test_prefixes_list_set_current_and_status_formats(lago_env: dict[str, str], scratch: Path) -> None:
+def test_prefixes_list_set_current_and_status_formats(lago_test_env: dict[str, str], scratch: Path) -> None:
     initfile = (FIXTURES / "LagoInitFile").read_text()
     (scratch / "LagoInitFile").write_text(initfile)
     # the second prefix asks for other subnets

@@ -41,7 +41,7 @@ LAGO = [sys.executable, "-c", "from lago.cmd import run; run()"]
 
 
 @pytest.fixture(scope="module")
-def env(lago_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
+def env(lago_test_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
     root = scratch_root / "compat-sdk"
     root.mkdir()
     initfile = root / "LagoInitFile"
@@ -153,7 +153,7 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def standalone(lago_env: dict[str, str], scratch_root: Path) -> Iterator[tuple[Cli, Path]]:
+def standalone(lago_test_env: dict[str, str], scratch_root: Path) -> Iterator[tuple[Cli, Path]]:
     """A prefix named ``.lago`` in folder ``root`` with no workdir around it
     (its ``current`` link removed): Lago's standalone prefix layout."""
     root = scratch_root / "compat-cli"

@@ -22,7 +22,7 @@ from conftest import libvirt_objects_of as objects_of
 # guest's disk or memory holds, so it goes to /dev/null there
 SIZE = 200 * 1024 * 1024
 
-def test_guest_killed_during_a_copy(lago_env: dict[str, str], scratch: Path) -> None:
+def test_guest_killed_during_a_copy(lago_test_env: dict[str, str], scratch: Path) -> None:
     (scratch / "LagoInitFile").write_text(ONE_VM)
     big = scratch / "big.bin"
     with big.open("wb") as f:

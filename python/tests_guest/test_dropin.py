@@ -71,7 +71,7 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(lago_env: dict[str, str], scratch_root: Path) -> Iterator[Lab]:
+def lab(lago_test_env: dict[str, str], scratch_root: Path) -> Iterator[Lab]:
     root = scratch_root / "dropin"
     root.mkdir()
     (root / "LagoInitFile").write_text(ONE_VM)

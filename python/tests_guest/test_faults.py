@@ -450,7 +450,7 @@ class Envs:
 
 
 @pytest.fixture(scope="module")
-def envs(lago_env: dict[str, str], scratch_root: Path) -> Iterator[Envs]:
+def envs(lago_test_env: dict[str, str], scratch_root: Path) -> Iterator[Envs]:
     base = scratch_root / "faults"
     base.mkdir()
     pool = Envs(base)
@@ -745,7 +745,7 @@ def test_fault(envs: Envs, case: Case) -> None:
 # ------------------------------------------------- locks and other faults
 
 
-def test_half_made_prefix_of_an_older_lago_is_destroyed(lago_env: dict[str, str], scratch: Path) -> None:
+def test_half_made_prefix_of_an_older_lago_is_destroyed(lago_test_env: dict[str, str], scratch: Path) -> None:
     # what an init killed before staging existed left: a prefix folder with
     # its uuid and key, no `initialized`, no `current`
     (scratch / "LagoInitFile").write_text(TINY)
@@ -762,7 +762,7 @@ def test_half_made_prefix_of_an_older_lago_is_destroyed(lago_env: dict[str, str]
     nothing_left(scratch, [uuid])
 
 
-def test_a_second_writer_waits_then_names_the_holder(lago_env: dict[str, str], scratch: Path) -> None:
+def test_a_second_writer_waits_then_names_the_holder(lago_test_env: dict[str, str], scratch: Path) -> None:
     (scratch / "LagoInitFile").write_text(TINY)
     ok(scratch, "init")
     uuid = uuid_of(scratch)
@@ -792,7 +792,7 @@ def test_a_second_writer_waits_then_names_the_holder(lago_env: dict[str, str], s
     nothing_left(scratch, [uuid])
 
 
-def test_start_killed_once_its_vm_exists_then_destroy(lago_env: dict[str, str], scratch: Path) -> None:
+def test_start_killed_once_its_vm_exists_then_destroy(lago_test_env: dict[str, str], scratch: Path) -> None:
     # found by watching libvirt, not by the hook: the VM appears, lago dies
     (scratch / "LagoInitFile").write_text(TINY)
     ok(scratch, "init")
@@ -816,7 +816,7 @@ def test_start_killed_once_its_vm_exists_then_destroy(lago_env: dict[str, str], 
     nothing_left(scratch, [uuid])
 
 
-def test_export_onto_a_full_disk(lago_env: dict[str, str], scratch: Path) -> None:
+def test_export_onto_a_full_disk(lago_test_env: dict[str, str], scratch: Path) -> None:
     """The destination fills up: a clear error naming the file and the
     space, nothing left in the destination, the environment still fine."""
     (scratch / "LagoInitFile").write_text(TINY)
@@ -852,7 +852,7 @@ def test_export_onto_a_full_disk(lago_env: dict[str, str], scratch: Path) -> Non
 PARALLEL = 20
 
 
-def test_twenty_environments_at_once(lago_env: dict[str, str], scratch: Path) -> None:
+def test_twenty_environments_at_once(lago_test_env: dict[str, str], scratch: Path) -> None:
     """20 `lago init` + `lago start` from separate processes at once, each in
     its own workdir: no two share a subnet or a libvirt name, every guest
     answers over SSH, all are destroyed cleanly."""

@@ -21,7 +21,7 @@ def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_demo_environment_is_drawn(lago_env: dict[str, str], scratch: Path) -> None:
+def test_the_demo_environment_is_drawn(lago_test_env: dict[str, str], scratch: Path) -> None:
     shutil.copy(REPO / "examples" / "tiny" / "LagoInitFile", scratch / "LagoInitFile")
     r = lago(scratch, "init")
     assert r.returncode == 0, r.stderr

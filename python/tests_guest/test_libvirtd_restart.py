@@ -44,7 +44,7 @@ def assert_nothing_left(root: Path, uuid: str) -> None:
     assert not objects_of(uuid)
 
 
-def test_cli_start_survives_a_libvirtd_restart(lago_env: dict[str, str], scratch: Path) -> None:
+def test_cli_start_survives_a_libvirtd_restart(lago_test_env: dict[str, str], scratch: Path) -> None:
     (scratch / "LagoInitFile").write_text(ONE_VM)
     ok(scratch, "init")
     uuid = (scratch / ".lago" / "default" / "uuid").read_text()
@@ -85,7 +85,7 @@ def test_cli_start_survives_a_libvirtd_restart(lago_env: dict[str, str], scratch
 
 
 def test_an_env_goes_on_after_a_libvirtd_restart(
-    lago_env: dict[str, str], scratch: Path, caplog: pytest.LogCaptureFixture
+    lago_test_env: dict[str, str], scratch: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # one Env object, one connection, through the restart
     (scratch / "LagoInitFile").write_text(ONE_VM)

@@ -21,7 +21,7 @@ def test_leaves_a_mark(lago_vms):
 
 
 def test_keep_leaves_the_env_running_and_prints_how_to_destroy_it(
-    lago_env: dict[str, str], scratch: Path
+    lago_test_env: dict[str, str], scratch: Path
 ) -> None:
     (scratch / "LagoInitFile").write_text(ONE_VM)
     (scratch / "pytest.ini").write_text("[pytest]\n")

@@ -18,7 +18,7 @@ from lago.utils import CommandStatus
 
 
 @pytest.fixture(scope="module")
-def env(lago_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
+def env(lago_test_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
     root = scratch_root / "sdk"
     root.mkdir()
     initfile = root / "LagoInitFile"

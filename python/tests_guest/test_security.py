@@ -32,7 +32,7 @@ def files_holding(root: Path, needle: bytes) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and needle in p.read_bytes()]
 
 
-def test_libvirt_password_never_shown_and_tmpdir_untouched(lago_env: dict[str, str], scratch: Path) -> None:
+def test_libvirt_password_never_shown_and_tmpdir_untouched(lago_test_env: dict[str, str], scratch: Path) -> None:
     try:
         uri = os.environ["LAGO_TEST_AUTH_URI"]
         user = os.environ["LAGO_TEST_AUTH_USER"]

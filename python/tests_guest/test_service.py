@@ -29,7 +29,7 @@ nets:
 
 
 @pytest.fixture(scope="module")
-def env(lago_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
+def env(lago_test_env: dict[str, str], scratch_root: Path) -> Iterator[sdk.SDK]:
     root = scratch_root / "svc"
     root.mkdir()
     initfile = root / "LagoInitFile"

@@ -24,7 +24,7 @@ nets:
 """
 
 
-def test_cli_snapshot_list_revert(lago_env: dict[str, str], scratch: Path) -> None:
+def test_cli_snapshot_list_revert(lago_test_env: dict[str, str], scratch: Path) -> None:
     (scratch / "LagoInitFile").write_text(ONE_VM)
     r = lago(scratch, "init", "LagoInitFile")
     assert r.returncode == 0, r.stderr
