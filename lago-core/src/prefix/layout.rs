@@ -296,6 +296,7 @@ mod tests {
         // always taken: the last draw is kept rather than failing
         let uuid = create_avoiding(&Paths::new(dir.join("q")), &|_| true).unwrap();
         assert_eq!(uuid.len(), 32);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
