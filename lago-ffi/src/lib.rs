@@ -63,7 +63,10 @@ pub use env_service::{
     lago_env_has_guest_agent, lago_env_service_provider, lago_env_service_set,
     lago_env_service_state, lago_service_state,
 };
-pub use env_snapshot::{lago_env_revert, lago_env_snapshot, lago_env_snapshots_json};
+pub use env_snapshot::{
+    LAGO_SNAPSHOT_MEMORY, lago_env_revert, lago_env_snapshot, lago_env_snapshot_flags,
+    lago_env_snapshots_json,
+};
 pub use env_ssh::{
     lago_env_copy_from, lago_env_copy_to, lago_env_ssh, lago_env_wait_for_ssh,
     lago_env_wait_for_ssh_all,

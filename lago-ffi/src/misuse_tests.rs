@@ -659,6 +659,28 @@ fn snapshot_misuse() {
         let (status, msg) = call(|e| lago_env_snapshot(env, c"s1".as_ptr(), names.as_ptr(), 1, e));
         assert_eq!(status, lago_status::NotFound, "{msg}");
         assert!(msg.contains("no VM 'nope'"), "{msg}");
+        // the flags variant: unknown flags and a bad name, before libvirt
+        let (status, msg) =
+            call(|e| lago_env_snapshot_flags(env, c"s1".as_ptr(), ptr::null(), 0, 1 << 5, e));
+        assert_eq!(
+            (status, msg.as_str()),
+            (
+                lago_status::InvalidArgument,
+                "unknown lago_env_snapshot_flags flags 0x20 (valid: LAGO_SNAPSHOT_MEMORY)"
+            )
+        );
+        let (status, msg) = call(|e| {
+            lago_env_snapshot_flags(
+                env,
+                c"a/b".as_ptr(),
+                ptr::null(),
+                0,
+                LAGO_SNAPSHOT_MEMORY,
+                e,
+            )
+        });
+        assert_eq!(status, lago_status::InvalidArgument, "{msg}");
+        assert!(msg.contains("invalid snapshot name 'a/b'"), "{msg}");
         let (status, msg) = call(|e| lago_env_revert(env, c"s1".as_ptr(), ptr::null(), 0, e));
         assert_eq!(
             (status, msg.as_str()),
@@ -680,6 +702,16 @@ fn snapshot_misuse() {
         let _ = call(|e| lago_env_destroy(env, e));
         for (status, msg) in [
             call(|e| lago_env_snapshot(env, c"s1".as_ptr(), ptr::null(), 0, e)),
+            call(|e| {
+                lago_env_snapshot_flags(
+                    env,
+                    c"s1".as_ptr(),
+                    ptr::null(),
+                    0,
+                    LAGO_SNAPSHOT_MEMORY,
+                    e,
+                )
+            }),
             call(|e| lago_env_revert(env, c"s1".as_ptr(), ptr::null(), 0, e)),
             call(|e| lago_env_snapshots_json(env, &mut s, e)),
         ] {

@@ -188,3 +188,21 @@ def test_memory_snapshot_option_and_lagos_positional_call(tmp_path: Path) -> Non
     shutil.copytree(FIXTURE, workdir, symlinks=True)
     r = lago_cli("-w", str(workdir), "--libvirt_url", "test:///nonexistent-lago", "snapshot", "m1", "--memory", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_memory_snapshot_of_a_plugin_prefix_without_it_is_one_line() -> None:
+    from lago.cmd import _takes_keyword
+    from lago.prefix import Prefix
+
+    class OldPrefix(Prefix):
+        # a plugin's override with Lago's one-argument signature
+        def create_snapshots(self, name: str) -> None:  # type: ignore[override]
+            raise AssertionError("not called")
+
+    class Forwarding(Prefix):
+        def create_snapshots(self, name: str, **kwargs: object) -> None:  # type: ignore[override]
+            raise AssertionError("not called")
+
+    assert _takes_keyword(Prefix.create_snapshots, "memory")
+    assert not _takes_keyword(OldPrefix.create_snapshots, "memory")
+    assert _takes_keyword(Forwarding.create_snapshots, "memory")

@@ -465,6 +465,21 @@ def _snapshot_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _takes_keyword(func: Callable[..., Any], name: str) -> bool:
+    """Whether ``func`` accepts the keyword argument ``name`` (by name or
+    through ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True  # not introspectable: let the call say
+    return any(
+        (p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)) or p.kind == p.VAR_KEYWORD
+        for p in params
+    )
+
+
 @verb("Create snapshots for all deployed resources", _snapshot_args)
 def do_snapshot(args: argparse.Namespace) -> int:
     prefix = _prefix(args)
@@ -472,6 +487,12 @@ def do_snapshot(args: argparse.Namespace) -> int:
         print(_out_format(args).format(prefix.get_snapshots()))
     elif getattr(args, "snapshot_name", None):
         if getattr(args, "memory", False):
+            if not _takes_keyword(prefix.create_snapshots, "memory"):
+                raise LagoUserException(
+                    f"--memory: this prefix ({type(prefix).__module__}.{type(prefix).__qualname__}, "
+                    "from a plugin) overrides create_snapshots(name) and takes no memory snapshots; "
+                    "take a disk-only snapshot (without --memory)"
+                )
             prefix.create_snapshots(args.snapshot_name, memory=True)
         # without --memory, called as Lago did: a plugin's Prefix subclass
         # may override create_snapshots(name) alone
