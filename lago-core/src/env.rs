@@ -661,7 +661,6 @@ impl Env {
                 );
                 e.wrap(message).with_vm(r.vm.as_str())
             })?;
-            self.disconnect(std::slice::from_ref(&r.vm));
             let by_agent = provider
                 .set_guest_time(&r.domain, i64::try_from(memory::unix_now()).unwrap_or(0))
                 .inspect_err(|e| debug!(vm = %r.vm, error = %e, "no guest agent to set the clock"))

@@ -23,8 +23,7 @@ use lago_core::Env;
 use lago_core::ops::init::InitOptions;
 use lago_core::ops::snapshot::SnapshotKind;
 use lago_core::provider::VmState;
-
-const T: Duration = Duration::from_secs(60);
+use support::env_sh::sh;
 
 const TWO_VMS: &str = "\
 domains:
@@ -41,19 +40,6 @@ domains:
 nets:
   mgmt: {type: nat, management: true}
 ";
-
-fn sh(env: &Env, vm: &str, cmd: &str) -> String {
-    let r = env
-        .ssh(vm, &["sh".into(), "-c".into(), cmd.into()], T)
-        .unwrap();
-    assert_eq!(
-        r.code,
-        0,
-        "{vm}: {cmd}: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    r.stdout_lossy().trim().to_string()
-}
 
 /// Starts `sleep SECONDS` detached in the guest; returns its PID.
 fn spawn_sleep(env: &Env, vm: &str, seconds: u32) -> String {

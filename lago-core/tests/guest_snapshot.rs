@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lago_core::Config;
 use lago_core::Env;
@@ -22,24 +22,10 @@ use lago_core::ErrorKind;
 use lago_core::ops::init::InitOptions;
 use lago_core::provider::VmState;
 use serde_json::Value;
-
-const T: Duration = Duration::from_secs(60);
+use support::env_sh::sh;
 
 fn scratch(tag: &str) -> (PathBuf, Config) {
     support::scratch::scratch(&format!("lago-guest-snap-{tag}"))
-}
-
-fn sh(env: &Env, vm: &str, cmd: &str) -> String {
-    let r = env
-        .ssh(vm, &["sh".into(), "-c".into(), cmd.into()], T)
-        .unwrap();
-    assert_eq!(
-        r.code,
-        0,
-        "{vm}: {cmd}: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    r.stdout_lossy()
 }
 
 /// The files of /root named f-*, sorted, as one line.

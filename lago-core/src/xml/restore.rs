@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, Writer, XmlVersion};
+use quick_xml::{Reader, Writer};
+
+use super::snapshot::attr;
 
 /// Why the embedded XML could not be rewritten.
 #[derive(Debug, thiserror::Error)]
@@ -25,17 +27,6 @@ pub enum RetargetError {
     /// A disk to retarget is not in the XML.
     #[error("the memory image's domain has no disk on {0}")]
     Missing(String),
-}
-
-fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
-    e.attributes()
-        .flatten()
-        .find(|a| a.key.as_ref() == key)
-        .and_then(|a| {
-            a.normalized_value(XmlVersion::Implicit1_0)
-                .ok()
-                .map(|v| v.into_owned())
-        })
 }
 
 /// `e` with attribute `file` set to `value` (other attributes kept).

@@ -63,7 +63,8 @@ pub struct LiveDomain {
     pub agent_connected: bool,
 }
 
-fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
+/// The value of attribute `key` of `e`, unescaped.
+pub(super) fn attr(e: &BytesStart<'_>, key: &str) -> Option<String> {
     e.attributes()
         .flatten()
         .find(|a| a.key.as_ref() == key)

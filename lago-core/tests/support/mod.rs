@@ -2,5 +2,6 @@
 
 #![allow(dead_code)]
 
+pub mod env_sh;
 pub mod guest;
 pub mod scratch;
