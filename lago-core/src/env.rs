@@ -142,11 +142,24 @@ impl Env {
         };
         let resume = |domain: &str| -> Result<bool> {
             let provider = self.provider()?;
-            if provider.vm_state(domain)? != VmState::Paused {
+            let state = provider.vm_state(domain)?;
+            let paused = state == VmState::Paused;
+            if paused {
+                provider.resume_vm(domain)?;
+            } else if !state.is_running() {
                 return Ok(false);
             }
-            provider.resume_vm(domain)?;
-            Ok(true)
+            // killed while quiesced, the guest's file systems may be frozen
+            match provider.thaw_filesystems(domain) {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    domain,
+                    filesystems = n,
+                    "thawed the file systems a killed memory snapshot froze"
+                ),
+                Err(e) => debug!(domain, error = %e, "no thaw after a killed memory snapshot"),
+            }
+            Ok(paused)
         };
         let repaired = journal::recover_with(&self.paths, &uses_overlay, &resume);
         if matches!(pending.op, journal::Pending::Destroy { .. }) {
@@ -534,10 +547,10 @@ impl Env {
         let (plan, images) = {
             let state = self.state.read();
             let plan = snapshot::plan_revert(&state, vms, name)?;
-            let images: Vec<Option<PathBuf>> = plan
+            let images: Vec<Option<(PathBuf, Option<bool>)>> = plan
                 .iter()
                 .map(|(vm, _)| {
-                    snapshot::memory_image(&state, vm, name).filter(|image| {
+                    snapshot::memory_image(&state, vm, name).filter(|(image, _)| {
                         let there = image.exists();
                         if !there {
                             warn!(vm = %vm, image = %image.display(), "the memory image of the snapshot is gone: the VM boots from the snapshot's disks");
@@ -608,10 +621,12 @@ impl Env {
             .iter()
             .zip(&images)
             .filter_map(|((vm, disks), image)| {
+                let (image, quiesced) = image.clone()?;
                 Some(memory::Restore {
                     vm: vm.clone(),
                     domain: self.vm_libvirt_name(vm),
-                    image: image.clone()?,
+                    image,
+                    quiesced,
                     disks: disks
                         .iter()
                         .map(|d| (d.backing.clone(), d.current.clone()))
@@ -661,6 +676,7 @@ impl Env {
                 );
                 e.wrap(message).with_vm(r.vm.as_str())
             })?;
+            memory::thaw_restored(provider, r).map_err(|e| e.with_vm(r.vm.as_str()))?;
             let by_agent = provider
                 .set_guest_time(&r.domain, i64::try_from(memory::unix_now()).unwrap_or(0))
                 .inspect_err(|e| debug!(vm = %r.vm, error = %e, "no guest agent to set the clock"))

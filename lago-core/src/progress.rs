@@ -21,17 +21,24 @@ pub const TARGET: &str = "lago::progress";
 pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Test-only: with this variable set to `1`, every update is an event (no
-/// throttling), so that a test sees the lines a slow download would give
-/// without a slow download.
+/// throttling), and work that shows progress only once it lasts (a memory
+/// save) shows it from its start, so that a test sees the lines a slow
+/// download or save would give without one.
 pub const TEST_UNTHROTTLED_ENV: &str = "LAGO_TEST_PROGRESS_UNTHROTTLED";
+
+/// Whether [`TEST_UNTHROTTLED_ENV`] is set to `1`.
+pub fn unthrottled() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| std::env::var(TEST_UNTHROTTLED_ENV).as_deref() == Ok("1"))
+}
 
 /// [`MIN_INTERVAL`], or zero under [`TEST_UNTHROTTLED_ENV`].
 fn default_interval() -> Duration {
-    static INTERVAL: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *INTERVAL.get_or_init(|| match std::env::var(TEST_UNTHROTTLED_ENV).as_deref() {
-        Ok("1") => Duration::ZERO,
-        _ => MIN_INTERVAL,
-    })
+    if unthrottled() {
+        Duration::ZERO
+    } else {
+        MIN_INTERVAL
+    }
 }
 
 /// What `done` and `total` count.

@@ -2,7 +2,8 @@
 //! OpenSSH, qemu-guest-agent, cloud-init) through [`Env`]: NoCloud bootstrap
 //! by cloud-init (hostname, root's key), `hostname -f` from the management
 //! network's DNS, services through systemd with the provider and the guest
-//! agent persisted in the VM's spec, and the guest agent answering libvirt.
+//! agent persisted in the VM's spec, the guest agent answering libvirt, and
+//! snapshots (disk-only and memory) quiesced through it.
 //!
 //!     tests/templates/build-debian
 //!     tests/host/run cargo test -p lago-core --test guest_debian -- --ignored
@@ -20,6 +21,7 @@ use lago_core::Config;
 use lago_core::Env;
 use lago_core::ErrorKind;
 use lago_core::ops::init::InitOptions;
+use lago_core::ops::snapshot::SnapshotKind;
 use lago_core::{ServiceManager, ServiceState};
 
 const T: Duration = Duration::from_secs(120);
@@ -178,6 +180,63 @@ fn debian_guest_services_and_agent() {
     assert_eq!(
         sh(env, vm, "cat /root/marker").stdout_lossy().trim(),
         "before"
+    );
+
+    // a memory snapshot is quiesced too: the agent freezes the file systems
+    // before the pause and thaws them after the resume; the image holds them
+    // frozen, so a revert thaws them before anything else
+    let agent = |cmd: &str| -> String {
+        let out = Command::new("virsh")
+            .args(["-c", "qemu:///system", "qemu-agent-command", &dom, cmd])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let freezes = |env: &Env| {
+        sh(
+            env,
+            vm,
+            "journalctl -b -u qemu-guest-agent --no-pager -o cat | grep -c 'guest-fsfreeze called'",
+        )
+        .stdout_lossy()
+        .trim()
+        .parse::<u32>()
+        .unwrap()
+    };
+    let before = freezes(env);
+    env.snapshot_with("warm", &[], SnapshotKind::Memory)
+        .unwrap();
+    let record = spec_key(env, vm, "memory-snapshots").unwrap();
+    assert_eq!(
+        record["warm"]["quiesced"],
+        serde_json::json!(true),
+        "{record}"
+    );
+    assert_eq!(
+        agent(r#"{"execute":"guest-fsfreeze-status"}"#),
+        r#"{"return":"thawed"}"#
+    );
+    assert_eq!(freezes(env), before + 1);
+    assert_eq!(sh(env, vm, "echo later > /root/warm && sync").code, 0);
+    env.revert("warm", &[]).unwrap();
+    assert_eq!(
+        agent(r#"{"execute":"guest-fsfreeze-status"}"#),
+        r#"{"return":"thawed"}"#
+    );
+    // writable at once, and the file written after the snapshot is gone
+    assert_eq!(
+        sh(
+            env,
+            vm,
+            "test ! -e /root/warm && echo ok > /root/again && sync"
+        )
+        .code,
+        0
     );
 
     // a reloaded env reads both from the spec

@@ -27,10 +27,10 @@ nets:
 """
 
 
-def lago(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def lago(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from lago.cmd import run; run()", *args],
-        cwd=cwd, capture_output=True, text=True, check=False, env=os.environ.copy(),
+        cwd=cwd, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
     )
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from test_cli_e2e import lago
@@ -65,8 +66,13 @@ def test_cli_snapshot_list_revert(lago_test_env: dict[str, str], scratch: Path) 
                  "cat /proc/sys/kernel/random/boot_id; sleep 100005 </dev/null >/dev/null 2>&1 & echo $!")
         assert r.returncode == 0, r.stderr
         boot_id, pid = r.stdout.split()
-        r = lago(scratch, "snapshot", "m1", "--memory")
+        # the save's progress lines (shown from the start under the test knob;
+        # a real save shows them once it lasts 1 s): libvirt's job, in bytes
+        r = lago(scratch, "snapshot", "m1", "--memory", env={"LAGO_TEST_PROGRESS_UNTHROTTLED": "1", "LAGO_QUIET": "0"})
         assert r.returncode == 0, r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("lago: saving the memory of 1 VM:")]
+        assert lines and lines[-1] == "lago: saving the memory of 1 VM: done", r.stderr
+        assert re.fullmatch(r"lago: saving the memory of 1 VM: \d+% \(.+ of .+iB\)", lines[0]), lines
         assert (scratch / ".lago/default/images/vm0.m1.mem").is_file()
         snaps = json.loads(lago(scratch, "-f", "json", "snapshot", "--list").stdout)
         assert [d.get("snapshot-kind") for d in snaps["vm0"]["m1"]] == ["memory"]

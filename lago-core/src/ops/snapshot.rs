@@ -208,7 +208,12 @@ pub fn plan(
             });
         }
         let memory = if kind == SnapshotKind::Memory {
-            Some(memory::plan_image(&state.paths, &vm.name, name)?)
+            Some(memory::plan_image(
+                &state.paths,
+                &vm.name,
+                name,
+                crate::prefix::render::memory_mib(&vm.spec),
+            )?)
         } else {
             None
         };
@@ -234,8 +239,9 @@ pub fn record(spec: &mut VmRecord, step: &VmStep, name: &str) {
     record_disks(spec, &disks, name);
 }
 
-/// Records the memory image (stored form) of snapshot `name` in a VM's spec.
-pub fn record_memory(spec: &mut VmRecord, stored: &str, name: &str) {
+/// Records the memory image (stored form) of snapshot `name` in a VM's
+/// spec, and whether it was quiesced (`None`: unknown).
+pub fn record_memory(spec: &mut VmRecord, stored: &str, name: &str, quiesced: Option<bool>) {
     spec.memory_snapshots
         .get_or_insert_with(Default::default)
         .insert(
@@ -243,19 +249,21 @@ pub fn record_memory(spec: &mut VmRecord, stored: &str, name: &str) {
             MemoryRecord {
                 path: stored.to_string(),
                 taken: Some(memory::unix_now()),
+                quiesced,
             },
         );
 }
 
-/// The memory image of VM `vm`'s snapshot `name`, if it has one.
-pub fn memory_image(state: &PrefixState, vm: &str, name: &str) -> Option<PathBuf> {
+/// The memory image of VM `vm`'s snapshot `name`, if it has one, and
+/// whether it was quiesced (see [`MemoryRecord::quiesced`]).
+pub fn memory_image(state: &PrefixState, vm: &str, name: &str) -> Option<(PathBuf, Option<bool>)> {
     state
         .vm(vm)?
         .spec
         .memory_snapshots
         .as_ref()?
         .get(name)
-        .map(|m| state.paths.expand(&m.path))
+        .map(|m| (state.paths.expand(&m.path), m.quiesced))
 }
 
 /// [`record`] from `(disk index, stored overlay path)` pairs (what the
@@ -338,6 +346,8 @@ pub struct VmOutcome {
     pub live: bool,
     /// Whether its memory was saved.
     pub memory: bool,
+    /// Whether its file systems were frozen for it (a memory snapshot).
+    pub quiesced: bool,
     /// The result.
     pub result: Result<()>,
 }
@@ -489,6 +499,7 @@ pub fn take(
                 vm: step.vm.clone(),
                 live: false,
                 memory: false,
+                quiesced: false,
                 result: p.map(drop),
             })
             .collect());
@@ -505,6 +516,14 @@ pub fn take(
         .filter(|(_, p)| p.memory.is_some())
         .map(|(s, _)| s.domain.clone())
         .collect();
+    // ... quiesced first where the guest agent is there
+    let with_agent: Vec<String> = steps
+        .iter()
+        .zip(&prepared)
+        .filter(|(_, p)| p.memory.is_some() && p.agent_connected)
+        .map(|(s, _)| s.domain.clone())
+        .collect();
+    let frozen = memory::freeze_all(provider, &with_agent);
     let paused_phase = if paused.is_empty() {
         Ok(())
     } else {
@@ -515,16 +534,24 @@ pub fn take(
         })
     };
     if let Err(e) = paused_phase {
+        memory::thaw_all(provider, &frozen);
         drop_all(&prepared.into_iter().map(Ok).collect::<Vec<_>>());
         return Err(e);
     }
     let jobs: Vec<(&VmStep, &Prepared)> = steps.iter().zip(&prepared).collect();
-    let results = memory::with_save_progress(provider, &paused, || {
+    let sizes: Vec<u64> = steps
+        .iter()
+        .zip(&prepared)
+        .filter(|(_, p)| p.memory.is_some())
+        .filter_map(|(s, _)| s.memory.as_ref().map(|m| m.bytes))
+        .collect();
+    let results = memory::with_save_progress(provider, &paused, sizes.iter().sum(), || {
         parallel::map(&jobs, "taking a snapshot", |(step, prep)| {
             Ok(commit_one(provider, step, name, prep))
         })
     });
     memory::resume_all(provider, &paused);
+    memory::thaw_all(provider, &frozen);
     let outcomes: Vec<VmOutcome> = results
         .into_iter()
         .zip(&jobs)
@@ -532,6 +559,7 @@ pub fn take(
             vm: step.vm.clone(),
             live: prep.live,
             memory: prep.memory.is_some(),
+            quiesced: frozen.contains(&step.domain),
             result: r.and_then(|r| r),
         })
         .collect();
@@ -577,7 +605,7 @@ pub fn record_outcomes(
         if let Some(vm) = state.vms.iter_mut().find(|v| v.name == step.vm) {
             record(&mut vm.spec, step, name);
             if let (true, Some(m)) = (o.memory, &step.memory) {
-                record_memory(&mut vm.spec, &m.stored, name);
+                record_memory(&mut vm.spec, &m.stored, name, Some(o.quiesced));
             }
             layout::write_json(&path, &vm.spec).map_err(Error::from)?;
             kept.push(vm.name.clone());

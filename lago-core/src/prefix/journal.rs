@@ -378,7 +378,7 @@ fn recover_snapshot(
                     if let (Some(stored), Some(image)) = (&v.memory, &image)
                         && image.exists()
                     {
-                        crate::ops::snapshot::record_memory(&mut vm.spec, stored, name);
+                        crate::ops::snapshot::record_memory(&mut vm.spec, stored, name, None);
                     }
                     layout::write_json(&file, &vm.spec)?;
                     kept.push(v.vm.clone());

@@ -394,6 +394,11 @@ pub struct MemoryRecord {
     /// When it was taken (seconds since the Unix epoch, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taken: Option<u64>,
+    /// Whether the guest's file systems were frozen through its agent for
+    /// it (so the image holds them frozen: a revert thaws them); absent when
+    /// unknown (a snapshot completed by a repair).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesced: Option<bool>,
 }
 
 /// A VM's spec (`virt/vm-<name>`).

@@ -45,6 +45,11 @@ fn as_u64(v: &Option<Scalar>) -> Option<u64> {
     v.as_ref().and_then(Scalar::as_u64)
 }
 
+/// The memory a VM's domain gets, in MiB (its spec's, else the default).
+pub fn memory_mib(spec: &crate::prefix::record::VmRecord) -> u64 {
+    as_u64(&spec.memory).unwrap_or(DEFAULT_MEMORY_MIB)
+}
+
 /// The XML input of net `net`.
 pub fn network(state: &PrefixState, net: &NetState) -> NetworkXml {
     let name = naming::network_name(&state.uuid, &net.name);
@@ -183,7 +188,7 @@ pub fn domain(
         name: naming::domain_name(&state.uuid, &vm.name),
         tag: tag(state, &vm.name),
         domain_type,
-        memory_mib: as_u64(&vm.spec.memory).unwrap_or(DEFAULT_MEMORY_MIB),
+        memory_mib: memory_mib(&vm.spec),
         vcpu: as_u64(&vm.spec.vcpu)
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(DEFAULT_VCPU),

@@ -146,8 +146,6 @@ impl Libvirt {
         (held.0.clone(), held.1)
     }
 
-    /// `f` on the connection; if it fails because the connection is lost,
-    /// reconnects and runs `f` once more.
     /// `f` on domain `name` (looked up on the current connection), its
     /// libvirt error reported as `op` on the domain.
     fn on_domain(
@@ -156,6 +154,16 @@ impl Libvirt {
         op: &'static str,
         f: impl Fn(&virt::domain::Domain) -> Result<(), virt::error::Error>,
     ) -> Result<(), ProviderError> {
+        self.on_domain_value(name, op, f)
+    }
+
+    /// [`Self::on_domain`] for a call that returns a value.
+    fn on_domain_value<T>(
+        &self,
+        name: &str,
+        op: &'static str,
+        f: impl Fn(&virt::domain::Domain) -> Result<T, virt::error::Error>,
+    ) -> Result<T, ProviderError> {
         self.call(|conn| {
             let dom = conn
                 .lookup_domain_by_name(name)
@@ -164,6 +172,8 @@ impl Libvirt {
         })
     }
 
+    /// `f` on the connection; if it fails because the connection is lost,
+    /// reconnects and runs `f` once more.
     fn call<T>(
         &self,
         f: impl Fn(&Connect) -> Result<T, ProviderError>,
@@ -479,6 +489,24 @@ impl Provider for Libvirt {
         })
     }
 
+    fn freeze_filesystems(&self, name: &str) -> Result<u32, ProviderError> {
+        self.on_domain_value(name, "freeze the file systems of domain", |dom| {
+            // SAFETY: `dom` is a live domain handle for the whole call; no
+            // mount points are passed (null, 0: all of them).
+            let n =
+                unsafe { virt::sys::virDomainFSFreeze(dom.as_ptr(), std::ptr::null_mut(), 0, 0) };
+            u32::try_from(n).map_err(|_| virt::error::Error::last_error())
+        })
+    }
+
+    fn thaw_filesystems(&self, name: &str) -> Result<u32, ProviderError> {
+        self.on_domain_value(name, "thaw the file systems of domain", |dom| {
+            // SAFETY: as in `freeze_filesystems`.
+            let n = unsafe { virt::sys::virDomainFSThaw(dom.as_ptr(), std::ptr::null_mut(), 0, 0) };
+            u32::try_from(n).map_err(|_| virt::error::Error::last_error())
+        })
+    }
+
     fn set_guest_time(&self, name: &str, unix_seconds: i64) -> Result<(), ProviderError> {
         self.on_domain(name, "set the guest time of domain", |dom| {
             dom.set_time(unix_seconds, 0, 0)
@@ -492,8 +520,16 @@ impl Provider for Libvirt {
                 Err(e) if is_missing(&e) => return Ok(None),
                 Err(e) => return Err(fail("look up domain", name)(e)),
             };
-            match dom.job_stats(0) {
-                Ok(stats) => Ok(stats.mem_processed.zip(stats.mem_total)),
+            // `job_info`, not `job_stats`: virt 0.5's `job_stats` builds a
+            // Vec from libvirt's parameter array without checking it for
+            // null, which it is when no job runs (undefined behaviour; a
+            // debug build aborts)
+            match dom.job_info() {
+                Ok(job) if job.r#type == virt::sys::VIR_DOMAIN_JOB_NONE as i32 => Ok(None),
+                Ok(job) => Ok(job
+                    .mem_processed
+                    .zip(job.mem_total)
+                    .filter(|&(_, total)| total > 0)),
                 Err(e) if is_missing(&e) => Ok(None),
                 Err(e) => Err(fail("read the job of domain", name)(e)),
             }

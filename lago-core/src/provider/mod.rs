@@ -253,6 +253,17 @@ pub trait Provider: Send + Sync {
         let _ = xml;
         Err(unsupported("restore memory image", &path.to_string_lossy()))
     }
+    /// Freezes every file system of running VM `name` through its guest
+    /// agent (writes block until [`Provider::thaw_filesystems`]); returns
+    /// how many were frozen.
+    fn freeze_filesystems(&self, name: &str) -> Result<u32, ProviderError> {
+        Err(unsupported("freeze the file systems of domain", name))
+    }
+    /// Thaws the file systems of VM `name` frozen by its guest agent;
+    /// returns how many were thawed (0 when none was frozen).
+    fn thaw_filesystems(&self, name: &str) -> Result<u32, ProviderError> {
+        Err(unsupported("thaw the file systems of domain", name))
+    }
     /// Sets the guest clock of VM `name` to `unix_seconds` through its guest
     /// agent.
     fn set_guest_time(&self, name: &str, unix_seconds: i64) -> Result<(), ProviderError> {
