@@ -14,7 +14,7 @@ export LAGO_TEST_NETNS LAGO_TEST_STATE LAGO_TEST_ROOT LAGO_TEST_LEASES
 LAGO_TEST_PACKAGES=(
     qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
     dnsmasq-base libguestfs-tools iproute2 iptables procps psmisc
-    busybox-static dropbear-bin openssh-sftp-server openssh-client
+    busybox-static dropbear-bin openssh-sftp-server openssh-client openssh-server netcat-openbsd
     syslinux syslinux-common mtools dosfstools fdisk e2fsprogs cpio kmod faketime debootstrap
     python3 pkg-config gcc g++ valgrind libxml2-utils libssl-dev zlib1g-dev xz-utils
     sasl2-bin libsasl2-modules tini graphviz
@@ -62,4 +62,23 @@ wait_for_virsh() {
         sleep 0.1
     done
     host_die "virsh -c qemu:///system does not answer after 30 s"
+}
+
+# The remote test hosts (tests/host/remote-up, remote.sh) keep their state
+# here; the main host's scripts only read their pid files, to leave their
+# daemons alone.
+LAGO_TEST_REMOTE_DIR=${LAGO_TEST_REMOTE_DIR:-$LAGO_TEST_ROOT/remote}
+export LAGO_TEST_REMOTE_DIR
+
+# Pids of the live daemons the remote test hosts' remote-up started
+# (libvirtd, virtlogd, sshd, the namespace holder), one a line.
+remote_daemon_pids() {
+    local f name
+    for f in "$LAGO_TEST_REMOTE_DIR"/rh*/*.pid; do
+        [ -f "$f" ] || continue
+        name=$(basename "$f" .pid)
+        [ "$name" = holder ] && name="sleep"
+        live_pid "$f" "$name"
+    done
+    return 0
 }
