@@ -38,15 +38,22 @@ live_pid() {
 # which reaps them 1-2 s late, and libvirtd's destroy waits until the zombie
 # is gone), with the configuration and SASL folder `up` wrote; returns once
 # it wrote its pid file.
+# Closes every descriptor above 2 of the current (sub)shell. No descriptor
+# of the caller may live on in a daemon: run under `flock
+# /run/lago-testhost.lock`, a daemon would hold the test host's lock for as
+# long as it runs.
+close_inherited_fds() {
+    local f
+    for f in "/proc/$BASHPID/fd"/*; do
+        f=${f##*/}
+        if [ "$f" -gt 2 ]; then eval "exec $f>&-" 2>/dev/null || true; fi
+    done
+}
+
 start_libvirtd() {
     rm -f "$LAGO_TEST_STATE/libvirtd.pid"
     (
-        # No descriptor of the caller may live on in the daemon: run under
-        # `flock /run/lago-testhost.lock`, libvirtd would hold the test
-        # host's lock for as long as it runs.
-        for fd in $(ls "/proc/$BASHPID/fd"); do
-            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" || true; fi
-        done
+        close_inherited_fds
         exec ip netns exec "$LAGO_TEST_NETNS" env SASL_CONF_PATH="$LAGO_TEST_STATE/sasl2" setsid tini -s -- \
             libvirtd --listen -f "$LAGO_TEST_STATE/libvirtd.conf" -p "$LAGO_TEST_STATE/libvirtd.pid"
     ) < /dev/null >> "$LAGO_TEST_STATE/libvirtd.out" 2>&1 &

@@ -44,16 +44,6 @@ rlive_pid() {
     return 0
 }
 
-# Closes every descriptor above 2 of the calling (sub)shell: a daemon
-# started from it must not hold, say, the `flock` of a caller.
-close_inherited_fds() {
-    local f
-    for f in "/proc/$BASHPID/fd"/*; do
-        f=${f##*/}
-        if [ "$f" -gt 2 ]; then eval "exec $f>&-" 2>/dev/null || true; fi
-    done
-}
-
 netns_exists() { ip netns list | awk '{ print $1 }' | grep -qx "$1"; }
 
 # pid of host N's namespace holder (the process that keeps its mount
