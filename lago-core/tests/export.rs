@@ -487,19 +487,58 @@ fn export_reports_progress_per_disk_and_overall() {
         Some(&("exporting disks".into(), 3, 3, true, false))
     );
     for disk in ["vm0_root.qcow2", "vm0_data.qcow2", "vm1_root.qcow2"] {
-        let task = format!("exporting VM '{}' disk {disk}", &disk[..3]);
-        let steps = of(&task);
-        // copy and hash: two steps, from none done to all done
-        assert_eq!(
-            steps.first().map(|e| (e.1, e.2, e.3)),
-            Some((0, 2, false)),
-            "{task}: {events:?}"
-        );
-        assert_eq!(
-            steps.last().map(|e| (e.1, e.2, e.3, e.4)),
-            Some((2, 2, true, false)),
-            "{task}"
-        );
+        // the copy and the hash, each in bytes from none to all: the copy's
+        // total is what the source occupies, the hash's the copy's length
+        let dst = s.path("out").join(disk);
+        let copied = fs::metadata(&dst).unwrap().len();
+        for (task, total) in [
+            (format!("exporting VM '{}' disk {disk}", &disk[..3]), None),
+            (format!("hashing {disk}"), Some(copied)),
+        ] {
+            let steps = of(&task);
+            let (first, last) = (steps.first().unwrap(), steps.last().unwrap());
+            assert_eq!((first.1, first.3), (0, false), "{task}: {events:?}");
+            assert!(first.2 > 0, "{task}: a total in bytes: {first:?}");
+            if let Some(total) = total {
+                assert_eq!(first.2, total, "{task}");
+            }
+            assert_eq!(
+                (last.1, last.2, last.3, last.4),
+                (first.2, first.2, true, false),
+                "{task}"
+            );
+        }
     }
+
+    // compressed: xz is fed the whole image, counted
+    let mut opts = ExportOptions::new(s.path("packed"));
+    opts.parallel = false;
+    opts.compress = true;
+    opts.vms = vec!["vm1".into()];
+    let before = seen.0.lock().unwrap().len();
+    env.export(&opts).unwrap();
+    let packing: Vec<ProgressEvent> = seen.0.lock().unwrap()[before..]
+        .iter()
+        .filter(|(thread, e)| *thread == me && e.0 == "compressing vm1_root.qcow2")
+        .map(|(_, e)| e.clone())
+        .collect();
+    let hashed = fs::read_to_string(s.path("packed/vm1_root.qcow2.hash")).unwrap();
+    let unpacked = std::process::Command::new("xz")
+        .arg("-dc")
+        .arg(s.path("packed/vm1_root.qcow2.xz"))
+        .output()
+        .unwrap();
+    assert!(unpacked.status.success());
+    let size = unpacked.stdout.len() as u64;
+    assert_eq!(
+        packing.first().map(|e| (e.1, e.2, e.3)),
+        Some((0, size, false))
+    );
+    assert_eq!(
+        packing.last().map(|e| (e.1, e.2, e.3, e.4)),
+        Some((size, size, true, false))
+    );
+    assert!(!s.path("packed/vm1_root.qcow2").exists());
+    assert_eq!(hashed.len(), 40);
     env.destroy().unwrap();
 }

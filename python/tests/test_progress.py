@@ -123,3 +123,37 @@ def test_sdk_shows_nothing_unless_enabled(repo: Path, tmp_path: Path) -> None:
     # only the second download, after enable_progress(), is shown
     assert r.stderr.count("lago: downloading template big:tiny:v1: done") == 1
     assert r.stderr.count("lago: downloading template big:tiny:v1: 0%") == 1
+
+
+def test_export_shows_bytes_copied_hashed_and_compressed(repo: Path, tmp_path: Path) -> None:
+    """``lago export --standalone --compress`` of a stopped VM: the flattened
+    copy, the sha1 and the xz packing each print lines in bytes from 0 % to
+    ``done``; the hash and compression totals are the copy's length."""
+    (tmp_path / "LagoInitFile").write_text(INITFILE)
+    script = Path(sys.executable).parent / "lago"
+
+    def lago(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(script), *args], cwd=tmp_path, env=env(tmp_path),
+                              capture_output=True, text=True, check=False)
+
+    r = lago("init", "--skip-bootstrap", "--template-repo-path", str(repo), "--template-store", str(tmp_path / "store"))
+    assert r.returncode == 0, r.stderr
+    try:
+        r = lago("export", "--standalone", "--compress", "--dst-dir", str(tmp_path / "out"))
+        assert r.returncode == 0, r.stderr
+        packed = tmp_path / "out" / "vm0_root.qcow2.xz"
+        size = len(subprocess.run(["xz", "-dc", str(packed)], capture_output=True, check=True).stdout)
+        lines = r.stderr.splitlines()
+        for task, total in [("exporting VM 'vm0' disk vm0_root.qcow2", None),
+                            ("hashing vm0_root.qcow2", size), ("compressing vm0_root.qcow2", size)]:
+            mine = [ln[len(f"lago: {task}: "):] for ln in lines if ln.startswith(f"lago: {task}: ")]
+            assert mine and mine[-1] == "done", (task, r.stderr)
+            first = re.fullmatch(r"0% \(0 B of (.+)\)", mine[0])
+            assert first, (task, mine)
+            if total is not None:
+                # sizes are shown in binary units with one decimal
+                assert first.group(1) == f"{total / (1 << 20):.1f} MiB", (task, mine, total)
+        assert lines.index("lago: exporting disks: done") > lines.index("lago: compressing vm0_root.qcow2: done")
+    finally:
+        d = lago("destroy", "--yes")
+        assert d.returncode == 0, d.stderr

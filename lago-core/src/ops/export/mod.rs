@@ -23,21 +23,26 @@
 //! - with compression, `xz` packs the image into `<dst>.xz` and the
 //!   uncompressed image is deleted.
 //!
+//! The copy, the hash and the compression report their progress in bytes
+//! ([`steps`]), besides the count of disks done.
+//!
 //! Everything is checked before the first file is written: the VMs exist and
 //! are down, no file to be written exists already (nothing is overwritten),
 //! a layered template disk has exactly one layer. If a step fails, every
 //! file this export made is removed again, and the destination folder too if
 //! this export created it.
 
+mod steps;
+
+pub use steps::sha1_file;
+
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
-use sha1::{Digest, Sha1};
 use tracing::{debug, info, warn};
 
 use crate::disk::{self, ImageFormat};
@@ -506,19 +511,20 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     debug!(vm = %job.vm, src = %job.src.display(), dst = %job.dst.display(), method = ?job.method, "exporting disk");
     crate::cancel::check("exporting disks")?;
     made.add(&job.dst);
-    // the steps: copy, sparsify (optional), hash, compress (optional)
-    let steps = 2 + u64::from(opts.sparsify && job.format != "iso") + u64::from(opts.compress);
-    let mut progress = Progress::items(
-        format!(
-            "exporting VM '{}' disk {}",
-            job.vm,
-            job.dst.file_name().unwrap_or_default().to_string_lossy()
-        ),
-        steps,
-    );
+    let name = job.dst.file_name().unwrap_or_default().to_string_lossy();
+    let copying = format!("exporting VM '{}' disk {name}", job.vm);
     match &job.method {
-        Method::Flatten => disk::convert(&job.src, Some("qcow2"), &job.dst, ImageFormat::Qcow2)?,
-        Method::Layer { .. } | Method::Copy => disk::copy_sparse(&job.src, &job.dst)?,
+        Method::Flatten => {
+            steps::copy_with_progress(copying, &job.dst, steps::chain_allocated(&job.src), || {
+                disk::convert(&job.src, Some("qcow2"), &job.dst, ImageFormat::Qcow2)
+                    .map_err(Error::from)
+            })?
+        }
+        Method::Layer { .. } | Method::Copy => {
+            steps::copy_with_progress(copying, &job.dst, steps::file_allocated(&job.src), || {
+                disk::copy_sparse(&job.src, &job.dst).map_err(Error::from)
+            })?
+        }
     }
     if made
         .first_disk
@@ -533,10 +539,8 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     } else {
         job.format.as_str()
     };
-    progress.add(1);
     if opts.sparsify && format != "iso" {
-        sparsify(&job.dst, format)?;
-        progress.add(1);
+        steps::sparsify(&job.dst, format)?;
     }
     if let Method::Layer {
         backing,
@@ -545,8 +549,7 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     {
         disk::set_backing_pointer(&job.dst, backing, *backing_format)?;
     }
-    let sha1 = sha1_file(&job.dst)?;
-    progress.add(1);
+    let sha1 = steps::sha1_with_progress(&job.dst, format!("hashing {name}"))?;
     let hash = with_suffix(&job.dst, ".hash");
     made.add(&hash);
     write(&hash, sha1.as_bytes())?;
@@ -571,16 +574,14 @@ fn export_disk(job: &DiskJob, opts: &ExportOptions, made: &Made) -> Result<PathB
     if opts.compress {
         let xz_path = with_suffix(&job.dst, ".xz");
         made.add(&xz_path);
-        xz(&job.dst)?;
+        steps::xz(&job.dst, &xz_path, format!("compressing {name}"))?;
         fs::remove_file(&job.dst).map_err(|e| io_error("remove", &job.dst, e))?;
-        progress.finish();
         return Ok(xz_path);
     }
-    progress.finish();
     Ok(job.dst.clone())
 }
 
-fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+pub(super) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
     Error::with_source(
         ErrorKind::Io,
         format!("cannot {what} {}", path.display()),
@@ -590,25 +591,6 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::write(path, bytes).map_err(|e| io_error("write", path, e))
-}
-
-/// The sha1 of a file, in lowercase hex.
-pub fn sha1_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).map_err(|e| io_error("open", path, e))?;
-    let mut hasher = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| io_error("read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// Today (UTC) as `%Y%m%d.0`.
@@ -632,104 +614,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-fn run_tool(program: &'static str, package: &str, args: &[&std::ffi::OsStr]) -> Result<()> {
-    let line = {
-        let a: Vec<std::ffi::OsString> = args.iter().map(|s| s.to_os_string()).collect();
-        crate::disk::command_line(program, &a)
-    };
-    debug!(command = %line, "running");
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Error::with_source(
-                ErrorKind::Io,
-                format!(
-                    "cannot run {program} (not installed? it is in Debian's {package} package)"
-                ),
-                e,
-            )
-        })?;
-    let reader = child.stderr.take().map(|mut err| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            let _ = err.read_to_end(&mut text);
-            text
-        })
-    });
-    let status = wait_cancellable(&mut child, program)?;
-    let stderr = reader
-        .and_then(|r| r.join().ok())
-        .map(|t| String::from_utf8_lossy(&t).into_owned())
-        .unwrap_or_default();
-    if status.success() {
-        return Ok(());
-    }
-    let tail: Vec<&str> = stderr.trim().lines().rev().take(20).collect();
-    Err(Error::new(
-        ErrorKind::Disk,
-        format!(
-            "`{line}` failed ({status}): {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ),
-    ))
-}
-
-/// Waits for `child`; an interrupt ([`crate::cancel`]) kills it and is the
-/// error.
-fn wait_cancellable(
-    child: &mut std::process::Child,
-    program: &str,
-) -> Result<std::process::ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| {
-            Error::with_source(ErrorKind::Io, format!("cannot wait for {program}"), e)
-        })? {
-            return Ok(status);
-        }
-        if let Err(e) = crate::cancel::check(&format!("running {program}")) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
-fn sparsify(image: &Path, format: &str) -> Result<()> {
-    let fmt = if format == "qcow2" { "qcow2" } else { "raw" };
-    run_tool(
-        "virt-sparsify",
-        "guestfs-tools",
-        &[
-            "-q".as_ref(),
-            "--format".as_ref(),
-            fmt.as_ref(),
-            "--in-place".as_ref(),
-            image.as_os_str(),
-        ],
-    )
-}
-
-fn xz(image: &Path) -> Result<()> {
-    run_tool(
-        "xz",
-        "xz-utils",
-        &[
-            "--compress".as_ref(),
-            "--keep".as_ref(),
-            "--threads=0".as_ref(),
-            "--best".as_ref(),
-            "--force".as_ref(),
-            "--block-size=16777216".as_ref(),
-            image.as_os_str(),
-        ],
-    )
 }
 
 /// The init file that re-creates the exported VMs (and every net) from the
