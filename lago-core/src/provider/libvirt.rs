@@ -172,6 +172,15 @@ impl Libvirt {
         })
     }
 
+    /// `f` on the connection (see [`Self::call`]), for the provider's other
+    /// modules ([`super::storage`]).
+    pub(crate) fn with_connection<T>(
+        &self,
+        f: impl Fn(&Connect) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        self.call(f)
+    }
+
     /// `f` on the connection; if it fails because the connection is lost,
     /// reconnects and runs `f` once more.
     fn call<T>(

@@ -9,6 +9,7 @@ pub mod auth;
 mod dhcp_leases;
 pub mod domain_type;
 pub mod libvirt;
+pub mod storage;
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -80,6 +81,8 @@ pub enum ProviderObject {
     Network,
     /// A VM (libvirt domain), by its provider name (`<uuid[:8]>-<vm>`).
     Domain,
+    /// A storage volume, as `<pool>/<volume>`.
+    Volume,
 }
 
 /// A failed provider call: the operation, the object, the provider's

@@ -1,4 +1,4 @@
-//! libvirt XML for lago's networks and domains.
+//! libvirt XML for lago's networks, domains, snapshots and storage volumes.
 //!
 //! A pure renderer: the planning stage fills the plain input structs
 //! [`NetworkXml`] and [`DomainXml`], and [`network_xml`] and [`domain_xml`]
@@ -36,6 +36,7 @@ mod network;
 mod restore;
 mod snapshot;
 mod tag;
+mod volume;
 mod writer;
 mod xmltodict;
 
@@ -50,3 +51,4 @@ pub use snapshot::{
     GUEST_AGENT_CHANNEL, LiveDomain, SnapshotDisk, parse_live_domain, snapshot_xml,
 };
 pub use tag::{LAGO_XMLNS, LAGO_XMLNS_PREFIX, PrefixTag, parse_prefix_tag};
+pub use volume::{VolumeXml, volume_xml};

@@ -1,0 +1,222 @@
+//! Images as volumes of a libvirt storage pool: how a libvirt host that is
+//! not this machine gets lago's images (issue 19, the disk-image layer).
+//!
+//! A local file is uploaded into a new volume through libvirt's stream API
+//! (`virStorageVolUpload`), over the same connection lago manages the host
+//! with (for `qemu+ssh://`, the SSH connection); a disk overlay is a new
+//! qcow2 volume whose backing store is another volume; a volume is found
+//! by name and removed again. The same calls work on the local
+//! `qemu:///system`, which is where they are tested.
+//!
+//! An upload that fails or is interrupted ([`crate::cancel`]) aborts the
+//! stream and deletes the half-written volume: a pool never keeps a volume
+//! that holds less than its file.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use virt::connect::Connect;
+use virt::storage_pool::StoragePool;
+use virt::storage_vol::StorageVol;
+use virt::stream::Stream;
+
+use super::libvirt::Libvirt;
+use super::{ProviderError, ProviderObject};
+use crate::xml::{VolumeXml, volume_xml};
+
+/// The bytes sent per stream write.
+const CHUNK: usize = 1 << 20;
+
+fn volume(pool: &str, name: &str) -> String {
+    format!("{pool}/{name}")
+}
+
+fn failed(op: &'static str, object: String) -> impl FnOnce(virt::error::Error) -> ProviderError {
+    move |e| ProviderError::libvirt(op, ProviderObject::Volume, object, e)
+}
+
+fn is_missing_volume(e: &virt::error::Error) -> bool {
+    e.code()
+        .is_known_and(|c| c == virt::error::ErrorNumber::NoStorageVolume)
+}
+
+fn pool_of(conn: &Connect, pool: &str) -> Result<StoragePool, ProviderError> {
+    conn.lookup_storage_pool_by_name(pool).map_err(|e| {
+        ProviderError::libvirt("look up storage pool", ProviderObject::Volume, pool, e)
+    })
+}
+
+fn lookup(
+    pool: &StoragePool,
+    pool_name: &str,
+    name: &str,
+) -> Result<Option<StorageVol>, ProviderError> {
+    match pool.lookup_storage_vol_by_name(name) {
+        Ok(vol) => Ok(Some(vol)),
+        Err(e) if is_missing_volume(&e) => Ok(None),
+        Err(e) => Err(failed("look up volume", volume(pool_name, name))(e)),
+    }
+}
+
+/// The path on the host of volume `name` of pool `pool`, if it exists.
+pub fn volume_path(lv: &Libvirt, pool: &str, name: &str) -> Result<Option<String>, ProviderError> {
+    lv.with_connection(|conn| {
+        let p = pool_of(conn, pool)?;
+        // a volume made on the host behind lago's back shows after a refresh
+        let _ = p.refresh(0);
+        lookup(&p, pool, name)?
+            .map(|v| {
+                v.path()
+                    .map_err(failed("look up volume", volume(pool, name)))
+            })
+            .transpose()
+    })
+}
+
+/// Deletes volume `name` of pool `pool`; `false` when there was none.
+pub fn delete(lv: &Libvirt, pool: &str, name: &str) -> Result<bool, ProviderError> {
+    lv.with_connection(|conn| {
+        let p = pool_of(conn, pool)?;
+        match lookup(&p, pool, name)? {
+            Some(vol) => vol
+                .delete(0)
+                .map(|()| true)
+                .map_err(failed("delete volume", volume(pool, name))),
+            None => Ok(false),
+        }
+    })
+}
+
+/// Creates volume `vol` in pool `pool`, which must not have one of that
+/// name; returns it and its path on the host.
+fn create(
+    conn: &Connect,
+    pool: &str,
+    vol: &VolumeXml,
+) -> Result<(StorageVol, String), ProviderError> {
+    let p = pool_of(conn, pool)?;
+    let object = volume(pool, &vol.name);
+    if lookup(&p, pool, &vol.name)?.is_some() {
+        return Err(ProviderError::new(
+            "create volume",
+            ProviderObject::Volume,
+            object,
+            "a volume of that name exists already (lago never overwrites one)",
+        ));
+    }
+    let made = StorageVol::create_xml(&p, &volume_xml(vol), 0)
+        .map_err(failed("create volume", object.clone()))?;
+    let path = made.path().map_err(failed("look up volume", object))?;
+    Ok((made, path))
+}
+
+/// Creates a qcow2 overlay volume `name` (guest size `capacity` bytes) in
+/// pool `pool`, backed by the host file `backing` of format
+/// `backing_format`; returns its path on the host. libvirt gives qemu-img
+/// the size in KiB, so it is rounded up to a multiple of 1024.
+pub fn create_overlay(
+    lv: &Libvirt,
+    pool: &str,
+    name: &str,
+    capacity: u64,
+    backing: &str,
+    backing_format: &str,
+) -> Result<String, ProviderError> {
+    let vol = VolumeXml {
+        name: name.to_string(),
+        capacity,
+        format: "qcow2".into(),
+        backing: Some((backing.to_string(), backing_format.to_string())),
+    };
+    lv.with_connection(|conn| create(conn, pool, &vol).map(|(_, path)| path))
+}
+
+/// Uploads the local file `src` into a new volume `name` of pool `pool`
+/// (format `format`, guest size `capacity` bytes), reporting each chunk
+/// sent to `sent`; returns the volume's path on the host. On any failure,
+/// and on an interrupt, the volume is deleted again.
+pub fn upload(
+    lv: &Libvirt,
+    pool: &str,
+    name: &str,
+    src: &Path,
+    format: &str,
+    capacity: u64,
+    sent: &mut dyn FnMut(u64),
+) -> Result<String, ProviderError> {
+    let object = volume(pool, name);
+    let local = |op: &'static str, e: std::io::Error| {
+        ProviderError::new(
+            op,
+            ProviderObject::Volume,
+            object.clone(),
+            format!("{}: {e}", src.display()),
+        )
+    };
+    let mut file = File::open(src).map_err(|e| local("upload to volume", e))?;
+    let length = file
+        .metadata()
+        .map_err(|e| local("upload to volume", e))?
+        .len();
+    let vol = VolumeXml {
+        name: name.to_string(),
+        capacity,
+        format: format.to_string(),
+        backing: None,
+    };
+    // not retried on a lost connection: a second try would find the first
+    // one's volume
+    let (conn, made, path) = lv.with_connection(|conn| {
+        let (made, path) = create(conn, pool, &vol)?;
+        Ok((conn.clone(), made, path))
+    })?;
+    let streamed = (|| -> Result<(), ProviderError> {
+        let stream = Stream::new(&conn, 0).map_err(failed("upload to volume", object.clone()))?;
+        made.upload(&stream, 0, length, 0)
+            .map_err(failed("upload to volume", object.clone()))?;
+        let mut buf = vec![0u8; CHUNK];
+        let pushed = (|| -> Result<(), ProviderError> {
+            loop {
+                if let Err(e) = crate::cancel::check("uploading an image") {
+                    return Err(ProviderError::new(
+                        "upload to volume",
+                        ProviderObject::Volume,
+                        object.clone(),
+                        e.message().to_string(),
+                    ));
+                }
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| local("upload to volume", e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let mut at = 0;
+                while at < n {
+                    let wrote = stream
+                        .send(&buf[at..n])
+                        .map_err(failed("upload to volume", object.clone()))?;
+                    at += usize::try_from(wrote).unwrap_or(0).max(1).min(n - at);
+                }
+                sent(n as u64);
+            }
+        })();
+        match pushed {
+            Ok(()) => stream
+                .finish()
+                .map_err(failed("upload to volume", object.clone())),
+            Err(e) => {
+                let _ = stream.abort();
+                Err(e)
+            }
+        }
+    })();
+    if let Err(e) = streamed {
+        if let Err(gone) = made.delete(0) {
+            tracing::warn!(volume = %object, error = %gone, "cannot delete the volume of a failed upload");
+        }
+        return Err(e);
+    }
+    Ok(path)
+}
