@@ -172,3 +172,57 @@ fn images_go_into_pool_volumes_and_out_again() {
     let _ = fs::remove_file(&src);
     let _ = fs::remove_file(&raw);
 }
+
+#[test]
+#[ignore = "needs the test host's libvirtd: tests/host/run"]
+fn templates_are_kept_per_pool_by_content() {
+    let pool = Pool::new("templates");
+    let lv = Libvirt::connect("qemu:///system").unwrap();
+    let src = pool.dir.with_extension("tmpl.raw");
+    fs::write(&src, vec![5u8; 1 << 20]).unwrap();
+    let sha1 = lago_core::ops::export::sha1_file(&src).unwrap();
+    let locks = pool.dir.with_extension("locks");
+    fs::create_dir_all(&locks).unwrap();
+    let (image, marker) = storage::template_volumes(&sha1, "raw");
+    let ensure = |sent: &mut u64| {
+        storage::ensure_template(
+            &lv,
+            &pool.name,
+            &src,
+            &sha1,
+            "raw",
+            1 << 20,
+            &locks,
+            &mut |n| *sent += n,
+        )
+        .unwrap()
+    };
+
+    // the first time it is uploaded, then found
+    let mut sent = 0;
+    let (path, uploaded) = ensure(&mut sent);
+    assert!(uploaded && sent == 1 << 20);
+    assert_eq!(PathBuf::from(&path), pool.dir.join(&image));
+    assert_eq!(fs::read(pool.dir.join(&marker)).unwrap(), sha1.as_bytes());
+    let mut again = 0;
+    assert_eq!(ensure(&mut again), (path.clone(), false));
+    assert_eq!(again, 0);
+
+    // an image without its marker is a killed upload: replaced
+    assert!(storage::delete(&lv, &pool.name, &marker).unwrap());
+    fs::write(&path, b"half").unwrap();
+    let mut sent = 0;
+    assert_eq!(ensure(&mut sent), (path.clone(), true));
+    assert_eq!(fs::read(&path).unwrap(), fs::read(&src).unwrap());
+
+    // a marker whose image is gone: uploaded again
+    assert!(storage::delete(&lv, &pool.name, &image).unwrap());
+    let mut sent = 0;
+    assert_eq!(ensure(&mut sent), (path.clone(), true));
+    assert_eq!(sent, 1 << 20);
+
+    storage::delete(&lv, &pool.name, &image).unwrap();
+    storage::delete(&lv, &pool.name, &marker).unwrap();
+    let _ = fs::remove_file(&src);
+    let _ = fs::remove_dir_all(&locks);
+}

@@ -11,6 +11,14 @@
 //! An upload that fails or is interrupted ([`crate::cancel`]) aborts the
 //! stream and deletes the half-written volume: a pool never keeps a volume
 //! that holds less than its file.
+//!
+//! Templates are kept per host by content ([`ensure_template`]): the volume
+//! `lago-template-<sha1>.<format>` holds the image whose sha1 (checked by
+//! the local template store) is in its name, and the small volume
+//! `lago-template-<sha1>.ok` (holding the sha1) is written only after the
+//! image's upload finished. An image without its `.ok` was left by a
+//! killed upload and is replaced; one with it is used as it is, by every
+//! environment on that host.
 
 use std::fs::File;
 use std::io::Read;
@@ -219,4 +227,90 @@ pub fn upload(
         return Err(e);
     }
     Ok(path)
+}
+
+/// The volume names of the template image with sha1 `sha1` in format
+/// `format`, and of its completion marker.
+pub fn template_volumes(sha1: &str, format: &str) -> (String, String) {
+    (
+        format!("lago-template-{sha1}.{format}"),
+        format!("lago-template-{sha1}.ok"),
+    )
+}
+
+/// How long [`ensure_template`] waits for another lago process of this
+/// machine uploading the same template to the same pool.
+const UPLOADING_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The host path of the template image `src` (sha1 `sha1`, checked by the
+/// caller; format `format`, guest size `capacity`) in pool `pool`,
+/// uploaded first unless the pool has it complete already (see the module
+/// docs). Uploads of one template to one pool by lago processes of this
+/// machine are serialised by a lock file in `lock_dir`. `sent` sees the
+/// bytes of an upload; returns the path and whether it uploaded.
+#[allow(clippy::too_many_arguments)]
+pub fn ensure_template(
+    lv: &Libvirt,
+    pool: &str,
+    src: &Path,
+    sha1: &str,
+    format: &str,
+    capacity: u64,
+    lock_dir: &Path,
+    sent: &mut dyn FnMut(u64),
+) -> Result<(String, bool), ProviderError> {
+    let (image, marker) = template_volumes(sha1, format);
+    let object = volume(pool, &image);
+    let lock_file = lock_dir.join(format!(
+        ".upload-{}-{pool}-{sha1}.lock",
+        lv.uri().replace(['/', ':', '@'], "_")
+    ));
+    let _held = crate::fslock::lock(&lock_file, UPLOADING_WAIT, || {
+        tracing::info!(volume = %object, "waiting for another lago uploading this template");
+    })
+    .map_err(|e| {
+        ProviderError::new(
+            "upload to volume",
+            ProviderObject::Volume,
+            object.clone(),
+            e.to_string(),
+        )
+    })?;
+    if volume_path(lv, pool, &marker)?.is_some()
+        && let Some(path) = volume_path(lv, pool, &image)?
+    {
+        tracing::debug!(volume = %object, "template already on the host");
+        return Ok((path, false));
+    }
+    // a marker without its image (removed on the host) goes first, so that
+    // no moment shows a marker beside a partial image
+    delete(lv, pool, &marker)?;
+    if delete(lv, pool, &image)? {
+        tracing::info!(volume = %object, "removed a template image whose upload did not finish");
+    }
+    let path = upload(lv, pool, &image, src, format, capacity, sent)?;
+    let stamp = lock_dir.join(format!(".upload-{sha1}-{}.ok", std::process::id()));
+    let written = std::fs::write(&stamp, sha1.as_bytes())
+        .map_err(|e| {
+            ProviderError::new(
+                "upload to volume",
+                ProviderObject::Volume,
+                volume(pool, &marker),
+                format!("{}: {e}", stamp.display()),
+            )
+        })
+        .and_then(|()| {
+            upload(
+                lv,
+                pool,
+                &marker,
+                &stamp,
+                "raw",
+                sha1.len() as u64,
+                &mut |_| {},
+            )
+        });
+    let _ = std::fs::remove_file(&stamp);
+    written?;
+    Ok((path, true))
 }
