@@ -76,6 +76,9 @@ fn qemu_img(args: &[&str]) -> serde_json::Value {
 fn images_go_into_pool_volumes_and_out_again() {
     let pool = Pool::new("storage");
     let lv = Libvirt::connect("qemu:///system").unwrap();
+    // the figure a host pool places environments by
+    let free = lago_core::provider::Provider::host_free_memory(&lv).unwrap();
+    assert!(free > 64 << 20, "{free}");
 
     // a qcow2 image of 3 MiB of data, not a multiple of the chunk size
     let src = pool.dir.with_extension("src.qcow2");

@@ -13,7 +13,9 @@
 //! - [`status`]: the status information `lago status` renders;
 //! - [`graph`]: the environment as a Graphviz DOT picture;
 //! - [`orphans`]: libvirt objects of deleted prefixes, found and stopped;
-//! - [`parallel`]: one thread per VM, joined, first error kept.
+//! - [`parallel`]: one thread per VM, joined, first error kept;
+//! - [`memory`]: memory snapshots' images, pause/resume, restore;
+//! - [`placement`]: which libvirt host of a pool a new environment runs on.
 
 pub mod collect;
 pub mod deploy;
@@ -25,6 +27,7 @@ pub mod inventory;
 pub mod memory;
 pub mod orphans;
 pub mod parallel;
+pub mod placement;
 pub mod run;
 pub mod snapshot;
 pub mod status;

@@ -498,6 +498,13 @@ impl Provider for Libvirt {
         })
     }
 
+    fn host_free_memory(&self) -> Result<u64, ProviderError> {
+        self.call(|conn| {
+            conn.free_memory()
+                .map_err(fail("read the free memory of", &self.uri))
+        })
+    }
+
     fn freeze_filesystems(&self, name: &str) -> Result<u32, ProviderError> {
         self.on_domain_value(name, "freeze the file systems of domain", |dom| {
             // SAFETY: `dom` is a live domain handle for the whole call; no

@@ -256,6 +256,16 @@ pub trait Provider: Send + Sync {
         let _ = xml;
         Err(unsupported("restore memory image", &path.to_string_lossy()))
     }
+    /// The host's free memory in bytes (`virNodeGetFreeMemory`), for
+    /// [`crate::ops::placement`].
+    fn host_free_memory(&self) -> Result<u64, ProviderError> {
+        Err(ProviderError::new(
+            "read the free memory of",
+            ProviderObject::Connection,
+            "this provider",
+            "this provider cannot do that",
+        ))
+    }
     /// Freezes every file system of running VM `name` through its guest
     /// agent (writes block until [`Provider::thaw_filesystems`]); returns
     /// how many were frozen.
