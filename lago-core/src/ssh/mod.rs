@@ -22,6 +22,12 @@
 //! [`join_command`]); [`SshClient::exec_command`] takes a ready command line
 //! instead, for Lago's unquoted `' '.join(command)` behaviour.
 //!
+//! Guests that only a remote libvirt host can reach (on its private
+//! networks, with `qemu+ssh://` URLs) are reached through that host: a
+//! [`JumpHost`] holds one SSH connection to it and carries each guest
+//! connection in a `direct-tcpip` channel on it; [`SshClient::via`] makes a
+//! client whose connections go that way. Everything else is the same.
+//!
 //! Host keys are recorded on first contact in an OpenSSH `known_hosts` file
 //! chosen by the caller (a prefix uses `<prefix>/known_hosts`) and checked
 //! on every later connection; see [`KnownHosts`].

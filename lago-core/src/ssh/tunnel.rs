@@ -770,7 +770,8 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let reason = self.pump();
+        let mut tunnels = Vec::new();
+        let reason = self.pump(&mut tunnels);
         self.alive.store(false, Ordering::Release);
         match &reason {
             Ok(()) => debug!(jump = %self.name, "jump host connection closed"),
@@ -791,14 +792,17 @@ impl Worker {
             .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
         let _ = self.sock.shutdown(Shutdown::Both);
         self.session.set_blocking(true);
+        // Freed now, blocking: a non-blocking free of an open channel
+        // returns "would block" and leaves it allocated.
+        drop(tunnels);
     }
 
     /// Carries channels until told to stop (`Ok`) or the host connection
-    /// broke (`Err` with why). Channels still open are closed on return.
-    fn pump(&mut self) -> std::result::Result<(), String> {
+    /// broke (`Err` with why). The local ends of the channels left in
+    /// `tunnels` are shut down on return; the caller frees the channels.
+    fn pump(&mut self, tunnels: &mut Vec<Tunnel>) -> std::result::Result<(), String> {
         let mut queue: VecDeque<Open> = VecDeque::new();
         let mut opening: Option<Open> = None;
-        let mut tunnels: Vec<Tunnel> = Vec::new();
         let mut buf = vec![0u8; CHUNK];
         let mut progress = true;
         let mut stalled = false;
@@ -830,7 +834,7 @@ impl Worker {
             let mut fds = Vec::with_capacity(tunnels.len() + 2);
             fds.push(pollfd(self.sock.as_raw_fd(), host_events));
             fds.push(pollfd(self.wake.as_raw_fd(), libc::POLLIN));
-            for t in &tunnels {
+            for t in tunnels.iter() {
                 fds.push(pollfd(t.local.as_raw_fd(), t.flow.local_events()));
             }
             if let Err(e) = poll_fds(&mut fds, wait) {
@@ -938,7 +942,7 @@ impl Worker {
             };
             open.answer(Err(OpenError::Died(msg)));
         }
-        for t in &tunnels {
+        for t in tunnels.iter() {
             let _ = t.local.shutdown(Shutdown::Both);
         }
         outcome
