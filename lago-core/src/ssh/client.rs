@@ -302,7 +302,10 @@ impl SshClient {
     /// meanwhile. A host key mismatch fails at once; other failures (port
     /// closed, authentication refused while the guest is still applying
     /// its keys) are retried until the timeout, whose error names the last
-    /// one.
+    /// one. Through a jump host ([`SshClient::via`]) each probe is a channel
+    /// opened by the host instead of a TCP connect (a closed port fails the
+    /// open), and the jump host's own key or login failing ends the wait at
+    /// once.
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<Duration> {
         let host = self.host();
         self.wait_for_ssh_from(timeout, &|| Some(host))
