@@ -226,6 +226,17 @@ fn guest_behind_a_remote_host_through_its_ssh_connection() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // (`ss -K` without kernel support kills nothing and still succeeds.)
+    let left = Command::new("ss")
+        .args(["-Htn", "state", "established", "dst", &jump_target.address])
+        .args(["dport", "=", "22"])
+        .output()
+        .expect("run ss");
+    assert!(
+        left.status.success() && left.stdout.is_empty(),
+        "ss -K left connections to the host: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
     let r = client.exec(&["echo", "after a crash"], T).unwrap();
     assert_eq!(r.stdout_lossy(), "after a crash\n");
     let r = other.exec(&["echo", "after a crash"], T).unwrap();
