@@ -86,7 +86,9 @@ pub use paths::Paths;
 pub use plan::ipv4_to_mac;
 pub use service::{ServiceManager, ServiceState};
 pub use spec::{BuildArgs, BuildOption, BuildStep};
-pub use ssh::{ExecResult, HostKey, KnownHosts, PtySize, SshClient, SshError, SshTarget};
+pub use ssh::{
+    ExecResult, HostKey, JumpHost, JumpTarget, KnownHosts, PtySize, SshClient, SshError, SshTarget,
+};
 pub use workdir::Workdir;
 
 /// The version of this crate, which is the version of the whole project

@@ -65,3 +65,46 @@ rh_virsh() {
     shift
     rh_exec "$n" virsh -q -c qemu:///system "$@"
 }
+
+# --- for scripts in the client namespace (tests/host/remote-run) ---------------
+
+# virsh against host N over qemu+ssh, from the client
+hv() { # N virsh-args...
+    local n=$1
+    shift
+    virsh -q -c "qemu+ssh://root@$(rh_addr "$n")/system" "$@"
+}
+# a command on host N, from the client
+hssh() { # N command...
+    local n=$1
+    shift
+    # shellcheck disable=SC2029 # the command is meant to expand here
+    ssh "root@$(rh_addr "$n")" "$@"
+}
+
+# Prints "IMAGE SHA1": the newest version of the tiny template in the test
+# repository folder $1 (through its repo.metadata) and its hash.
+tiny_template() { # REPO
+    python3 - "$1" <<'PY'
+import json, os, sys
+repo = sys.argv[1]
+meta = json.load(open(os.path.join(repo, "repo.metadata")))
+versions = meta["templates"]["tiny"]["versions"]
+ver = max(versions, key=lambda v: versions[v].get("timestamp", 0))
+handle = versions[ver]["handle"]
+root = meta["sources"][versions[ver]["source"]]["args"]["root"]
+path = os.path.join(root, handle)
+print(path, open(path + ".hash").read().split()[0])
+PY
+}
+
+# Makes a NoCloud seed DIR.img (vfat labelled CIDATA; its files also in
+# DIR/) setting the instance id, the hostname and root's authorized key.
+nocloud_seed() { # DIR INSTANCE-ID HOSTNAME PUBKEY-FILE
+    local s=$1 id=$2 name=$3 pub=$4
+    mkdir -p "$s"
+    printf 'instance-id: %s\nlocal-hostname: %s\n' "$id" "$name" > "$s/meta-data"
+    printf '#cloud-config\nhostname: %s\nssh_authorized_keys:\n  - %s\n' "$name" "$(cat "$pub")" > "$s/user-data"
+    mkfs.vfat -n CIDATA -C "$s.img" 1024 >/dev/null || { echo "mkfs.vfat of the seed failed" >&2; return 1; }
+    MTOOLS_SKIP_CHECK=1 mcopy -i "$s.img" "$s/meta-data" "$s/user-data" :: || { echo "mcopy into the seed failed" >&2; return 1; }
+}

@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -13,7 +14,8 @@ use tracing::{debug, info};
 use super::exec::{self, ExecSpec, Failure, PtyRequest};
 use super::known_hosts::{KnownHosts, host_name};
 use super::quote::join_command;
-use super::session::{Conn, Ctx, remaining};
+use super::session::{Conn, Ctx, Stream, remaining};
+use super::tunnel::JumpHost;
 use super::{ExecResult, Result, SshError, SshTarget};
 
 /// Pause between two TCP probes of a guest that is not answering yet.
@@ -44,6 +46,9 @@ struct State {
 /// its connection is dropped, so the next call starts on a fresh one.
 pub struct SshClient {
     target: SshTarget,
+    /// The host whose SSH connection carries ours, for a guest on a remote
+    /// libvirt host's private network; `None` connects directly.
+    jump: Option<Arc<JumpHost>>,
     state: Mutex<State>,
 }
 
@@ -53,6 +58,7 @@ impl std::fmt::Debug for SshClient {
         f.debug_struct("SshClient")
             .field("target", &self.target)
             .field("host", &state.host)
+            .field("jump", &self.jump.as_ref().map(|j| j.name()))
             .field("connected", &state.conn.is_some())
             .finish()
     }
@@ -64,8 +70,25 @@ impl SshClient {
         let host = target.host;
         Self {
             target,
+            jump: None,
             state: Mutex::new(State { host, conn: None }),
         }
+    }
+
+    /// A client for `target` reached through `jump`: every connection is a
+    /// `direct-tcpip` channel on the jump host's one SSH connection (see
+    /// [`JumpHost`]), which the jump host may share with other clients.
+    /// The target's address is the guest's address as the jump host sees
+    /// it. Nothing is connected until the first call.
+    pub fn via(target: SshTarget, jump: Arc<JumpHost>) -> Self {
+        let mut client = Self::new(target);
+        client.jump = Some(jump);
+        client
+    }
+
+    /// The jump host connections go through, if any.
+    pub fn jump(&self) -> Option<&Arc<JumpHost>> {
+        self.jump.as_ref()
     }
 
     /// The target, with the address currently in use.
@@ -100,7 +123,13 @@ impl SshClient {
         let mut state = self.state.lock();
         if state.conn.is_none() {
             let ctx = self.ctx(state.host);
-            state.conn = Some(Conn::connect(&self.target, state.host, &ctx, None)?);
+            state.conn = Some(Conn::connect(
+                &self.target,
+                state.host,
+                self.jump.as_deref(),
+                &ctx,
+                None,
+            )?);
         }
         Ok(())
     }
@@ -151,7 +180,13 @@ impl SshClient {
             let reused = state.conn.is_some();
             let mut conn = match state.conn.take() {
                 Some(conn) => conn,
-                None => Conn::connect(&self.target, state.host, &ctx, deadline)?,
+                None => Conn::connect(
+                    &self.target,
+                    state.host,
+                    self.jump.as_deref(),
+                    &ctx,
+                    deadline,
+                )?,
             };
             match f(&mut conn, &ctx) {
                 Ok(v) => {
@@ -267,7 +302,10 @@ impl SshClient {
     /// meanwhile. A host key mismatch fails at once; other failures (port
     /// closed, authentication refused while the guest is still applying
     /// its keys) are retried until the timeout, whose error names the last
-    /// one.
+    /// one. Through a jump host ([`SshClient::via`]) each probe is a channel
+    /// opened by the host instead of a TCP connect (a closed port fails the
+    /// open), and the jump host's own key or login failing ends the wait at
+    /// once.
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<Duration> {
         let host = self.host();
         self.wait_for_ssh_from(timeout, &|| Some(host))
@@ -337,7 +375,25 @@ impl SshClient {
                 continue;
             }
             probes += 1;
-            match probe(host, self.target.port, left) {
+            let probed = match &self.jump {
+                Some(jump) => {
+                    match jump.open(host, self.target.port, Some(Instant::now() + left)) {
+                        Ok(stream) => Ok(Stream::Tunnel(stream)),
+                        // The jump host's key or credentials will not fix themselves.
+                        Err(
+                            e @ (SshError::HostKeyMismatch { .. }
+                            | SshError::Auth { .. }
+                            | SshError::KnownHosts { .. }),
+                        ) => return Err(e),
+                        Err(e @ SshError::Timeout { .. }) => {
+                            Err(io::Error::new(io::ErrorKind::TimedOut, e.to_string()))
+                        }
+                        Err(e) => Err(io::Error::other(e.to_string())),
+                    }
+                }
+                None => probe(host, self.target.port, left).map(Stream::Tcp),
+            };
+            match probed {
                 Ok(tcp) => {
                     let limit = deadline.min(Instant::now() + self.target.connect_timeout);
                     match Conn::establish(tcp, &self.target, host, &ctx, limit) {

@@ -22,6 +22,12 @@
 //! [`join_command`]); [`SshClient::exec_command`] takes a ready command line
 //! instead, for Lago's unquoted `' '.join(command)` behaviour.
 //!
+//! Guests that only a remote libvirt host can reach (on its private
+//! networks, with `qemu+ssh://` URLs) are reached through that host: a
+//! [`JumpHost`] holds one SSH connection to it and carries each guest
+//! connection in a `direct-tcpip` channel on it; [`SshClient::via`] makes a
+//! client whose connections go that way. Everything else is the same.
+//!
 //! Host keys are recorded on first contact in an OpenSSH `known_hosts` file
 //! chosen by the caller (a prefix uses `<prefix>/known_hosts`) and checked
 //! on every later connection; see [`KnownHosts`].
@@ -37,6 +43,7 @@ pub mod known_hosts;
 mod quote;
 mod session;
 mod stream;
+mod tunnel;
 
 use std::io;
 use std::net::IpAddr;
@@ -50,6 +57,7 @@ pub use copy::CopyStats;
 pub use interactive::PtySize;
 pub use known_hosts::{HostKey, KnownHosts};
 pub use quote::quote;
+pub use tunnel::{JumpHost, JumpTarget};
 // Service management moved to `crate::service`; kept here for existing imports.
 pub use crate::service::{ServiceManager, ServiceState};
 
@@ -313,6 +321,20 @@ pub enum SshError {
         /// does not exist.
         missing: bool,
     },
+    /// A jump host could not carry a connection to a guest: it refused or
+    /// failed to open the channel, or its own connection broke.
+    #[error("ssh jump host {jump}: channel to {guest}: {msg}")]
+    Tunnel {
+        /// The jump host, `user@address`, or `user@address:port` off port 22.
+        jump: String,
+        /// The guest's `address:port`, as the jump host sees it.
+        guest: String,
+        /// What went wrong.
+        msg: String,
+        /// The libssh2 error, when there is one.
+        #[source]
+        source: Option<ssh2::Error>,
+    },
     /// An argument is not valid.
     #[error("invalid {what}: {msg}")]
     InvalidInput {
@@ -342,6 +364,7 @@ impl SshError {
             | SshError::Auth { .. }
             | SshError::HostKeyMismatch { .. }
             | SshError::Session { .. }
+            | SshError::Tunnel { .. }
             | SshError::Io { .. }
             | SshError::Remote { .. }
             | SshError::Service { .. } => ErrorKind::Ssh,

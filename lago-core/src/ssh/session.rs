@@ -2,14 +2,16 @@
 //! the socket waits that drive libssh2 in non-blocking mode.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, ErrorCode, MethodType, Session};
 use tracing::{debug, info};
 
 use super::known_hosts::{HostKey, HostKeyCheck, KnownHosts, host_name};
+use super::tunnel::JumpHost;
 use super::{Result, SshError, SshTarget};
 
 /// libssh2's "would block" code.
@@ -102,7 +104,7 @@ pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
 }
 
 /// Milliseconds for libssh2's session timeout (0 would mean "forever").
-fn timeout_ms(d: Duration) -> u32 {
+pub(crate) fn timeout_ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
 }
 
@@ -136,11 +138,46 @@ pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Resul
     Ok(usize::try_from(rc).unwrap_or(0))
 }
 
+/// The socket an SSH session runs over: a TCP connection to the guest, or
+/// the local end of a tunnel through a [`JumpHost`].
+pub(crate) enum Stream {
+    /// A direct TCP connection.
+    Tcp(TcpStream),
+    /// One end of a socket pair whose other end a jump host's pump thread
+    /// carries to and from a `direct-tcpip` channel.
+    Tunnel(UnixStream),
+}
+
+impl Stream {
+    fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Tunnel(s) => Stream::Tunnel(s.try_clone()?),
+        })
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Tunnel(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tunnel(s) => s.as_raw_fd(),
+        }
+    }
+}
+
 /// An established, authenticated SSH connection.
 pub(crate) struct Conn {
     pub(crate) session: Session,
     /// A duplicate of the session's socket, to wait on it.
-    sock: TcpStream,
+    sock: Stream,
     /// The SFTP channel, opened on first use and kept for the connection's
     /// life: closing an SFTP channel and opening another one soon after can
     /// leave dropbear never answering the new one, so there is only one.
@@ -148,11 +185,12 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Connects to `host` and logs in, within `deadline` and the target's
-    /// connect timeout.
+    /// Connects to `host` (directly, or through `jump`'s connection) and
+    /// logs in, within `deadline` and the target's connect timeout.
     pub(crate) fn connect(
         target: &SshTarget,
         host: IpAddr,
+        jump: Option<&JumpHost>,
         ctx: &Ctx,
         deadline: Option<Instant>,
     ) -> Result<Conn> {
@@ -167,6 +205,10 @@ impl Conn {
                 msg: format!("{host} (no address known for the guest yet)"),
             });
         }
+        if let Some(jump) = jump {
+            let stream = jump.open(host, target.port, Some(limit))?;
+            return Self::establish(Stream::Tunnel(stream), target, host, ctx, limit);
+        }
         let left = remaining(limit).ok_or_else(|| ctx.timeout("connect", Duration::ZERO, ""))?;
         let addr = SocketAddr::new(host, target.port);
         let tcp = TcpStream::connect_timeout(&addr, left).map_err(|source| {
@@ -180,13 +222,13 @@ impl Conn {
                 }
             }
         })?;
-        Self::establish(tcp, target, host, ctx, limit)
+        Self::establish(Stream::Tcp(tcp), target, host, ctx, limit)
     }
 
     /// Runs the SSH handshake, host key check and authentication over an
     /// already connected socket, all before `deadline`.
     pub(crate) fn establish(
-        tcp: TcpStream,
+        stream: Stream,
         target: &SshTarget,
         host: IpAddr,
         ctx: &Ctx,
@@ -198,10 +240,12 @@ impl Conn {
             op: op.to_owned(),
             source,
         };
-        tcp.set_nodelay(true).map_err(|e| local_err("connect", e))?;
-        let sock = tcp.try_clone().map_err(|e| local_err("connect", e))?;
+        if let Stream::Tcp(tcp) = &stream {
+            tcp.set_nodelay(true).map_err(|e| local_err("connect", e))?;
+        }
+        let sock = stream.try_clone().map_err(|e| local_err("connect", e))?;
         let mut session = Session::new().map_err(|e| ctx.session_err("connect", e))?;
-        session.set_tcp_stream(tcp);
+        session.set_tcp_stream(stream);
         session.set_blocking(true);
         let left = remaining(deadline).ok_or_else(|| ctx.timeout("connect", Duration::ZERO, ""))?;
         session.set_timeout(timeout_ms(left));
@@ -315,7 +359,11 @@ impl Conn {
 /// Asks for the host key types already recorded for `name` first, so a
 /// guest offering several types is always checked against the recorded
 /// one (as OpenSSH orders its host key algorithms).
-fn prefer_recorded_host_keys(session: &Session, known: &KnownHosts, name: &str) -> Result<()> {
+pub(crate) fn prefer_recorded_host_keys(
+    session: &Session,
+    known: &KnownHosts,
+    name: &str,
+) -> Result<()> {
     let recorded = known.lookup(name)?;
     if recorded.is_empty() {
         return Ok(());
@@ -359,7 +407,7 @@ impl Drop for Conn {
             .session
             .disconnect(Some(ssh2::DisconnectCode::ByApplication), "bye", None);
         // Data already queued (the goodbye) is still sent before the FIN.
-        if let Err(e) = self.sock.shutdown(std::net::Shutdown::Both) {
+        if let Err(e) = self.sock.shutdown(Shutdown::Both) {
             debug!(error = %e, "ssh socket shutdown failed");
         }
         // Blocking (bounded by the 300 ms timeout) before ssh2 frees the
@@ -394,7 +442,7 @@ pub(crate) fn with_after(err: SshError, waited: Duration) -> SshError {
 }
 
 /// Public key first (if the key file exists), then the password.
-fn authenticate(session: &Session, target: &SshTarget, ctx: &Ctx) -> Result<()> {
+pub(crate) fn authenticate(session: &Session, target: &SshTarget, ctx: &Ctx) -> Result<()> {
     let user = target.user.as_str();
     let mut tried = Vec::new();
     if let Some(key) = &target.key {
