@@ -205,7 +205,18 @@ pub fn upload(
                     let wrote = stream
                         .send(&buf[at..n])
                         .map_err(failed("upload to volume", object.clone()))?;
-                    at += usize::try_from(wrote).unwrap_or(0).max(1).min(n - at);
+                    // a blocking stream takes at least one byte or fails
+                    match usize::try_from(wrote) {
+                        Ok(w) if w > 0 => at += w.min(n - at),
+                        _ => {
+                            return Err(ProviderError::new(
+                                "upload to volume",
+                                ProviderObject::Volume,
+                                object.clone(),
+                                format!("the stream took no data (send returned {wrote})"),
+                            ));
+                        }
+                    }
                 }
                 sent(n as u64);
             }
