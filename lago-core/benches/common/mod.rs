@@ -156,6 +156,15 @@ pub fn memory_round(env: &Env, name: &str) -> (f64, f64) {
     let t0 = Instant::now();
     env.snapshot_with(name, &[], SnapshotKind::Memory).unwrap();
     let snap = t0.elapsed().as_secs_f64();
+    // how many were quiesced through their guest agent (the spec says)
+    let quiesced = vms
+        .iter()
+        .filter(|vm| {
+            let text = std::fs::read_to_string(env.paths().virt_vm(vm)).unwrap_or_default();
+            let spec: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            spec["memory-snapshots"][name]["quiesced"] == serde_json::json!(true)
+        })
+        .count();
     for (vm, pid) in vms.iter().zip(&pids) {
         sh(
             vm,
@@ -172,6 +181,9 @@ pub fn memory_round(env: &Env, name: &str) -> (f64, f64) {
         );
         assert_eq!(back, "sleep 100003", "{vm}: not the guest of the snapshot");
     }
-    eprintln!("  memory snapshot {snap:.2} s, memory revert {revert:.2} s");
+    eprintln!(
+        "  memory snapshot {snap:.2} s ({quiesced} of {} VMs quiesced by their guest agent), memory revert {revert:.2} s",
+        vms.len()
+    );
     (snap, revert)
 }
