@@ -66,6 +66,9 @@ pub struct Env {
     backend: OnceLock<Backend>,
     domain_type: OnceLock<DomainType>,
     ssh: Mutex<HashMap<String, Arc<SshClient>>>,
+    /// The SSH connection to the remote host guests are reached through
+    /// (a prefix on a remote libvirt host; see [`crate::host`]).
+    jump: OnceLock<Arc<crate::ssh::JumpHost>>,
     /// One lock per VM around its first-boot bootstrap.
     first_boot_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// The line about a destroy that was killed halfway, until a verb that
@@ -100,11 +103,13 @@ impl Env {
                      up, or its init did not finish; `lago destroy -y` removes it",
                     paths.prefix_path().display()
                 );
+                let host = crate::host::HostRecord::read(&paths).ok().flatten();
                 let state = PrefixState {
                     paths,
                     uuid,
                     nets: Vec::new(),
                     vms: Vec::new(),
+                    host,
                 };
                 let mut env = Self::with_state(workdir, prefix_name, config, state);
                 env.half_made = Some(message);
@@ -207,6 +212,7 @@ impl Env {
             backend: OnceLock::new(),
             domain_type: OnceLock::new(),
             ssh: Mutex::new(HashMap::new()),
+            jump: OnceLock::new(),
             first_boot_locks: Mutex::new(HashMap::new()),
             unfinished_destroy: Mutex::new(None),
             half_made: None,
@@ -514,10 +520,11 @@ impl Env {
             }
         };
         let _pending = journal::begin(&self.paths, snapshot::journal_entry(&steps, name))?;
-        let mut outcomes = snapshot::take(provider.as_ref(), &steps, name, &sync)?;
+        let images = self.images()?;
+        let mut outcomes = snapshot::take(provider.as_ref(), &images, &steps, name, &sync)?;
         let cancelled = crate::owner::phase("snapshot:taken").err();
         if let Some(cancel) = &cancelled {
-            snapshot::cancel_taken(&steps, &mut outcomes, cancel);
+            snapshot::cancel_taken(&images, &steps, &mut outcomes, cancel);
         }
         let kept = snapshot::record_outcomes(&mut self.state.write(), &steps, &outcomes, name)?;
         match cancelled {
@@ -544,14 +551,15 @@ impl Env {
     /// is touched.
     pub fn revert(&self, name: &str, vms: &[String]) -> Result<()> {
         let _writer = self.write_lock("revert")?;
-        let (plan, images) = {
+        let images = self.images()?;
+        let (plan, memory_images) = {
             let state = self.state.read();
             let plan = snapshot::plan_revert(&state, vms, name)?;
-            let images: Vec<Option<(PathBuf, Option<bool>)>> = plan
+            let memory_images: Vec<Option<(PathBuf, Option<bool>)>> = plan
                 .iter()
                 .map(|(vm, _)| {
                     snapshot::memory_image(&state, vm, name).filter(|(image, _)| {
-                        let there = image.exists();
+                        let there = images.exists(image).unwrap_or(false);
                         if !there {
                             warn!(vm = %vm, image = %image.display(), "the memory image of the snapshot is gone: the VM boots from the snapshot's disks");
                         }
@@ -559,7 +567,7 @@ impl Env {
                     })
                 })
                 .collect();
-            (plan, images)
+            (plan, memory_images)
         };
         let provider = self.provider()?;
         let mut was_running = Vec::new();
@@ -577,7 +585,7 @@ impl Env {
                 disks_replaced: false,
             },
         )?;
-        let reverted = snapshot::revert(provider.as_ref(), &plan, name, |vm| {
+        let reverted = snapshot::revert(provider.as_ref(), &images, &plan, name, |vm| {
             self.vm_libvirt_name(vm)
         });
         // lago re-created these disks: whatever host key the guest now has
@@ -619,17 +627,18 @@ impl Env {
         drop(pending);
         let restores: Vec<memory::Restore> = plan
             .iter()
-            .zip(&images)
+            .zip(&memory_images)
             .filter_map(|((vm, disks), image)| {
                 let (image, quiesced) = image.clone()?;
+                // the host's paths: where the image and the disks are for libvirt
                 Some(memory::Restore {
                     vm: vm.clone(),
                     domain: self.vm_libvirt_name(vm),
-                    image,
+                    image: images.host_path(&image),
                     quiesced,
                     disks: disks
                         .iter()
-                        .map(|d| (d.backing.clone(), d.current.clone()))
+                        .map(|d| (images.host_path(&d.backing), images.host_path(&d.current)))
                         .collect(),
                 })
             })
@@ -769,7 +778,13 @@ impl Env {
         // SSH connections go first, while their guests may still answer
         // the goodbye (a dead guest costs a bounded wait per connection).
         self.ssh.lock().clear();
-        let provider = self.backend().ok().map(|b| b.provider.clone());
+        // a prefix on a remote host needs that host: the error says why
+        let remote = self.state.read().host.is_some();
+        let provider = match self.backend() {
+            Ok(b) => Some(b.provider.clone()),
+            Err(e) if remote => return Err(e),
+            Err(_) => None,
+        };
         destroy::destroy(
             &self.workdir,
             &self.prefix_name,

@@ -51,6 +51,7 @@ pub mod disk;
 pub(crate) mod env;
 mod error;
 pub mod fslock;
+pub mod host;
 pub mod lease;
 pub mod ops;
 pub mod owner;

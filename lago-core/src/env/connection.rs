@@ -18,6 +18,7 @@ use crate::provider::Provider;
 use crate::provider::auth::Credentials;
 use crate::provider::domain_type::{self, DomainTypeSetting};
 use crate::provider::libvirt::{DEFAULT_URI, Libvirt};
+use crate::ssh::JumpHost;
 use crate::xml::DomainType;
 
 impl Env {
@@ -25,8 +26,15 @@ impl Env {
         if let Some(b) = self.backend.get() {
             return Ok(b);
         }
-        let uri = self.config.get("libvirt_url").unwrap_or(DEFAULT_URI);
-        let lv = Libvirt::connect_with(uri, &Credentials::from_config(&self.config))?;
+        // a prefix on a remote host talks to that host, whatever the
+        // configuration says now
+        let recorded = self.state.read().host.as_ref().map(|h| h.uri.clone());
+        let uri = recorded
+            .as_deref()
+            .or_else(|| self.config.get("libvirt_url"))
+            .unwrap_or(DEFAULT_URI);
+        let lv = Libvirt::connect_with(uri, &Credentials::from_config(&self.config))
+            .map_err(|e| on_host(Error::from(e), recorded.as_deref()))?;
         let capabilities = lv.capabilities()?;
         let _ = self.backend.set(Backend {
             provider: Arc::new(lv),
@@ -35,6 +43,20 @@ impl Env {
         self.backend
             .get()
             .ok_or_else(|| Error::new(ErrorKind::Internal, "libvirt connection vanished"))
+    }
+
+    /// The SSH connection guests are reached through, for a prefix on a
+    /// remote host; `None` on this machine.
+    pub(super) fn jump_host(&self) -> Result<Option<Arc<JumpHost>>> {
+        let Some(uri) = self.state.read().host.as_ref().map(|h| h.uri.clone()) else {
+            return Ok(None);
+        };
+        if let Some(j) = self.jump.get() {
+            return Ok(Some(j.clone()));
+        }
+        let target = crate::host::jump_target(&uri, &self.config)?;
+        let _ = self.jump.set(Arc::new(JumpHost::new(target)));
+        Ok(self.jump.get().cloned())
     }
 
     /// `err`, a failure talking to VM `vm` over SSH, saying first that the
@@ -48,6 +70,16 @@ impl Env {
                 .with_vm(vm),
             _ => err,
         }
+    }
+
+    /// Where the prefix's images live: files here, or volumes on its host.
+    pub fn images(&self) -> Result<crate::host::Images> {
+        let host = self.state.read().host.clone();
+        Ok(crate::host::Images::new(
+            host.as_ref(),
+            self.provider()?,
+            &self.paths,
+        ))
     }
 
     /// The provider (libvirt, connected on first use).
@@ -76,7 +108,7 @@ impl Env {
             setting,
             backend.provider.as_ref(),
             &backend.capabilities,
-            &probe_cache(),
+            &probe_cache(self.state.read().host.as_ref().map(|h| h.uri.as_str())),
             probe_disk.as_deref(),
         )?;
         if setting == DomainTypeSetting::Auto {
@@ -87,14 +119,30 @@ impl Env {
     }
 }
 
-/// Where the KVM probe's answer is cached.
-fn probe_cache() -> PathBuf {
+/// `err` (a failure to reach the libvirt of a prefix's remote host, when
+/// `host` is its URI) saying which host the prefix runs on.
+fn on_host(err: Error, host: Option<&str>) -> Error {
+    match host {
+        Some(uri) => err.wrap(format!(
+            "this environment runs on the libvirt host {uri}, which cannot be reached"
+        )),
+        None => err,
+    }
+}
+
+/// Where the KVM probe's answer for this machine's libvirt, or for the
+/// remote host `uri`, is cached.
+fn probe_cache(uri: Option<&str>) -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    base.join("lago").join("kvm-probe")
+    let file = match uri.and_then(crate::host::HostUri::parse) {
+        Some(u) => format!("kvm-probe-{}", u.host.replace(['/', ':'], "_")),
+        None => "kvm-probe".to_string(),
+    };
+    base.join("lago").join(file)
 }
 
 #[cfg(test)]

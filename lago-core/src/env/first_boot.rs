@@ -74,7 +74,10 @@ impl Env {
             ..target
         };
         root.host = client.host();
-        Ok(Arc::new(SshClient::new(root)))
+        Ok(Arc::new(match client.jump() {
+            Some(jump) => SshClient::via(root, jump.clone()),
+            None => SshClient::new(root),
+        }))
     }
 
     /// The SSH client of VM `vm`, once its first-boot bootstrap (if it

@@ -48,7 +48,11 @@ impl Env {
         if let Ok(Some(t)) = self.config.get_u64("ssh_timeout") {
             target.connect_timeout = Duration::from_secs(t.max(1));
         }
-        let client = Arc::new(SshClient::new(target));
+        drop(state);
+        let client = Arc::new(match self.jump_host()? {
+            Some(jump) => SshClient::via(target, jump),
+            None => SshClient::new(target),
+        });
         Ok(self
             .ssh
             .lock()

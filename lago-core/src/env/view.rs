@@ -179,6 +179,7 @@ mod tests {
                     "distro": "el7",
                 })),
             }],
+            host: None,
         }
     }
 

@@ -16,6 +16,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::host::HostRecord;
 use crate::lease::SubnetStore;
 use crate::ops::run;
 use crate::owner;
@@ -33,6 +34,18 @@ pub fn destroy(
     provider: Option<&dyn Provider>,
 ) -> Result<()> {
     let paths = workdir.prefix(name)?;
+    let host = HostRecord::read(&paths).ok().flatten();
+    if let (Some(h), None) = (&host, provider) {
+        return Err(Error::new(
+            ErrorKind::Libvirt,
+            format!(
+                "environment '{name}' runs on the libvirt host {}, which cannot be reached: its \
+                 VMs, nets and volumes there cannot be removed, so nothing was; run `lago \
+                 destroy` again once the host is back",
+                h.uri
+            ),
+        ));
+    }
     let pending = journal::begin(
         &paths,
         journal::Pending::Destroy {
@@ -44,10 +57,17 @@ pub fn destroy(
     if let (Some(state), Some(provider)) = (&state, provider) {
         run::stop(state, provider, &[])?;
     }
+    if let (Some(h), Some(provider)) = (&host, provider) {
+        remove_volumes(provider, h)?;
+    }
     owner::test_pause("destroy:stopped");
     let lease_dir = config
         .get("lease_dir")
         .ok_or_else(|| Error::new(ErrorKind::Config, "configuration has no [lago] lease_dir"))?;
+    let lease_dir = match &host {
+        Some(h) => crate::host::lease_dir(std::path::Path::new(lease_dir), &h.uri),
+        None => std::path::PathBuf::from(lease_dir),
+    };
     let released = SubnetStore::new(lease_dir).release_all_of(&paths.uuid())?;
     for subnet in &released {
         info!(%subnet, "subnet lease released");
@@ -57,5 +77,19 @@ pub fn destroy(
     owner::test_pause("destroy:released");
     workdir.remove_prefix(name)?;
     info!(prefix = %paths.prefix_path().display(), "prefix destroyed");
+    Ok(())
+}
+
+/// Deletes every volume of the prefix on its host (disks, seeds, memory
+/// images, console logs: those named `lago-<uuid>-…`); the templates there
+/// stay for other environments.
+fn remove_volumes(provider: &dyn Provider, host: &HostRecord) -> Result<()> {
+    let mut removed = 0;
+    for v in provider.list_volumes(&host.pool)? {
+        if host.owns(&v) && provider.delete_volume(&host.pool, &v)? {
+            removed += 1;
+        }
+    }
+    info!(host = %host.uri, pool = %host.pool, volumes = removed, "volumes removed from the host");
     Ok(())
 }

@@ -155,6 +155,7 @@ mod tests {
                     spec: record(json!({"nics": [{"net": "lan", "ip": "192.168.200.3"}]})),
                 },
             ],
+            host: None,
         }
     }
 

@@ -34,10 +34,12 @@ use tracing::{debug, info, warn};
 
 use crate::bootstrap::{Choice, Decision, Method, Support, learned, nocloud, sysprep};
 use crate::config::Config;
-use crate::disk::{ImageFormat, ImagePlan};
+use crate::disk::{self, ImageFormat, ImagePlan};
 use crate::error::{Error, ErrorKind, Result};
+use crate::host::HostRecord;
 use crate::lease::{LeaseStatus, Subnet, SubnetStore};
 use crate::ops::parallel;
+use crate::ops::placement::{self, Target};
 use crate::owner::{self, Owner};
 use crate::paths::{PREFIX_VAR, Paths};
 use crate::plan::{self, NetInput, NetKind, NicInput, Plan, VmInput};
@@ -47,6 +49,7 @@ use crate::prefix::staging::{self, InitRecord};
 use crate::prefix::state::{
     DiskRecord, NetRecord, NetState, Ordered, PrefixState, Scalar, VmRecord, VmState,
 };
+use crate::provider::{Provider, Upload};
 use crate::spec::{
     self, DiskFormat, DiskType, DomainSpec, EnvSpec, NetSpec, NetType, TemplateType,
 };
@@ -117,6 +120,8 @@ struct Undo<'a> {
     prefix_dir: Option<PathBuf>,
     workdir_created: Option<PathBuf>,
     old_current: Option<(PathBuf, Option<String>)>,
+    /// Volumes made on a remote host: its provider, the pool, their names.
+    volumes: Option<(std::sync::Arc<dyn Provider>, String, Vec<String>)>,
 }
 
 impl Undo<'_> {
@@ -126,11 +131,19 @@ impl Undo<'_> {
         self.prefix_dir = None;
         self.workdir_created = None;
         self.old_current = None;
+        self.volumes = None;
     }
 }
 
 impl Drop for Undo<'_> {
     fn drop(&mut self) {
+        if let Some((provider, pool, volumes)) = self.volumes.take() {
+            for v in volumes.iter().rev() {
+                if let Err(e) = provider.delete_volume(&pool, v) {
+                    warn!(volume = %v, error = %e, "init failed and a volume it made on the host could not be removed");
+                }
+            }
+        }
         if let Some((store, subnets)) = self.leases.take() {
             for subnet in subnets {
                 if let Err(e) = store.release(subnet) {
@@ -330,7 +343,10 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     let leases = SubnetStore::new(&input.lease_dir);
     let mut reserved = reserve(opts, &input, &leases)?;
     let plan = plan_addresses(&input, &reserved, &leases)?;
-    let state = materialize(opts, config, &input, &mut reserved, &plan)?;
+    let (mut state, stored) = materialize(opts, config, &input, &mut reserved, &plan)?;
+    if let Some(target) = &input.host {
+        place_on_host(&input, target, &stored, &mut reserved, &mut state)?;
+    }
     persist(opts, &input, reserved, state)
 }
 
@@ -344,6 +360,8 @@ struct Validated {
     lease_dir: PathBuf,
     prefix_name: String,
     existing: Option<Workdir>,
+    /// The remote libvirt host it runs on (`None`: this machine).
+    host: Option<Target>,
 }
 
 impl Validated {
@@ -373,6 +391,7 @@ fn validate(opts: &InitOptions, config: &Config) -> Result<Validated> {
         lease_dir: PathBuf::new(),
         prefix_name: String::new(),
         existing: None,
+        host: None,
     };
     let lookup = |name: &str| input.lookup(name);
     let repo_location = opts.template_repo.clone().or_else(|| {
@@ -388,13 +407,24 @@ fn validate(opts: &InitOptions, config: &Config) -> Result<Validated> {
         Some(p) => p.clone(),
         None => config_path(config, "init", "template_store")?,
     };
-    input.lease_dir = config_path(config, "lago", "lease_dir")?;
+    let lease_base = config_path(config, "lago", "lease_dir")?;
     input.prefix_name = if opts.prefix_name == workdir::CURRENT {
         workdir::DEFAULT_PREFIX.to_string()
     } else {
         opts.prefix_name.clone()
     };
     Workdir::check_name(&input.prefix_name)?;
+    let need: u64 = input
+        .env
+        .domains
+        .values()
+        .map(|d| d.memory.saturating_mul(1 << 20))
+        .sum();
+    input.host = placement::choose(config, &input.prefix_name, need, &lease_base)?;
+    input.lease_dir = match &input.host {
+        Some(t) => crate::host::lease_dir(&lease_base, &t.uri),
+        None => lease_base,
+    };
     staging::recover(&opts.workdir);
     if let Some(other) = staging::live_staging(&opts.workdir, &input.prefix_name) {
         return Err(Error::new(
@@ -448,6 +478,7 @@ fn reserve<'a>(
         prefix_dir: None,
         workdir_created: None,
         old_current: None,
+        volumes: None,
     };
     if input.existing.is_none() && !opts.workdir.exists() {
         fs::create_dir_all(&opts.workdir)
@@ -594,7 +625,7 @@ fn materialize(
     input: &Validated,
     reserved: &mut Reserved,
     plan: &Plan,
-) -> Result<PrefixState> {
+) -> Result<(PrefixState, Stored)> {
     let stored = fetch_templates(input, &mut reserved.undo)?;
     let base_choice = bootstrap_choice(opts.bootstrap, input.env.bootstrap_mode, config)?;
     let mut vms = Vec::new();
@@ -617,12 +648,206 @@ fn materialize(
         .zip(&plan.nets)
         .map(|(n, np)| net_record(n, np))
         .collect::<Result<Vec<_>>>()?;
-    Ok(PrefixState {
-        paths: reserved.paths.clone(),
-        uuid: reserved.uuid.clone(),
-        nets,
-        vms,
-    })
+    Ok((
+        PrefixState {
+            paths: reserved.paths.clone(),
+            uuid: reserved.uuid.clone(),
+            nets,
+            vms,
+            host: None,
+        },
+        stored,
+    ))
+}
+
+/// Step 4b, for a prefix on a remote host: every image init made is put in
+/// the host's pool (see [`crate::host`]) and its local file removed; the
+/// host is recorded in the prefix. A disk that is an overlay of a store
+/// template becomes an overlay of that template's volume on the host
+/// (uploaded once per host); any other image is uploaded whole, and an
+/// empty disk is made there.
+fn place_on_host(
+    input: &Validated,
+    target: &Target,
+    stored: &Stored,
+    reserved: &mut Reserved,
+    state: &mut PrefixState,
+) -> Result<()> {
+    let provider: std::sync::Arc<dyn Provider> = target.provider.clone();
+    let pool = target.pool.as_str();
+    let pool_dir = provider.pool_dir(pool)?;
+    let record = HostRecord::new(&target.uri, pool, &pool_dir, &reserved.uuid);
+    let paths = reserved.paths.clone();
+    record.write(&paths)?;
+    reserved.undo.volumes = Some((provider.clone(), pool.to_string(), Vec::new()));
+    let host = record.name();
+    let made = |v: String, undo: &mut Undo| {
+        if let Some((_, _, list)) = &mut undo.volumes {
+            list.push(v);
+        }
+    };
+    for vm in &state.vms {
+        let mut images: Vec<(PathBuf, bool)> = vm
+            .spec
+            .disk_records()
+            .iter()
+            .map(|d| {
+                let empty = d.disk_type.as_ref().and_then(Scalar::as_str) == Some("empty");
+                (paths.expand(&d.path_text()), empty)
+            })
+            .collect();
+        if let Some(seed) = vm.spec.nocloud_seed.as_deref() {
+            images.push((paths.expand(seed), false));
+        }
+        for (local, empty) in images {
+            let volume = record.volume(&paths, &local).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "VM '{}': its disk {} is a file outside the prefix, which the remote \
+                         host {host} cannot open; give the disk `make_a_copy: true` or use a \
+                         template",
+                        vm.name,
+                        local.display()
+                    ),
+                )
+                .with_vm(vm.name.clone())
+            })?;
+            let info = disk::info(&local)?;
+            if empty {
+                provider.create_volume(pool, &volume, info.virtual_size, &info.format)?;
+            } else if let Some(backing) = info
+                .full_backing_filename
+                .clone()
+                .or_else(|| info.backing_filename.clone())
+            {
+                let template = stored
+                    .values()
+                    .find(|t| same_file(&t.image_path, Path::new(&backing)))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidInput,
+                            format!(
+                                "VM '{}': its image {} is an overlay of {backing}, which is not \
+                                 a template of the store; lago can put only templates on the \
+                                 remote host {host}",
+                                vm.name,
+                                local.display()
+                            ),
+                        )
+                        .with_vm(vm.name.clone())
+                    })?;
+                let template_host =
+                    ensure_template(provider.as_ref(), pool, template, input, &host)?;
+                // the overlay keeps what init wrote in it (a sysprep, build
+                // steps); only its backing pointer changes to the host's
+                let file = local
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let tmp = paths.images().join(format!(".{file}.upload"));
+                fs::copy(&local, &tmp).map_err(|e| io_error("copy", &local, e))?;
+                let sent = disk::set_backing_pointer(&tmp, &template_host, ImageFormat::Raw)
+                    .map_err(Error::from)
+                    .and_then(|()| {
+                        provider
+                            .upload_volume(
+                                pool,
+                                &volume,
+                                &Upload {
+                                    src: &tmp,
+                                    format: "qcow2",
+                                    capacity: info.virtual_size,
+                                    sent: &|_| {},
+                                },
+                            )
+                            .map_err(Error::from)
+                    });
+                let _ = fs::remove_file(&tmp);
+                sent?;
+            } else {
+                upload_whole(provider.as_ref(), pool, &volume, &local, &info)?;
+            }
+            made(volume, &mut reserved.undo);
+            fs::remove_file(&local).map_err(|e| io_error("remove", &local, e))?;
+        }
+    }
+    info!(host = %host, pool, "images placed on the host");
+    state.host = Some(record);
+    Ok(())
+}
+
+/// Whether `a` and `b` are the same file (by path, else by device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if a == b {
+        return true;
+    }
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The host path of store template `t` in pool `pool`, uploaded first
+/// when the host does not have it yet (with progress).
+fn ensure_template(
+    provider: &dyn Provider,
+    pool: &str,
+    t: &StoredTemplate,
+    input: &Validated,
+    host: &str,
+) -> Result<String> {
+    let size = fs::metadata(&t.image_path)
+        .map_err(|e| io_error("read", &t.image_path, e))?
+        .len();
+    let capacity = disk::info(&t.image_path)?.virtual_size;
+    let bar = parking_lot::Mutex::new(crate::progress::Progress::bytes(
+        format!("uploading template {} to {host}", t.name),
+        size,
+    ));
+    let (path, uploaded) = provider.ensure_template_volume(
+        pool,
+        &t.hash,
+        &Upload {
+            src: &t.image_path,
+            format: "raw",
+            capacity,
+            sent: &|n| bar.lock().add(n),
+        },
+        &input.store_path,
+    )?;
+    if uploaded {
+        bar.into_inner().finish();
+        info!(template = %t.name, host, "template uploaded to the host");
+    }
+    Ok(path)
+}
+
+/// Uploads image `local` whole into volume `volume` (its own format).
+fn upload_whole(
+    provider: &dyn Provider,
+    pool: &str,
+    volume: &str,
+    local: &Path,
+    info: &disk::QemuImgInfo,
+) -> Result<()> {
+    let format = if local.extension().is_some_and(|e| e == "iso") {
+        "iso"
+    } else {
+        info.format.as_str()
+    };
+    provider.upload_volume(
+        pool,
+        volume,
+        &Upload {
+            src: local,
+            format,
+            capacity: info.virtual_size,
+            sent: &|_| {},
+        },
+    )?;
+    Ok(())
 }
 
 type Stored = HashMap<(String, Option<String>), StoredTemplate>;

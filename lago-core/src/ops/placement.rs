@@ -5,9 +5,156 @@
 //! yet — among the hosts where it fits. None fitting is an error that names
 //! every host and its figures, so the user sees why.
 //!
-//! Pure planning: the figures are gathered by the caller.
+//! [`place`] is pure planning; [`choose`] gathers the figures from the
+//! hosts (`[lago] libvirt_hosts`) and connects to the chosen one.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
+use crate::host::{self, HostUri};
+use crate::lease::{LeaseStatus, SubnetStore};
+use crate::provider::Provider;
+use crate::provider::auth::Credentials;
+use crate::provider::libvirt::Libvirt;
+
+/// The remote host a new environment runs on.
+pub struct Target {
+    /// Its libvirt URI.
+    pub uri: String,
+    /// The storage pool for the environment's images (`[lago] libvirt_pool`).
+    pub pool: String,
+    /// The connection to it.
+    pub provider: Arc<Libvirt>,
+}
+
+/// The storage pool lago keeps images in on a remote host.
+pub fn pool_name(config: &Config) -> String {
+    config
+        .get("libvirt_pool")
+        .filter(|p| !p.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
+/// The URIs of `[lago] libvirt_hosts` (separated by spaces, commas or
+/// lines).
+pub fn host_list(config: &Config) -> Vec<String> {
+    config
+        .get("libvirt_hosts")
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Memory that lago's environments running on `provider` (those holding
+/// a subnet lease in `leases`) are given but do not use yet.
+fn claimed(provider: &dyn Provider, leases: &SubnetStore) -> Result<u64> {
+    let heads: Vec<String> = leases
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.status == LeaseStatus::Valid)
+        .filter_map(|e| {
+            e.owner
+                .map(|o| format!("{}-", o.uuid.chars().take(8).collect::<String>()))
+        })
+        .collect();
+    let mut sum = 0u64;
+    for vm in provider.list_vms()? {
+        if !heads.iter().any(|h| vm.starts_with(h.as_str())) {
+            continue;
+        }
+        if let Ok(Some((given, rss))) = provider.vm_memory(&vm) {
+            sum = sum.saturating_add(given.saturating_sub(rss));
+        }
+    }
+    Ok(sum)
+}
+
+/// The remote host environment `env` (needing `need` bytes of memory)
+/// runs on: with `[lago] libvirt_hosts`, the one [`place`] picks (a host
+/// that cannot be reached is left out, with a warning); else the host of
+/// `[lago] libvirt_url` when that is not this machine; `None` for this
+/// machine. `lease_base` is `[lago] lease_dir`.
+pub fn choose(config: &Config, env: &str, need: u64, lease_base: &Path) -> Result<Option<Target>> {
+    let creds = Credentials::from_config(config);
+    let pool = pool_name(config);
+    let hosts = host_list(config);
+    if hosts.is_empty() {
+        let uri = config
+            .get("libvirt_url")
+            .unwrap_or(crate::provider::libvirt::DEFAULT_URI);
+        if HostUri::parse(uri).is_none() {
+            return Ok(None);
+        }
+        let provider = Arc::new(Libvirt::connect_with(uri, &creds)?);
+        return Ok(Some(Target {
+            uri: uri.to_string(),
+            pool,
+            provider,
+        }));
+    }
+    let mut loads = Vec::new();
+    let mut conns = Vec::new();
+    let mut unreachable = Vec::new();
+    for uri in &hosts {
+        let figures = Libvirt::connect_with(uri, &creds)
+            .map_err(Error::from)
+            .and_then(|lv| {
+                let free = lv.host_free_memory()?;
+                let leases = SubnetStore::new(host::lease_dir(lease_base, uri));
+                let claimed = claimed(&lv, &leases)?;
+                Ok((lv, free, claimed))
+            });
+        match figures {
+            Ok((lv, free, claimed)) => {
+                loads.push(HostLoad {
+                    uri: uri.clone(),
+                    free,
+                    claimed,
+                });
+                conns.push(lv);
+            }
+            Err(e) => {
+                warn!(host = %uri, error = %e.full_message(), "libvirt host left out: cannot reach it");
+                unreachable.push(format!("{uri} ({})", e.full_message()));
+            }
+        }
+    }
+    if loads.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Libvirt,
+            format!(
+                "no libvirt host of [lago] libvirt_hosts can be reached to place environment \
+                 '{env}' on: {}",
+                unreachable.join(", ")
+            ),
+        ));
+    }
+    let i = place(&loads, env, need)?;
+    let load = &loads[i];
+    info!(
+        host = %load.uri,
+        free_gib = load.free as f64 / f64::from(1u32 << 30),
+        claimed_gib = load.claimed as f64 / f64::from(1u32 << 30),
+        "environment placed"
+    );
+    let provider = Arc::new(conns.swap_remove(i));
+    if HostUri::parse(&load.uri).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Target {
+        uri: load.uri.clone(),
+        pool,
+        provider,
+    }))
+}
 
 /// One candidate host and its memory figures, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! failure was an image under a folder qemu cannot search).
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -108,15 +109,36 @@ pub fn start(
         }
         let (paths, seed) = images(state, vm);
         for p in &paths {
-            if !p.exists() {
+            let volume = state
+                .host
+                .as_ref()
+                .and_then(|h| Some((h, h.volume(&state.paths, p)?)));
+            let there = match volume {
+                Some((h, v)) => provider.volume_capacity(&h.pool, &v)?.is_some(),
+                None => p.exists(),
+            };
+            if !there {
+                let on = match &state.host {
+                    Some(h) => format!(" (on {})", h.name()),
+                    None => String::new(),
+                };
                 return Err(Error::new(
                     ErrorKind::NotFound,
-                    format!("VM '{}': its image {} does not exist", vm.name, p.display()),
+                    format!(
+                        "VM '{}': its image {}{on} does not exist",
+                        vm.name,
+                        p.display()
+                    ),
                 ));
             }
-            disk::check_qemu_can_reach(p)?;
+            if state.host.is_none() {
+                disk::check_qemu_can_reach(p)?;
+            }
         }
-        let extra: Vec<(String, String)> = seed.into_iter().map(|s| (s, seed_dev(vm))).collect();
+        let extra: Vec<(String, String)> = seed
+            .into_iter()
+            .map(|s| (render::host_path(state, Path::new(&s)), seed_dev(vm)))
+            .collect();
         let dom = render::domain(state, vm, domain_type, host_vendor, &extra);
         to_start.push((vm.name.clone(), xml::domain_xml(&dom)));
     }

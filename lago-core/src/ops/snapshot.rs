@@ -25,7 +25,7 @@
 //! (the error says so).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -33,6 +33,8 @@ use tracing::{info, warn};
 
 use crate::disk::{self, ImageFormat};
 use crate::error::{Error, ErrorKind, Result};
+use crate::host::Images;
+use crate::host::images::tmp_name;
 use crate::ops::memory::{self, MemoryStep};
 use crate::ops::parallel;
 use crate::ops::run;
@@ -161,7 +163,8 @@ pub fn plan(
                 continue;
             }
             let current = state.paths.expand(&d.path);
-            if !current.exists() {
+            // on a remote host, the host's libvirt says what is missing
+            if state.host.is_none() && !current.exists() {
                 return Err(Error::new(
                     ErrorKind::NotFound,
                     format!(
@@ -308,11 +311,9 @@ pub fn journal_entry(steps: &[VmStep], name: &str) -> crate::prefix::journal::Pe
     }
 }
 
-fn remove_overlays(disks: &[DiskStep], upto: usize) {
+fn remove_overlays(images: &Images, disks: &[DiskStep], upto: usize) {
     for d in disks.iter().take(upto) {
-        if let Err(e) = fs::remove_file(&d.overlay)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
+        if let Err(e) = images.remove(&d.overlay) {
             warn!(path = %d.overlay.display(), error = %e, "cannot remove an overlay of a failed snapshot");
         }
     }
@@ -320,18 +321,11 @@ fn remove_overlays(disks: &[DiskStep], upto: usize) {
 
 /// Makes the overlays of one VM (removing them again on failure). `live`:
 /// the VM runs, so its images are not opened (qemu holds them locked).
-fn make_overlays(step: &VmStep, live: bool) -> Result<()> {
+fn make_overlays(images: &Images, step: &VmStep, live: bool) -> Result<()> {
     for (i, d) in step.disks.iter().enumerate() {
-        let made = if live {
-            disk::info(&d.current).and_then(|inf| {
-                disk::create_overlay_unopened(&d.current, d.format, &d.overlay, inf.virtual_size)
-            })
-        } else {
-            disk::create_overlay(&d.current, d.format, &d.overlay)
-        };
-        if let Err(e) = made {
-            remove_overlays(&step.disks, i);
-            return Err(e.into());
+        if let Err(e) = images.overlay(&d.current, d.format, &d.overlay, live) {
+            remove_overlays(images, &step.disks, i);
+            return Err(e);
         }
     }
     Ok(())
@@ -365,12 +359,13 @@ struct Prepared {
 /// running guest, whose domain is checked to have the planned disks).
 fn prepare_one(
     provider: &dyn Provider,
+    images: &Images,
     step: &VmStep,
     sync: &(dyn Fn(&str) -> Result<()> + Sync),
 ) -> Result<Prepared> {
     let live = provider.vm_state(&step.domain)?.is_running();
     if !live {
-        make_overlays(step, false)?;
+        make_overlays(images, step, false)?;
         return Ok(Prepared {
             live,
             disks: Vec::new(),
@@ -395,7 +390,7 @@ fn prepare_one(
                 .disks
                 .iter()
                 .find(|d| &d.dev == dev)
-                .map(|d| d.overlay.to_string_lossy().into_owned()),
+                .map(|d| images.host_path(&d.overlay).to_string_lossy().into_owned()),
         })
         .collect();
     if let Some(missing) = step
@@ -411,18 +406,24 @@ fn prepare_one(
             ),
         ));
     }
-    make_overlays(step, true)?;
+    make_overlays(images, step, true)?;
     Ok(Prepared {
         live,
         disks,
         agent_connected: facts.agent_connected,
-        memory: step.memory.as_ref().map(|m| m.path.clone()),
+        memory: step.memory.as_ref().map(|m| images.host_path(&m.path)),
     })
 }
 
 /// The second half: a running VM's libvirt snapshot onto its overlays
 /// (removed again if it fails).
-fn commit_one(provider: &dyn Provider, step: &VmStep, name: &str, prep: &Prepared) -> Result<()> {
+fn commit_one(
+    provider: &dyn Provider,
+    images: &Images,
+    step: &VmStep,
+    name: &str,
+    prep: &Prepared,
+) -> Result<()> {
     if !prep.live {
         return Ok(());
     }
@@ -434,8 +435,13 @@ fn commit_one(provider: &dyn Provider, step: &VmStep, name: &str, prep: &Prepare
         match &done {
             Ok(()) => info!(vm = %step.vm, image = %image.display(), "memory snapshot taken"),
             Err(_) => {
-                remove_overlays(&step.disks, step.disks.len());
-                memory::remove_image(image);
+                remove_overlays(images, &step.disks, step.disks.len());
+                match &step.memory {
+                    Some(m) if images.is_remote() => {
+                        let _ = images.remove(&m.path);
+                    }
+                    _ => memory::remove_image(image),
+                }
             }
         }
         return done;
@@ -459,7 +465,7 @@ fn commit_one(provider: &dyn Provider, step: &VmStep, name: &str, prep: &Prepare
         Ok(()) => {
             info!(vm = %step.vm, quiesce_tried = prep.agent_connected, "live snapshot taken")
         }
-        Err(_) => remove_overlays(&step.disks, step.disks.len()),
+        Err(_) => remove_overlays(images, &step.disks, step.disks.len()),
     }
     done
 }
@@ -472,18 +478,19 @@ fn commit_one(provider: &dyn Provider, step: &VmStep, name: &str, prep: &Prepare
 /// `snapshot:overlays` removes every overlay and is the `Err`.
 pub fn take(
     provider: &dyn Provider,
+    images: &Images,
     steps: &[VmStep],
     name: &str,
     sync: &(dyn Fn(&str) -> Result<()> + Sync),
 ) -> Result<Vec<VmOutcome>> {
     let prepared = parallel::map(steps, "making snapshot overlays", |step| {
-        Ok(prepare_one(provider, step, sync))
+        Ok(prepare_one(provider, images, step, sync))
     });
     let prepared: Vec<Result<Prepared>> = prepared.into_iter().map(|r| r.and_then(|p| p)).collect();
     let drop_all = |prepared: &[Result<Prepared>]| {
         for (p, step) in prepared.iter().zip(steps) {
             if p.is_ok() {
-                remove_overlays(&step.disks, step.disks.len());
+                remove_overlays(images, &step.disks, step.disks.len());
             }
         }
     };
@@ -547,7 +554,7 @@ pub fn take(
         .collect();
     let results = memory::with_save_progress(provider, &paused, sizes.iter().sum(), || {
         parallel::map(&jobs, "taking a snapshot", |(step, prep)| {
-            Ok(commit_one(provider, step, name, prep))
+            Ok(commit_one(provider, images, step, name, prep))
         })
     });
     memory::resume_all(provider, &paused);
@@ -566,7 +573,7 @@ pub fn take(
     if outcomes.iter().any(|o| o.result.is_err()) {
         for (o, step) in outcomes.iter().zip(steps) {
             if o.result.is_ok() && !o.live {
-                remove_overlays(&step.disks, step.disks.len());
+                remove_overlays(images, &step.disks, step.disks.len());
             }
         }
     }
@@ -577,10 +584,10 @@ pub fn take(
 /// the stopped VMs' overlays are removed and their outcome becomes
 /// `cancel`; the running VMs, which write to their new overlays now, keep
 /// the snapshot (they are recorded).
-pub fn cancel_taken(steps: &[VmStep], outcomes: &mut [VmOutcome], cancel: &Error) {
+pub fn cancel_taken(images: &Images, steps: &[VmStep], outcomes: &mut [VmOutcome], cancel: &Error) {
     for (o, step) in outcomes.iter_mut().zip(steps) {
         if o.result.is_ok() && !o.live {
-            remove_overlays(&step.disks, step.disks.len());
+            remove_overlays(images, &step.disks, step.disks.len());
             o.result = Err(Error::new(cancel.kind(), cancel.message().to_string()));
         }
     }
@@ -660,6 +667,7 @@ pub fn outcome(outcomes: &[VmOutcome], kept: &[String], name: &str) -> Result<()
 /// after all VMs were tried.
 pub fn revert(
     provider: &dyn Provider,
+    images: &Images,
     plan: &[(String, Vec<RevertDisk>)],
     name: &str,
     domain_of: impl Fn(&str) -> String + Sync,
@@ -669,7 +677,7 @@ pub fn revert(
     })?;
     crate::owner::phase("revert:stopped")?;
     parallel::each(plan, "reverting a VM", |(vm, disks)| {
-        revert_disks(disks).map_err(|e| {
+        revert_disks(images, disks).map_err(|e| {
             let message = format!("revert of VM '{vm}' to '{name}': {}", e.full_message());
             e.wrap(message).with_vm(vm.as_str())
         })
@@ -750,7 +758,7 @@ pub fn plan_revert(
                 )
             })?;
             let backing = state.paths.expand(path);
-            if !backing.exists() {
+            if state.host.is_none() && !backing.exists() {
                 return Err(Error::new(
                     ErrorKind::NotFound,
                     format!(
@@ -773,28 +781,11 @@ pub fn plan_revert(
 
 /// Replaces each disk's current overlay with an empty one on the
 /// snapshot's file (made aside, then renamed over it). The VM must be down.
-pub fn revert_disks(disks: &[RevertDisk]) -> Result<()> {
+pub fn revert_disks(images: &Images, disks: &[RevertDisk]) -> Result<()> {
     for d in disks {
-        let tmp = tmp_name(&d.current);
-        let _ = fs::remove_file(&tmp);
-        disk::create_overlay(&d.backing, d.backing_format, &tmp)?;
-        if let Err(e) = fs::rename(&tmp, &d.current) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::new(
-                ErrorKind::Io,
-                format!("cannot replace {}: {e}", d.current.display()),
-            ));
-        }
+        images.replace_overlay(&d.backing, d.backing_format, &d.current)?;
     }
     Ok(())
-}
-
-fn tmp_name(p: &Path) -> PathBuf {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    p.with_file_name(format!(".{name}.revert.{}", std::process::id()))
 }
 
 /// The key that marks, in `lago snapshot --list`, each disk dict of a
@@ -838,6 +829,7 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::path::Path;
 
     fn state_with(dir: &Path, spec: Value) -> PrefixState {
         let paths = Paths::new(dir);
@@ -849,6 +841,7 @@ mod tests {
                 name: "vm0".into(),
                 spec: serde_json::from_value(spec).unwrap(),
             }],
+            host: None,
         }
     }
 

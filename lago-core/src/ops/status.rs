@@ -60,12 +60,18 @@ pub fn status_info(
         }
         vms.insert(vm.name.clone(), info);
     }
-    json!({
-        "Prefix": {
-            "Base directory": state.paths.prefix_path().to_string_lossy(),
-            "UUID": state.uuid,
-            "Networks": Value::Object(nets),
-            "VMs": Value::Object(vms),
-        }
-    })
+    let mut prefix = json!({
+        "Base directory": state.paths.prefix_path().to_string_lossy(),
+        "UUID": state.uuid,
+        "Networks": Value::Object(nets),
+        "VMs": Value::Object(vms),
+    });
+    // where it runs, when that is not this machine (Lago had no such key)
+    if let (Some(host), Value::Object(p)) = (&state.host, &mut prefix) {
+        p.insert(
+            "Host".into(),
+            json!({"libvirt": host.uri, "pool": host.pool}),
+        );
+    }
+    json!({ "Prefix": prefix })
 }

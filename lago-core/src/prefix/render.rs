@@ -146,6 +146,17 @@ fn disk_format(s: &str) -> DiskFormat {
     }
 }
 
+/// Where the libvirt host sees the prefix's file `local` (see
+/// [`crate::host`]): `local` itself on this machine.
+pub fn host_path(state: &PrefixState, local: &std::path::Path) -> String {
+    match &state.host {
+        Some(host) => host.host_path(&state.paths, local),
+        None => local.to_path_buf(),
+    }
+    .to_string_lossy()
+    .into_owned()
+}
+
 /// The XML input of VM `vm`. `extra_disks` (e.g. a NoCloud seed) are added
 /// read-only after the VM's own disks.
 pub fn domain(
@@ -160,7 +171,7 @@ pub fn domain(
         .disks()
         .into_iter()
         .map(|d| Disk {
-            path: paths.expand(&d.path).to_string_lossy().into_owned(),
+            path: host_path(state, &paths.expand(&d.path)),
             format: disk_format(&d.format),
             dev: d.dev,
             read_only: false,
@@ -196,13 +207,14 @@ pub fn domain(
         emulator: None,
         disks,
         nics,
-        console_log: Some(
-            paths
+        console_log: Some(match &state.host {
+            Some(host) => host.console_log(&vm.name),
+            None => paths
                 .logs()
                 .join(format!("{}.console.log", vm.name))
                 .to_string_lossy()
                 .into_owned(),
-        ),
+        }),
     }
 }
 

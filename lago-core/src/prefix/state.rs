@@ -283,6 +283,8 @@ pub struct PrefixState {
     pub nets: Vec<NetState>,
     /// Its VMs, in `virt/env` order.
     pub vms: Vec<VmState>,
+    /// The remote libvirt host it runs on (`None`: this machine).
+    pub host: Option<crate::host::HostRecord>,
 }
 
 impl PrefixState {
@@ -312,11 +314,16 @@ impl PrefixState {
                 spec,
             });
         }
+        let host = crate::host::HostRecord::read(paths).map_err(|source| StateError::Io {
+            path: paths.prefixed(crate::host::RECORD_FILE),
+            source,
+        })?;
         Ok(Self {
             paths: paths.clone(),
             uuid,
             nets,
             vms,
+            host,
         })
     }
 

@@ -25,7 +25,7 @@ use virt::error::ErrorNumber;
 
 use super::auth::{self, Credentials};
 use super::dhcp_leases;
-use super::{Provider, ProviderError, ProviderObject, VmState};
+use super::{Provider, ProviderError, ProviderObject, Upload, VmState, storage};
 
 /// The default connection URI (config `libvirt_url`).
 pub const DEFAULT_URI: &str = "qemu:///system";
@@ -496,6 +496,91 @@ impl Provider for Libvirt {
             conn.restore_domain_flags(&file, Some(xml), virt::sys::VIR_DOMAIN_SAVE_RUNNING)
                 .map_err(fail("restore memory image", &file))
         })
+    }
+
+    fn vm_memory(&self, name: &str) -> Result<Option<(u64, u64)>, ProviderError> {
+        self.on_domain_value(name, "read the memory of domain", |dom| {
+            let given = dom.max_memory()?.saturating_mul(1024);
+            let rss = dom
+                .memory_stats(0)?
+                .iter()
+                .find(|s| s.tag == virt::sys::VIR_DOMAIN_MEMORY_STAT_RSS)
+                .map_or(0, |s| s.val.saturating_mul(1024));
+            Ok(Some((given, rss)))
+        })
+    }
+
+    fn pool_dir(&self, pool: &str) -> Result<String, ProviderError> {
+        storage::pool_dir(self, pool)
+    }
+
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, ProviderError> {
+        storage::list(self, pool)
+    }
+
+    fn volume_capacity(&self, pool: &str, name: &str) -> Result<Option<u64>, ProviderError> {
+        storage::capacity(self, pool, name)
+    }
+
+    fn upload_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        upload: &Upload<'_>,
+    ) -> Result<String, ProviderError> {
+        storage::upload(
+            self,
+            pool,
+            name,
+            upload.src,
+            upload.format,
+            upload.capacity,
+            &mut |n| (upload.sent)(n),
+        )
+    }
+
+    fn ensure_template_volume(
+        &self,
+        pool: &str,
+        sha1: &str,
+        upload: &Upload<'_>,
+        lock_dir: &Path,
+    ) -> Result<(String, bool), ProviderError> {
+        storage::ensure_template(
+            self,
+            pool,
+            upload.src,
+            sha1,
+            upload.format,
+            upload.capacity,
+            lock_dir,
+            &mut |n| (upload.sent)(n),
+        )
+    }
+
+    fn create_overlay_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity: u64,
+        backing: &str,
+        backing_format: &str,
+    ) -> Result<String, ProviderError> {
+        storage::create_overlay(self, pool, name, capacity, backing, backing_format)
+    }
+
+    fn create_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity: u64,
+        format: &str,
+    ) -> Result<String, ProviderError> {
+        storage::create_empty(self, pool, name, capacity, format)
+    }
+
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<bool, ProviderError> {
+        storage::delete(self, pool, name)
     }
 
     fn host_free_memory(&self) -> Result<u64, ProviderError> {

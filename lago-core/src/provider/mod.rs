@@ -289,6 +289,99 @@ pub trait Provider: Send + Sync {
         let _ = name;
         Ok(None)
     }
+    /// Memory of running VM `name` in bytes: what it is given and what its
+    /// qemu process holds now (resident set), if the provider knows.
+    fn vm_memory(&self, name: &str) -> Result<Option<(u64, u64)>, ProviderError> {
+        let _ = name;
+        Ok(None)
+    }
+    /// The folder on the host that storage pool `pool` keeps its volumes
+    /// in. The storage calls below serve environments on a remote host
+    /// (see [`crate::host`]); the default provider has no pools.
+    fn pool_dir(&self, pool: &str) -> Result<String, ProviderError> {
+        Err(no_pools("read storage pool", pool))
+    }
+    /// The names of every volume of pool `pool`.
+    fn list_volumes(&self, pool: &str) -> Result<Vec<String>, ProviderError> {
+        Err(no_pools("list volumes of", pool))
+    }
+    /// The guest size of volume `name` of pool `pool`, if it exists.
+    fn volume_capacity(&self, pool: &str, name: &str) -> Result<Option<u64>, ProviderError> {
+        Err(no_pools("read volume", &format!("{pool}/{name}")))
+    }
+    /// Uploads local file `src` into a new volume (see
+    /// [`storage::upload`]); returns its path on the host.
+    fn upload_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        upload: &Upload<'_>,
+    ) -> Result<String, ProviderError> {
+        let _ = upload;
+        Err(no_pools("upload to volume", &format!("{pool}/{name}")))
+    }
+    /// The host path of a template image kept in pool `pool` by content,
+    /// uploaded first if missing (see [`storage::ensure_template`]); and
+    /// whether it was uploaded.
+    fn ensure_template_volume(
+        &self,
+        pool: &str,
+        sha1: &str,
+        upload: &Upload<'_>,
+        lock_dir: &Path,
+    ) -> Result<(String, bool), ProviderError> {
+        let _ = (sha1, upload, lock_dir);
+        Err(no_pools("upload to volume", pool))
+    }
+    /// Creates a qcow2 overlay volume on the host file `backing`; returns
+    /// its path on the host.
+    fn create_overlay_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity: u64,
+        backing: &str,
+        backing_format: &str,
+    ) -> Result<String, ProviderError> {
+        let _ = (capacity, backing, backing_format);
+        Err(no_pools("create volume", &format!("{pool}/{name}")))
+    }
+    /// Creates an empty volume; returns its path on the host.
+    fn create_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        capacity: u64,
+        format: &str,
+    ) -> Result<String, ProviderError> {
+        let _ = (capacity, format);
+        Err(no_pools("create volume", &format!("{pool}/{name}")))
+    }
+    /// Deletes volume `name` of pool `pool`; `false` when there was none.
+    fn delete_volume(&self, pool: &str, name: &str) -> Result<bool, ProviderError> {
+        Err(no_pools("delete volume", &format!("{pool}/{name}")))
+    }
+}
+
+/// A local file to upload into a storage volume.
+pub struct Upload<'a> {
+    /// The file.
+    pub src: &'a Path,
+    /// The volume's format (`raw`, `qcow2`).
+    pub format: &'a str,
+    /// The volume's guest size in bytes.
+    pub capacity: u64,
+    /// Called with the bytes of each chunk sent.
+    pub sent: &'a (dyn Fn(u64) + Sync),
+}
+
+fn no_pools(op: &'static str, object: &str) -> ProviderError {
+    ProviderError::new(
+        op,
+        ProviderObject::Volume,
+        object,
+        "this provider has no storage pools",
+    )
 }
 
 /// The error of a provider that cannot do `op`.

@@ -96,6 +96,78 @@ pub fn delete(lv: &Libvirt, pool: &str, name: &str) -> Result<bool, ProviderErro
     })
 }
 
+/// The folder on the host that pool `pool` keeps its volumes in (its
+/// `<target><path>`).
+pub fn pool_dir(lv: &Libvirt, pool: &str) -> Result<String, ProviderError> {
+    lv.with_connection(|conn| {
+        let p = pool_of(conn, pool)?;
+        let xml = p.xml_desc(0).map_err(|e| {
+            ProviderError::libvirt("read storage pool", ProviderObject::Volume, pool, e)
+        })?;
+        target_path(&xml).ok_or_else(|| {
+            ProviderError::new(
+                "read storage pool",
+                ProviderObject::Volume,
+                pool,
+                "its XML has no <target><path> (lago needs a directory pool)",
+            )
+        })
+    })
+}
+
+/// The text of `<target><path>` in a pool's XML.
+fn target_path(xml: &str) -> Option<String> {
+    let target = &xml[xml.find("<target>")?..];
+    let start = target.find("<path>")? + "<path>".len();
+    let end = target[start..].find("</path>")? + start;
+    let path = target[start..end].trim();
+    (!path.is_empty()).then(|| path.to_string())
+}
+
+/// The names of every volume of pool `pool` (refreshed first, so files
+/// libvirt made outside the storage API, such as memory images and
+/// console logs, are listed too).
+pub fn list(lv: &Libvirt, pool: &str) -> Result<Vec<String>, ProviderError> {
+    lv.with_connection(|conn| {
+        let p = pool_of(conn, pool)?;
+        let _ = p.refresh(0);
+        p.list_volumes()
+            .map_err(|e| ProviderError::libvirt("list volumes of", ProviderObject::Volume, pool, e))
+    })
+}
+
+/// The guest size in bytes of volume `name` of pool `pool`, if it exists.
+pub fn capacity(lv: &Libvirt, pool: &str, name: &str) -> Result<Option<u64>, ProviderError> {
+    lv.with_connection(|conn| {
+        let p = pool_of(conn, pool)?;
+        lookup(&p, pool, name)?
+            .map(|v| {
+                v.info()
+                    .map(|i| i.capacity)
+                    .map_err(failed("read volume", volume(pool, name)))
+            })
+            .transpose()
+    })
+}
+
+/// Creates an empty volume `name` (format `format`, guest size `capacity`
+/// bytes) in pool `pool`; returns its path on the host.
+pub fn create_empty(
+    lv: &Libvirt,
+    pool: &str,
+    name: &str,
+    capacity: u64,
+    format: &str,
+) -> Result<String, ProviderError> {
+    let vol = VolumeXml {
+        name: name.to_string(),
+        capacity,
+        format: format.to_string(),
+        backing: None,
+    };
+    lv.with_connection(|conn| create(conn, pool, &vol).map(|(_, path)| path))
+}
+
 /// Creates volume `vol` in pool `pool`, which must not have one of that
 /// name; returns it and its path on the host.
 fn create(
@@ -324,4 +396,23 @@ pub fn ensure_template(
     let _ = std::fs::remove_file(&stamp);
     written?;
     Ok((path, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_path;
+
+    #[test]
+    fn the_pool_folder_is_its_target_path() {
+        let xml = "<pool type='dir'><name>default</name><source>\n</source>\
+                   <target>\n  <path>/var/lib/libvirt/images</path>\n  <permissions/>\n</target></pool>";
+        assert_eq!(target_path(xml).as_deref(), Some("/var/lib/libvirt/images"));
+        // a <path> outside <target> (a source device) is not it
+        let xml = "<pool><source><device path='/dev/x'/><path>/src</path></source></pool>";
+        assert_eq!(target_path(xml), None);
+        assert_eq!(
+            target_path("<pool><target><path> </path></target></pool>"),
+            None
+        );
+    }
 }

@@ -525,6 +525,11 @@ def _list_args(p: argparse.ArgumentParser) -> None:
             "try to find a Workdir relative to the current directory.\n"
         ),
     )
+    p.add_argument(
+        "--hosts",
+        action="store_true",
+        help="Show where each prefix runs: its libvirt host's URI, or 'local'",
+    )
 
 
 @verb("List the prefixes (envs) in a Workdir", _list_args)
@@ -537,8 +542,23 @@ def do_list(args: argparse.Namespace) -> int:
     # Lago lists the prefixes in the order the folder gives them.
     with os.scandir(path) as entries:
         ordered = [e.name for e in entries if e.name in names]
+    if getattr(args, "hosts", False):
+        print(args.out_format.format({name: _prefix_host(os.path.join(path, name)) for name in ordered}))
+        return 0
     print(args.out_format.format(ordered))
     return 0
+
+
+def _prefix_host(prefix: str) -> str:
+    """The libvirt URI of the remote host the prefix at `prefix` runs on
+    (its `host` record), or `local`."""
+    try:
+        with open(os.path.join(prefix, "host"), encoding="utf-8") as f:
+            return str(json.load(f)["uri"])
+    except FileNotFoundError:
+        return "local"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unknown ({exc})"
 
 
 def _set_current_args(p: argparse.ArgumentParser) -> None:

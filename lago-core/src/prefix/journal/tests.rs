@@ -42,6 +42,7 @@ fn prefix(dir: &Path) -> Paths {
         uuid: "0123456789abcdef0123456789abcdef".into(),
         nets: Vec::new(),
         vms: vec![vm("vm0"), vm("vm1")],
+        host: None,
     }
     .save()
     .unwrap();

@@ -1,0 +1,124 @@
+"""An environment on a remote libvirt host, end to end through the CLI:
+its images in the host's pool, its guests reached through the host only,
+snapshots there, and nothing left on the host after `destroy`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import host_objects, lago, lago_ok, virsh
+
+ONE_VM = """\
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: lan}]
+    disks: [{template_name: tiny, type: template, name: root, dev: vda, format: qcow2}]
+    artifacts: [/etc/hostname]
+nets:
+  lan: {type: nat, management: true}
+"""
+
+
+def test_an_environment_on_a_remote_host_end_to_end(tmp_path: Path, lago_env: dict[str, str], uris: list[str]) -> None:
+    uri = uris[0]
+    pool = lago_env["LAGO_LIBVIRT_POOL"]
+    env = {**lago_env, "LAGO_LIBVIRT_URL": uri}
+    (tmp_path / "LagoInitFile").write_text(ONE_VM)
+    lago_ok(tmp_path, env, "init", "LagoInitFile")
+    prefix = tmp_path / ".lago" / "default"
+    uuid = (prefix / "uuid").read_text()
+    try:
+        record = json.loads((prefix / "host").read_text())
+        assert record["uri"] == uri and record["pool"] == pool
+        # the images are volumes on the host, not files here
+        assert not [p.name for p in (prefix / "images").iterdir()]
+        vols = host_objects(uri, pool, uuid)
+        assert f"lago-{uuid}-vm0_root.qcow2" in vols, vols
+        assert any(v.startswith("lago-template-") for v in virsh(uri, "vol-list", pool))
+
+        # a command run without the URI still goes to the prefix's host
+        plain = {k: v for k, v in env.items() if k != "LAGO_LIBVIRT_URL"}
+        lago_ok(tmp_path, plain, "start")
+        assert any(n.startswith(uuid[:8] + "-vm0") for n in virsh(uri, "list", "--name"))
+        status = json.loads(lago_ok(tmp_path, plain, "--out-format", "json", "status").stdout)
+        assert status["Prefix"]["Host"] == {"libvirt": uri, "pool": pool}
+        assert status["Prefix"]["VMs"]["vm0"]["status"] == "running"
+
+        # the guest's address is on the host's private net: SSH goes through the host
+        r = lago_ok(tmp_path, plain, "shell", "vm0", "cat", "/etc/hostname")
+        assert r.stdout.strip() == "vm0"
+        (tmp_path / "f.txt").write_text("through the host\n")
+        lago_ok(tmp_path, plain, "copy-to-vm", "vm0", str(tmp_path / "f.txt"), "/root/f.txt")
+        lago_ok(tmp_path, plain, "copy-from-vm", "vm0", "/root/f.txt", str(tmp_path / "g.txt"))
+        assert (tmp_path / "g.txt").read_text() == "through the host\n"
+
+        # a snapshot's overlay is a volume on the host; a revert drops what came after
+        lago_ok(tmp_path, plain, "snapshot", "s1")
+        assert f"lago-{uuid}-vm0_root.s1.qcow2" in host_objects(uri, pool, uuid)
+        lago_ok(tmp_path, plain, "shell", "vm0", "-c", "echo late > /root/after && sync")
+        lago_ok(tmp_path, plain, "revert", "s1")
+        r = lago(tmp_path, plain, "shell", "vm0", "-c", "test -e /root/after")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert lago_ok(tmp_path, plain, "shell", "vm0", "cat", "/root/f.txt").stdout == "through the host\n"
+
+        out = tmp_path / "collected"
+        lago_ok(tmp_path, plain, "collect", "--output", str(out))
+        assert (out / "vm0" / "_etc_hostname").read_text().strip() == "vm0"
+    finally:
+        r = lago(tmp_path, {k: v for k, v in env.items() if k != "LAGO_LIBVIRT_URL"}, "destroy", "-y")
+    assert r.returncode == 0, r.stderr
+    assert not prefix.exists()
+    # nothing of it is left on the host; the template stays for the next environment
+    assert host_objects(uri, pool, uuid) == []
+    assert any(v.startswith("lago-template-") for v in virsh(uri, "vol-list", pool))
+    leases = Path(env["LAGO_LEASE_DIR"])
+    assert not list(leases.rglob("*.lease")), list(leases.rglob("*"))
+
+
+def test_four_environments_spread_over_two_hosts_by_free_memory(
+    tmp_path: Path, lago_env: dict[str, str], uris: list[str]
+) -> None:
+    """With a host pool, each new environment goes to the host with the
+    most memory left once the running environments' claims are counted:
+    the two lab hosts share one machine's free memory, so the claims of
+    the environments started decide."""
+    pool = lago_env["LAGO_LIBVIRT_POOL"]
+    env = {**lago_env, "LAGO_LIBVIRT_HOSTS": " ".join(uris)}
+    one = ONE_VM.replace("memory: 256", "memory: 512")
+    placed: dict[str, str] = {}
+    dirs = []
+    try:
+        for i in range(4):
+            d = tmp_path / f"env{i}"
+            d.mkdir()
+            dirs.append(d)
+            (d / "LagoInitFile").write_text(one)
+            lago_ok(d, env, "init", "LagoInitFile")
+            placed[d.name] = json.loads((d / ".lago" / "default" / "host").read_text())["uri"]
+            lago_ok(d, env, "start")
+            # `lago list --hosts` says where each prefix of the workdir runs
+            listed = json.loads(lago_ok(d, env, "--out-format", "json", "list", "--hosts").stdout)
+            assert listed == {"default": placed[d.name]}
+        # the first on the first host (a tie), the second where nothing runs,
+        # then one more on each
+        assert placed["env0"] == uris[0] and placed["env1"] == uris[1], placed
+        assert sorted(placed.values()) == sorted(uris * 2), placed
+
+        # an environment that fits nowhere: one error naming every host, nothing made
+        big = tmp_path / "big"
+        big.mkdir()
+        (big / "LagoInitFile").write_text(ONE_VM.replace("memory: 256", "memory: 4000000"))
+        r = lago(big, env, "init", "LagoInitFile")
+        assert r.returncode != 0
+        assert "no libvirt host has room for environment 'default'" in r.stderr, r.stderr
+        for uri in uris:
+            assert uri in r.stderr
+        assert not (big / ".lago").exists()
+    finally:
+        for d in dirs:
+            uuid = (d / ".lago" / "default" / "uuid").read_text()
+            lago_ok(d, env, "destroy", "-y")
+            assert host_objects(placed[d.name], pool, uuid) == []
