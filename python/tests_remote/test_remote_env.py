@@ -5,6 +5,8 @@ snapshots there, and nothing left on the host after `destroy`."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 from conftest import host_objects, lago, lago_ok, virsh
@@ -122,3 +124,48 @@ def test_four_environments_spread_over_two_hosts_by_free_memory(
             uuid = (d / ".lago" / "default" / "uuid").read_text()
             lago_ok(d, env, "destroy", "-y")
             assert host_objects(placed[d.name], pool, uuid) == []
+
+
+def test_a_host_that_goes_away_gives_a_clear_error_and_the_other_host_is_cleaned(
+    tmp_path: Path, lago_env: dict[str, str], uris: list[str]
+) -> None:
+    """Host 2 drops off the network (its link in the client namespace goes
+    down) while an environment runs on each host: every command on host 2's
+    environment fails naming the host, its `destroy` removes nothing (it
+    could not clean the host), host 1's environment is destroyed cleanly,
+    and once host 2 is back its `destroy` finishes."""
+    pool = lago_env["LAGO_LIBVIRT_POOL"]
+    dirs = {}
+    for i, uri in enumerate(uris[:2]):
+        d = tmp_path / f"on{i + 1}"
+        d.mkdir()
+        (d / "LagoInitFile").write_text(ONE_VM)
+        env = {**lago_env, "LAGO_LIBVIRT_URL": uri}
+        lago_ok(d, env, "init", "LagoInitFile")
+        lago_ok(d, env, "start")
+        dirs[uri] = (d, (d / ".lago" / "default" / "uuid").read_text())
+    link = "lc-rh2"
+    subprocess.run(["ip", "link", "set", link, "down"], check=True)
+    try:
+        d2, uuid2 = dirs[uris[1]]
+        for args in (["status"], ["shell", "vm0", "true"], ["destroy", "-y"]):
+            r = lago(d2, lago_env, *args)
+            assert r.returncode != 0, args
+            assert "Traceback" not in r.stderr, r.stderr
+            assert f"runs on the libvirt host {uris[1]}" in r.stderr or uris[1] in r.stderr, (args, r.stderr)
+        assert (d2 / ".lago" / "default" / "host").is_file()
+
+        d1, uuid1 = dirs[uris[0]]
+        lago_ok(d1, lago_env, "destroy", "-y")
+        assert host_objects(uris[0], pool, uuid1) == []
+    finally:
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+    # back: the destroy that failed finishes now
+    deadline = time.monotonic() + 60
+    while True:
+        r = lago(d2, lago_env, "destroy", "-y")
+        if r.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert r.returncode == 0, r.stderr
+    assert host_objects(uris[1], pool, uuid2) == []
