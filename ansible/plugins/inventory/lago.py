@@ -41,6 +41,7 @@ keys: [vm-type, groups]
 """
 
 import os
+import shlex
 import sys
 
 from ansible.errors import AnsibleParserError
@@ -65,7 +66,8 @@ def parse_inventory_text(text):
             continue
         name, _, rest = line.partition(" ")
         host_vars = hosts.setdefault(name, {})
-        for item in rest.split():
+        # values may be quoted (the jump of an environment on a remote host)
+        for item in shlex.split(rest):
             key, sep, value = item.partition("=")
             if sep:
                 host_vars[key] = value
@@ -118,13 +120,15 @@ class InventoryModule(BaseInventoryPlugin):
         known_hosts = os.path.join(prefix_path, "known_hosts")
         for name, host_vars in hosts.items():
             self.inventory.add_host(name)
+            # on a remote libvirt host: the ProxyCommand through it
+            jump = host_vars.pop("ansible_ssh_common_args", "")
             for key, value in host_vars.items():
                 self.inventory.set_variable(name, key, value)
             self.inventory.set_variable(name, "ansible_user", "root")
             self.inventory.set_variable(
                 name,
                 "ansible_ssh_common_args",
-                "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new" % known_hosts,
+                ("-o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new %s" % (known_hosts, jump)).strip(),
             )
             self.inventory.set_variable(name, "lago_vm_name", name)
             self.inventory.set_variable(name, "lago_prefix", prefix_path)

@@ -47,7 +47,7 @@ impl Env {
 
     /// The SSH connection guests are reached through, for a prefix on a
     /// remote host; `None` on this machine.
-    pub(super) fn jump_host(&self) -> Result<Option<Arc<JumpHost>>> {
+    pub(crate) fn jump_host(&self) -> Result<Option<Arc<JumpHost>>> {
         let Some(uri) = self.state.read().host.as_ref().map(|h| h.uri.clone()) else {
             return Ok(None);
         };

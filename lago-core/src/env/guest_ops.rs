@@ -219,12 +219,21 @@ impl Env {
             .config
             .get("default_vm_provider")
             .unwrap_or("local-libvirt");
+        // guests on a remote host are reached through it
+        let extra = match self.jump_host()? {
+            Some(jump) => format!(
+                "ansible_ssh_common_args='-o ProxyCommand=\"{}\"'",
+                crate::host::proxy_command(jump.target())
+            ),
+            None => String::new(),
+        };
         let state = self.state.read();
         inventory::inventory(
             &state,
             keys,
             &key_file.to_string_lossy(),
             (vm_type, provider),
+            &extra,
         )
     }
 }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use images::Images;
-pub use uri::{HostUri, jump_target, lease_dir};
+pub use uri::{HostUri, jump_target, lease_dir, proxy_command};
 
 use crate::paths::Paths;
 

@@ -171,6 +171,20 @@ pub fn jump_target(uri: &str, config: &Config) -> Result<JumpTarget> {
         .with_port(port))
 }
 
+/// The OpenSSH `ProxyCommand` that reaches a guest through the host of
+/// `jump` as lago does (its key, its `known_hosts`, strict checking): for
+/// Ansible and for a user's own `ssh -o ProxyCommand=…`.
+pub fn proxy_command(jump: &JumpTarget) -> String {
+    format!(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={} -i {} -p {} -W %h:%p {}@{}",
+        jump.known_hosts.display(),
+        jump.key.display(),
+        jump.port,
+        jump.user,
+        jump.address
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +252,11 @@ mod tests {
         .unwrap();
         // a TLS port is libvirt's, not sshd's
         assert_eq!((t.port, t.user.as_str()), (22, "root"));
+        assert_eq!(
+            proxy_command(&t),
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/u/kh \
+             -i /u/key -p 22 -W %h:%p root@h"
+        );
         assert_eq!(t.key, Path::new("/u/key"));
         assert_eq!(t.known_hosts, Path::new("/u/kh"));
     }

@@ -39,11 +39,14 @@ pub struct InventoryVm<'a> {
 /// The inventory of `state`'s VMs: `key_file` is the prefix's private key,
 /// `defaults` the `(vm-type, vm-provider)` used where a spec has none.
 /// An empty `keys` means [`DEFAULT_KEYS`] (Lago's `keys or [...]`).
+/// `extra` (empty for Lago's lines) is added to every entry line: the SSH
+/// jump through the host of an environment on a remote host.
 pub fn inventory(
     state: &PrefixState,
     keys: &[String],
     key_file: &str,
     defaults: (&str, &str),
+    extra: &str,
 ) -> Result<String> {
     let mut vms = Vec::new();
     for vm in &state.vms {
@@ -66,19 +69,33 @@ pub fn inventory(
             spec: spec.to_value(),
         });
     }
-    Ok(render(&vms, keys, key_file))
+    Ok(render_with(&vms, keys, key_file, extra))
 }
 
 /// The inventory text of `vms` (see the module documentation).
 pub fn render(vms: &[InventoryVm<'_>], keys: &[String], key_file: &str) -> String {
+    render_with(vms, keys, key_file, "")
+}
+
+/// [`render`], with `extra` (host variables) added to every entry line.
+pub fn render_with(
+    vms: &[InventoryVm<'_>],
+    keys: &[String],
+    key_file: &str,
+    extra: &str,
+) -> String {
     let default_keys: Vec<String> = DEFAULT_KEYS.iter().map(|k| k.to_string()).collect();
     let keys = if keys.is_empty() { &default_keys } else { keys };
     let mut groups: IndexMap<String, Vec<String>> = IndexMap::new();
     for vm in vms {
-        let entry = format!(
+        let mut entry = format!(
             "{} ansible_host={} ansible_ssh_private_key_file={key_file}",
             vm.name, vm.ip
         );
+        if !extra.is_empty() {
+            entry.push(' ');
+            entry.push_str(extra);
+        }
         for key in keys {
             match get_key(key, &vm.spec) {
                 None | Some(Value::Null) => {}
