@@ -5,6 +5,7 @@ snapshots there, and nothing left on the host after `destroy`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -169,3 +170,34 @@ def test_a_host_that_goes_away_gives_a_clear_error_and_the_other_host_is_cleaned
         time.sleep(2)
     assert r.returncode == 0, r.stderr
     assert host_objects(uris[1], pool, uuid2) == []
+
+
+def test_a_template_goes_to_a_host_once_with_progress(tmp_path: Path, lago_env: dict[str, str], uris: list[str]) -> None:
+    """The first environment on a host uploads the template (progress lines
+    while it does); the next finds it there, named by its sha1, and uploads
+    nothing."""
+    uri = uris[1]
+    pool = lago_env["LAGO_LIBVIRT_POOL"]
+    for v in virsh(uri, "vol-list", pool):
+        if v.startswith("lago-template-"):
+            subprocess.run(["virsh", "-c", uri, "vol-delete", "--pool", pool, v], check=True, capture_output=True)
+    env = {k: v for k, v in lago_env.items() if k != "LAGO_QUIET"}
+    env.update({"LAGO_LIBVIRT_URL": uri, "LAGO_TEST_PROGRESS_UNTHROTTLED": "1"})
+    host = uri.split("://", 1)[1].split("/", 1)[0]
+    sha1 = (Path(lago_env["LAGO__INIT__TEMPLATE_REPO_PATH"]).parent / "tiny.img.hash").read_text().split()[0]
+    for i, uploads in ((0, True), (1, False)):
+        d = tmp_path / f"w{i}"
+        d.mkdir()
+        (d / "LagoInitFile").write_text(ONE_VM)
+        r = lago_ok(d, env, "init", "LagoInitFile")
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("lago: uploading template ")]
+        if uploads:
+            assert lines, r.stderr
+            assert all(f" to {host}: " in ln for ln in lines), lines
+            assert re.search(r": 0% \(0 B of 256\.0 MiB\)$", lines[0]), lines
+            assert lines[-1].endswith(": done"), lines
+        else:
+            assert lines == [], lines
+        assert {f"lago-template-{sha1}.raw", f"lago-template-{sha1}.ok"} <= set(virsh(uri, "vol-list", pool))
+    for i in range(2):
+        lago_ok(tmp_path / f"w{i}", env, "destroy", "-y")

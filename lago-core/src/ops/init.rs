@@ -802,10 +802,9 @@ fn ensure_template(
         .map_err(|e| io_error("read", &t.image_path, e))?
         .len();
     let capacity = disk::info(&t.image_path)?.virtual_size;
-    let bar = parking_lot::Mutex::new(crate::progress::Progress::bytes(
-        format!("uploading template {} to {host}", t.name),
-        size,
-    ));
+    // made at the first chunk: a template the host has shows nothing
+    let task = format!("uploading template {} to {host}", t.name);
+    let bar: parking_lot::Mutex<Option<crate::progress::Progress>> = parking_lot::Mutex::new(None);
     let (path, uploaded) = provider.ensure_template_volume(
         pool,
         &t.hash,
@@ -813,12 +812,18 @@ fn ensure_template(
             src: &t.image_path,
             format: "raw",
             capacity,
-            sent: &|n| bar.lock().add(n),
+            sent: &|n| {
+                bar.lock()
+                    .get_or_insert_with(|| crate::progress::Progress::bytes(task.clone(), size))
+                    .add(n)
+            },
         },
         &input.store_path,
     )?;
     if uploaded {
-        bar.into_inner().finish();
+        if let Some(bar) = bar.into_inner() {
+            bar.finish();
+        }
         info!(template = %t.name, host, "template uploaded to the host");
     }
     Ok(path)
