@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -66,6 +67,20 @@ def test_an_environment_on_a_remote_host_end_to_end(tmp_path: Path, lago_env: di
         r = lago(tmp_path, plain, "shell", "vm0", "-c", "test -e /root/after")
         assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
         assert lago_ok(tmp_path, plain, "shell", "vm0", "cat", "/root/f.txt").stdout == "through the host\n"
+
+        # the console log is written on the host, and fetched into the prefix
+        fetch = (
+            "import sys; from lago import sdk; env = sdk.load_env(sys.argv[1]); "
+            "print(env._prefix._native.console_logs())"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", fetch, str(tmp_path / ".lago")], env=plain, capture_output=True,
+            text=True, check=False, timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        log = prefix / "logs" / "vm0.console.log"
+        assert r.stdout.strip() == str([("vm0", str(log))]), r.stdout
+        assert log.stat().st_size > 0
 
         out = tmp_path / "collected"
         lago_ok(tmp_path, plain, "collect", "--output", str(out))

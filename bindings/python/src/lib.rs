@@ -421,6 +421,24 @@ impl Env {
         self.get(|e| e.vm_libvirt_name(vm))
     }
 
+    /// The libvirt URI the prefix runs on (its remote host's, else the
+    /// configured one).
+    fn libvirt_uri(&self) -> PyResult<String> {
+        self.get(|e| e.libvirt_uri())
+    }
+
+    /// `[(vm, path)]`: each VM's console log that exists, fetched from the
+    /// remote host first for an environment there.
+    fn console_logs(&self, py: Python<'_>) -> PyResult<Vec<(String, String)>> {
+        self.run(py, |e| {
+            e.console_logs().map(|logs| {
+                logs.into_iter()
+                    .map(|(vm, p)| (vm, p.to_string_lossy().into_owned()))
+                    .collect()
+            })
+        })
+    }
+
     /// The `lago status` information (contract §1.3).
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let v = self.run(py, |e| e.status())?;

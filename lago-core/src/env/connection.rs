@@ -82,6 +82,49 @@ impl Env {
         ))
     }
 
+    /// The libvirt URI the prefix runs on: its remote host's, else the
+    /// configured one.
+    pub fn libvirt_uri(&self) -> String {
+        self.state
+            .read()
+            .host
+            .as_ref()
+            .map(|h| h.uri.clone())
+            .or_else(|| self.config.get("libvirt_url").map(str::to_string))
+            .unwrap_or_else(|| DEFAULT_URI.to_string())
+    }
+
+    /// The console log of every VM (`<prefix>/logs/<vm>.console.log`) that
+    /// exists, by VM. On a remote host the logs are written there (in the
+    /// pool): each is fetched into that file first.
+    pub fn console_logs(&self) -> Result<Vec<(String, PathBuf)>> {
+        let host = self.state.read().host.clone();
+        let logs = self.paths.logs();
+        let mut out = Vec::new();
+        for vm in self.vm_names() {
+            let local = logs.join(format!("{vm}.console.log"));
+            if let Some(h) = &host {
+                let volume = format!("{}console-{vm}.log", h.volume_prefix);
+                let fetched = self
+                    .provider()?
+                    .download_volume(&h.pool, &volume, &local)
+                    .map_err(|e| {
+                        Error::from(e).wrap(format!(
+                            "cannot fetch the console log of VM '{vm}' from {}",
+                            h.uri
+                        ))
+                    })?;
+                if fetched.is_none() {
+                    continue;
+                }
+            }
+            if local.is_file() {
+                out.push((vm, local));
+            }
+        }
+        Ok(out)
+    }
+
     /// The provider (libvirt, connected on first use).
     pub fn provider(&self) -> Result<Arc<dyn Provider>> {
         Ok(self.backend()?.provider.clone())

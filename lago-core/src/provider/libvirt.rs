@@ -579,6 +579,15 @@ impl Provider for Libvirt {
         storage::create_empty(self, pool, name, capacity, format)
     }
 
+    fn download_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        dst: &Path,
+    ) -> Result<Option<u64>, ProviderError> {
+        storage::download(self, pool, name, dst)
+    }
+
     fn delete_volume(&self, pool: &str, name: &str) -> Result<bool, ProviderError> {
         storage::delete(self, pool, name)
     }

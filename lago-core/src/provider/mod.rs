@@ -357,6 +357,17 @@ pub trait Provider: Send + Sync {
         let _ = (capacity, format);
         Err(no_pools("create volume", &format!("{pool}/{name}")))
     }
+    /// Downloads volume `name` of pool `pool` into local file `dst`; the
+    /// bytes written, `None` when there is no such volume.
+    fn download_volume(
+        &self,
+        pool: &str,
+        name: &str,
+        dst: &Path,
+    ) -> Result<Option<u64>, ProviderError> {
+        let _ = dst;
+        Err(no_pools("download volume", &format!("{pool}/{name}")))
+    }
     /// Deletes volume `name` of pool `pool`; `false` when there was none.
     fn delete_volume(&self, pool: &str, name: &str) -> Result<bool, ProviderError> {
         Err(no_pools("delete volume", &format!("{pool}/{name}")))

@@ -312,6 +312,67 @@ pub fn upload(
     Ok(path)
 }
 
+/// Downloads volume `name` of pool `pool` (all of it) into the local file
+/// `dst` (replaced); returns the bytes written. `None` when the pool has
+/// no such volume.
+pub fn download(
+    lv: &Libvirt,
+    pool: &str,
+    name: &str,
+    dst: &Path,
+) -> Result<Option<u64>, ProviderError> {
+    let object = volume(pool, name);
+    let local = |e: std::io::Error| {
+        ProviderError::new(
+            "download volume",
+            ProviderObject::Volume,
+            object.clone(),
+            format!("{}: {e}", dst.display()),
+        )
+    };
+    let found = lv.with_connection(|conn| {
+        let p = pool_of(conn, pool)?;
+        let _ = p.refresh(0);
+        Ok(lookup(&p, pool, name)?.map(|v| (conn.clone(), v)))
+    })?;
+    let Some((conn, vol)) = found else {
+        return Ok(None);
+    };
+    let stream = Stream::new(&conn, 0).map_err(failed("download volume", object.clone()))?;
+    vol.download(&stream, 0, 0, 0)
+        .map_err(failed("download volume", object.clone()))?;
+    let mut out = File::create(dst).map_err(local)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match stream.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = stream.abort();
+                return Err(failed("download volume", object.clone())(e));
+            }
+        };
+        let Ok(n) = usize::try_from(n) else {
+            let _ = stream.abort();
+            return Err(ProviderError::new(
+                "download volume",
+                ProviderObject::Volume,
+                object.clone(),
+                format!("the stream answered {n}"),
+            ));
+        };
+        if n == 0 {
+            break;
+        }
+        std::io::Write::write_all(&mut out, &buf[..n]).map_err(local)?;
+        total += n as u64;
+    }
+    stream
+        .finish()
+        .map_err(failed("download volume", object.clone()))?;
+    Ok(Some(total))
+}
+
 /// The volume names of the template image with sha1 `sha1` in format
 /// `format`, and of its completion marker.
 pub fn template_volumes(sha1: &str, format: &str) -> (String, String) {

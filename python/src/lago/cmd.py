@@ -786,7 +786,8 @@ def do_console(args: argparse.Namespace) -> int:
 
     prefix = _prefix(args)
     vm = _find_vm(prefix, args.host)
-    url = _cfg("libvirt_url", _native.DEFAULT_LIBVIRT_URL)
+    # the prefix's own host when it runs on a remote one
+    url = prefix._native.libvirt_uri()
     argv = ["virsh", "-c", url, "console", prefix._native.vm_libvirt_name(vm)]
     try:
         return subprocess.call(argv)

@@ -349,6 +349,10 @@ def _collect(env: "SDK", folder: Path) -> tuple[list[Path], list[str]]:
         problems.append(f"artifacts not collected: {type(exc).__name__}: {exc}")
     folder.mkdir(parents=True, exist_ok=True)
     try:
+        # an environment on a remote host writes them there: fetched first
+        native = getattr(getattr(env, "_prefix", None), "_native", None)
+        if native is not None:
+            native.console_logs()
         logs = Path(env.get_paths().logs())
         for name in env.get_vms():
             console = logs / f"{name}.console.log"
