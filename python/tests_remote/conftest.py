@@ -47,8 +47,19 @@ def scratch_root() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", str(root)], check=False)
 
 
+@pytest.fixture(scope="session")
+def hashed_known_hosts(scratch_root: Path) -> Path:
+    """The hosts' keys as a user's ~/.ssh/known_hosts keeps them where
+    `HashKnownHosts yes` is the default (Debian, Ubuntu): hashed names."""
+    copy = scratch_root / "known_hosts"
+    copy.write_text(Path(env_var("LAGO_TEST_REMOTE_KNOWN_HOSTS")).read_text())
+    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(copy)], check=True, capture_output=True)
+    assert copy.read_text().startswith("|1|"), copy.read_text()
+    return copy
+
+
 @pytest.fixture()
-def lago_env(scratch_root: Path, tmp_path: Path) -> dict[str, str]:
+def lago_env(scratch_root: Path, tmp_path: Path, hashed_known_hosts: Path) -> dict[str, str]:
     """What every lago command of a test gets: the remote hosts' login, a
     lease folder of its own, the test templates."""
     leases = scratch_root / f"leases-{tmp_path.name}"
@@ -58,7 +69,7 @@ def lago_env(scratch_root: Path, tmp_path: Path) -> dict[str, str]:
         "LAGO_LEASE_DIR": str(leases),
         "LAGO_QUIET": "1",
         "LAGO_HOST_SSH_KEY": env_var("LAGO_TEST_REMOTE_KEY"),
-        "LAGO_HOST_KNOWN_HOSTS": env_var("LAGO_TEST_REMOTE_KNOWN_HOSTS"),
+        "LAGO_HOST_KNOWN_HOSTS": str(hashed_known_hosts),
         "LAGO_LIBVIRT_POOL": env_var("LAGO_TEST_REMOTE_POOL"),
         # KVM does not run guests on these machines, and the KVM probe of a
         # remote host boots no disk, which such a KVM still runs

@@ -4,7 +4,11 @@
 //! is a comma-separated list of names: an address for port 22, or
 //! `[address]:port` for another port, as OpenSSH writes them. Lines this
 //! module does not write (comments, `@cert-authority`/`@revoked` markers,
-//! hashed `|1|…` names) are kept as they are and otherwise ignored.
+//! hashed `|1|salt|hash` names) are kept as they are. Hashed names (what
+//! `HashKnownHosts yes`, Debian's default, writes into a user's file) are
+//! matched on look-up (HMAC-SHA1 of the name, keyed with the salt), so a
+//! user's own `known_hosts` vouches for a libvirt host lago jumps through;
+//! lago itself writes plain names.
 //!
 //! The file is read and rewritten under an advisory lock on the file itself,
 //! so clients of several guests of one prefix can record keys concurrently.
@@ -100,6 +104,8 @@ pub fn host_name(host: IpAddr, port: u16) -> String {
 /// One parsed line naming plain hosts with a key.
 struct Entry<'a> {
     hosts: Vec<&'a str>,
+    /// Hashed names (`|1|salt|hash`), matched by [`hashed_name_matches`].
+    hashed: Vec<&'a str>,
     key: HostKey,
 }
 
@@ -121,7 +127,47 @@ fn parse_line(line: &str) -> Option<Entry<'_>> {
         .split(',')
         .filter(|h| !h.is_empty() && !h.starts_with('|') && !h.starts_with('!'))
         .collect();
-    Some(Entry { hosts, key })
+    let hashed = hosts_field
+        .split(',')
+        .filter(|h| h.starts_with("|1|"))
+        .collect();
+    Some(Entry { hosts, hashed, key })
+}
+
+/// Whether the hashed name `|1|<salt>|<hash>` (base64 parts) stands for
+/// `host`: `hash` is HMAC-SHA1 of `host` keyed with `salt`, as OpenSSH
+/// hashes names.
+fn hashed_name_matches(hashed: &str, host: &str) -> bool {
+    let Some(rest) = hashed.strip_prefix("|1|") else {
+        return false;
+    };
+    let Some((salt, hash)) = rest.split_once('|') else {
+        return false;
+    };
+    match (base64_decode(salt), base64_decode(hash)) {
+        (Some(salt), Some(hash)) => hmac_sha1(&salt, host.as_bytes()).as_slice() == hash.as_slice(),
+        _ => false,
+    }
+}
+
+/// HMAC-SHA1 (RFC 2104) of `msg` keyed with `key`.
+fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
+    use sha1::{Digest as _, Sha1};
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..20].copy_from_slice(&Sha1::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.map(|b| b ^ byte);
+    let mut inner = Sha1::new();
+    inner.update(pad(0x36));
+    inner.update(msg);
+    let mut outer = Sha1::new();
+    outer.update(pad(0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
 }
 
 /// Formats the line recording `key` for `host`.
@@ -252,7 +298,9 @@ impl KnownHosts {
 fn keys_for(text: &str, host: &str) -> Vec<HostKey> {
     text.lines()
         .filter_map(parse_line)
-        .filter(|e| e.hosts.contains(&host))
+        .filter(|e| {
+            e.hosts.contains(&host) || e.hashed.iter().any(|h| hashed_name_matches(h, host))
+        })
         .map(|e| e.key)
         .collect()
 }
@@ -380,6 +428,51 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("known_hosts")
+    }
+
+    #[test]
+    fn hashed_names_are_matched_on_lookup() {
+        let salt = [7u8; 20];
+        let hash = hmac_sha1(&salt, b"10.231.1.2");
+        let name = format!("|1|{}|{}", base64_encode(&salt), base64_encode(&hash));
+        assert!(hashed_name_matches(&name, "10.231.1.2"));
+        assert!(!hashed_name_matches(&name, "10.231.1.3"));
+        assert!(!hashed_name_matches("|1|bad|", "10.231.1.2"));
+        let k = key("ssh-ed25519", b"host");
+        let text = format!("{name} ssh-ed25519 {}\n", k.to_base64());
+        assert_eq!(keys_for(&text, "10.231.1.2"), vec![k.clone()]);
+        assert!(keys_for(&text, "10.231.1.3").is_empty());
+        // what OpenSSH itself hashes (`ssh-keygen -H`) is found too
+        let dir = tempfile::tempdir().unwrap();
+        let id = dir.path().join("k");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&id)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let public = std::fs::read_to_string(id.with_extension("pub")).unwrap();
+        let mut parts = public.split_whitespace();
+        let (kt, b64) = (parts.next().unwrap(), parts.next().unwrap());
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, format!("10.231.1.2 {kt} {b64}\n")).unwrap();
+        let hashed = std::process::Command::new("ssh-keygen")
+            .arg("-q")
+            .arg("-H")
+            .arg("-f")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(hashed.status.success(), "{hashed:?}");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("|1|"), "{text}");
+        let want = HostKey::from_blob(&base64_decode(b64).unwrap()).unwrap();
+        assert_eq!(keys_for(&text, "10.231.1.2"), vec![want]);
+        assert!(keys_for(&text, "10.231.1.20").is_empty());
+        // RFC 2202 test case 2
+        let mac = hmac_sha1(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
     }
 
     #[test]
