@@ -5,13 +5,17 @@ snapshots there, and nothing left on the host after `destroy`."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import host_objects, lago, lago_ok, virsh
+import pytest
+from conftest import LAGO, host_objects, lago, lago_ok, virsh
 
 ONE_VM = """\
 domains:
@@ -216,3 +220,69 @@ def test_a_template_goes_to_a_host_once_with_progress(tmp_path: Path, lago_env: 
         assert {f"lago-template-{sha1}.raw", f"lago-template-{sha1}.ok"} <= set(virsh(uri, "vol-list", pool))
     for i in range(2):
         lago_ok(tmp_path / f"w{i}", env, "destroy", "-y")
+
+
+def _paused_init(cwd: Path, env: dict[str, str], phase: str) -> subprocess.Popen[bytes]:
+    """`lago init` run until it says it is paused at `phase` (test knob
+    LAGO_TEST_PAUSE); returned still paused."""
+    proc = subprocess.Popen(
+        [*LAGO, "init", "LagoInitFile"], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, env={**env, "LAGO_TEST_PAUSE": phase}, start_new_session=True,
+    )
+    assert proc.stderr is not None
+    marker = f"LAGO_TEST_PAUSED {phase} {proc.pid}".encode()
+    seen = b""
+    deadline = time.monotonic() + 300
+    while marker not in seen:
+        ready, _, _ = select.select([proc.stderr], [], [], 5)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            assert chunk, f"lago init ended before {phase}: {seen!r}"
+            seen += chunk
+        assert time.monotonic() < deadline, seen
+    return proc
+
+
+@pytest.mark.parametrize("how", ["KILL", "INT"])
+def test_an_init_killed_after_its_uploads_leaves_nothing_on_the_host(
+    tmp_path: Path, lago_env: dict[str, str], uris: list[str], how: str
+) -> None:
+    """Killed (or interrupted) once its images are volumes on the host:
+    the next lago command in the workdir removes them with the half-made
+    prefix (an interrupt undoes them itself)."""
+    uri = uris[0]
+    pool = lago_env["LAGO_LIBVIRT_POOL"]
+    env = {**lago_env, "LAGO_LIBVIRT_URL": uri}
+    (tmp_path / "LagoInitFile").write_text(ONE_VM)
+    proc = _paused_init(tmp_path, env, "init:placed")
+    try:
+        staging = [p for p in (tmp_path / ".lago").iterdir() if p.name.startswith(".staging-")]
+        assert len(staging) == 1, staging
+        uuid = (staging[0] / "uuid").read_text()
+        assert f"lago-{uuid}-vm0_root.qcow2" in host_objects(uri, pool, uuid)
+        if how == "KILL":
+            os.kill(proc.pid, signal.SIGKILL)
+        else:
+            # as Ctrl-C does; lago says when it saw it, then goes on
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.stderr is not None and proc.stdin is not None
+            seen = b""
+            while b"LAGO_TEST_INTERRUPT_SEEN" not in seen:
+                chunk = os.read(proc.stderr.fileno(), 65536)
+                assert chunk, seen
+                seen += chunk
+            proc.stdin.close()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdin, proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+    assert proc.returncode != 0
+    # the next command: a new init in the same workdir
+    lago_ok(tmp_path, env, "init", "LagoInitFile")
+    assert host_objects(uri, pool, uuid) == []
+    assert not [p for p in (tmp_path / ".lago").iterdir() if p.name.startswith(".staging-")]
+    lago_ok(tmp_path, env, "destroy", "-y")

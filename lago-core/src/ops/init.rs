@@ -20,7 +20,8 @@
 //! a finished prefix not yet `current`, which it adopts.
 //!
 //! Test-only: with `LAGO_TEST_PAUSE` set to `init:reserve`,
-//! `init:materialize`, `init:sysprep`, `init:persist` or `init:current`,
+//! `init:materialize`, `init:sysprep`, `init:placed` (a remote host),
+//! `init:persist` or `init:current`,
 //! init blocks at that phase (see [`crate::owner::test_pause`]).
 
 use std::collections::{HashMap, HashSet};
@@ -346,6 +347,7 @@ pub fn init(opts: &InitOptions, config: &Config) -> Result<Initialized> {
     let (mut state, stored) = materialize(opts, config, &input, &mut reserved, &plan)?;
     if let Some(target) = &input.host {
         place_on_host(&input, target, &stored, &mut reserved, &mut state)?;
+        owner::phase("init:placed")?;
     }
     persist(opts, &input, reserved, state)
 }

@@ -137,6 +137,12 @@ pub fn recover(workdir: &Path) -> Vec<String> {
             if owner.is_alive() {
                 continue;
             }
+            // on a remote host: its volumes there first; kept for the next
+            // command to retry when the host cannot be reached now
+            if let Err(e) = remove_host_volumes(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e.full_message(), "cannot remove the volumes a killed lago init made on its libvirt host; the next lago command retries");
+                continue;
+            }
             release_leases(&dir);
             match fs::remove_dir_all(&dir) {
                 Ok(()) => done.push(format!(
@@ -211,6 +217,28 @@ fn repoint_current(workdir: &Path, name: &str) {
 }
 
 /// Releases the subnet leases of the staging folder `dir`.
+/// Deletes the volumes a killed init made on its remote host (its
+/// `host` record says where), if it got that far.
+fn remove_host_volumes(dir: &Path) -> crate::error::Result<()> {
+    use crate::provider::Provider;
+    let paths = Paths::new(dir);
+    let Some(host) = crate::host::HostRecord::read(&paths).ok().flatten() else {
+        return Ok(());
+    };
+    let lv = crate::provider::libvirt::Libvirt::connect_with(
+        &host.uri,
+        &crate::provider::auth::Credentials::default(),
+    )?;
+    let mut removed = 0;
+    for v in lv.list_volumes(&host.pool)? {
+        if host.owns(&v) && lv.delete_volume(&host.pool, &v)? {
+            removed += 1;
+        }
+    }
+    tracing::info!(host = %host.uri, volumes = removed, "volumes of a killed init removed from its host");
+    Ok(())
+}
+
 fn release_leases(dir: &Path) {
     let Some(record) = InitRecord::read(dir) else {
         return;
