@@ -724,6 +724,17 @@ impl Env {
     pub fn export(&self, opts: &ExportOptions) -> Result<Value> {
         let _writer = self.write_lock("export")?;
         export::check_names(&self.state.read(), &opts.vms)?;
+        if let Some(host) = &self.state.read().host {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "lago export reads the disks as files of this machine, and this \
+                     environment's disks are volumes on the libvirt host {} (pool {}): \
+                     exporting them is not supported yet",
+                    host.uri, host.pool
+                ),
+            ));
+        }
         let provider = self.provider()?;
         let state = self.state.read();
         let uuid = state.uuid.clone();

@@ -34,7 +34,10 @@ def test_an_environment_on_a_remote_host_end_to_end(tmp_path: Path, lago_env: di
     uri = uris[0]
     pool = lago_env["LAGO_LIBVIRT_POOL"]
     env = {**lago_env, "LAGO_LIBVIRT_URL": uri}
-    (tmp_path / "LagoInitFile").write_text(ONE_VM)
+    (tmp_path / "LagoInitFile").write_text(
+        ONE_VM.replace("    artifacts:", "    metadata: {deploy-scripts: [$LAGO_INITFILE_PATH/deploy.sh]}\n    artifacts:")
+    )
+    (tmp_path / "deploy.sh").write_text("#!/bin/sh\necho deployed > /root/deployed\n")
     lago_ok(tmp_path, env, "init", "LagoInitFile")
     prefix = tmp_path / ".lago" / "default"
     uuid = (prefix / "uuid").read_text()
@@ -63,6 +66,9 @@ def test_an_environment_on_a_remote_host_end_to_end(tmp_path: Path, lago_env: di
         lago_ok(tmp_path, plain, "copy-from-vm", "vm0", "/root/f.txt", str(tmp_path / "g.txt"))
         assert (tmp_path / "g.txt").read_text() == "through the host\n"
 
+        lago_ok(tmp_path, plain, "deploy")
+        assert lago_ok(tmp_path, plain, "shell", "vm0", "cat", "/root/deployed").stdout == "deployed\n"
+
         # a snapshot's overlay is a volume on the host; a revert drops what came after
         lago_ok(tmp_path, plain, "snapshot", "s1")
         assert f"lago-{uuid}-vm0_root.s1.qcow2" in host_objects(uri, pool, uuid)
@@ -71,6 +77,21 @@ def test_an_environment_on_a_remote_host_end_to_end(tmp_path: Path, lago_env: di
         r = lago(tmp_path, plain, "shell", "vm0", "-c", "test -e /root/after")
         assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
         assert lago_ok(tmp_path, plain, "shell", "vm0", "cat", "/root/f.txt").stdout == "through the host\n"
+
+        # a memory snapshot: the image is written on the host; the revert resumes
+        # the guest from it (its uptime goes on from the snapshot's)
+        lago_ok(tmp_path, plain, "snapshot", "m1", "--memory")
+        assert f"lago-{uuid}-vm0.m1.mem" in host_objects(uri, pool, uuid)
+        lago_ok(tmp_path, plain, "shell", "vm0", "-c", "echo late > /root/after-m1 && sync")
+        lago_ok(tmp_path, plain, "revert", "m1")
+        r = lago(tmp_path, plain, "shell", "vm0", "-c", "test -e /root/after-m1")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert lago_ok(tmp_path, plain, "shell", "vm0", "cat", "/root/deployed").stdout == "deployed\n"
+
+        # export reads local files: a clear error, nothing made
+        r = lago(tmp_path, plain, "export", "-d", str(tmp_path / "exported"))
+        assert r.returncode == 2 and "volumes on the libvirt host" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "exported").exists()
 
         # the console log is written on the host, and fetched into the prefix
         fetch = (
