@@ -224,6 +224,13 @@ fn templates_are_kept_per_pool_by_content() {
     assert_eq!(ensure(&mut sent), (path.clone(), true));
     assert_eq!(sent, 1 << 20);
 
+    // an image changed on the host (its size differs) despite its marker:
+    // uploaded again
+    fs::write(&path, b"short").unwrap();
+    let mut sent = 0;
+    assert_eq!(ensure(&mut sent), (path.clone(), true));
+    assert_eq!(fs::read(&path).unwrap(), fs::read(&src).unwrap());
+
     storage::delete(&lv, &pool.name, &image).unwrap();
     storage::delete(&lv, &pool.name, &marker).unwrap();
     let _ = fs::remove_file(&src);

@@ -423,8 +423,17 @@ pub fn ensure_template(
     if volume_path(lv, pool, &marker)?.is_some()
         && let Some(path) = volume_path(lv, pool, &image)?
     {
-        tracing::debug!(volume = %object, "template already on the host");
-        return Ok((path, false));
+        // the name holds the sha1; a size that differs is a volume changed
+        // on the host behind lago's back, replaced like an unfinished one
+        match self::capacity(lv, pool, &image)? {
+            Some(c) if c == capacity => {
+                tracing::debug!(volume = %object, "template already on the host");
+                return Ok((path, false));
+            }
+            other => {
+                tracing::warn!(volume = %object, size = ?other, expected = capacity, "template volume on the host has the wrong size: uploading it again")
+            }
+        }
     }
     // a marker without its image (removed on the host) goes first, so that
     // no moment shows a marker beside a partial image
