@@ -551,10 +551,11 @@ impl Env {
     /// is touched.
     pub fn revert(&self, name: &str, vms: &[String]) -> Result<()> {
         let _writer = self.write_lock("revert")?;
+        // the plan first: a bad name fails before libvirt is asked anything
+        let plan = snapshot::plan_revert(&self.state.read(), vms, name)?;
         let images = self.images()?;
         let (plan, memory_images) = {
             let state = self.state.read();
-            let plan = snapshot::plan_revert(&state, vms, name)?;
             let memory_images: Vec<Option<(PathBuf, Option<bool>)>> = plan
                 .iter()
                 .map(|(vm, _)| {
