@@ -55,9 +55,10 @@ def test_ansible_reaches_guests_on_a_remote_host(tmp_path: Path, lago_env: dict[
         capture_output=True, text=True, check=False, cwd=tmp_path,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    env = {**lago_env, "LAGO_LIBVIRT_URL": uris[0]}
+    env = dict(lago_env)
     (tmp_path / "LagoInitFile").write_text(ENV)
-    lago_ok(tmp_path, env, "init", "LagoInitFile")
+    # the host from the command line; later commands find it in the prefix
+    lago_ok(tmp_path, env, "--libvirt_url", uris[0], "init", "LagoInitFile")
     try:
         lago_ok(tmp_path, env, "start")
         lago_ok(tmp_path, env, "shell", "vm0", "true")  # up; its host key pinned

@@ -54,7 +54,13 @@ impl HostUri {
             Some(p) => Some(p.parse().ok()?),
             None => None,
         };
-        if host.is_empty() || host == "localhost" && transport.is_empty() {
+        // this machine, reached over a network transport (a TCP or TLS
+        // listener of the local libvirtd): not a remote host
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if host.is_empty() || loopback {
             return None;
         }
         let params = tail
@@ -197,6 +203,10 @@ mod tests {
             "test:///default",
             "qemu+unix:///system",
             "nonsense",
+            // the local libvirtd's TCP and TLS listeners
+            "qemu+tcp://127.0.0.1:16509/system",
+            "qemu+tls://localhost/system",
+            "qemu+ssh://root@[::1]/system",
         ] {
             assert_eq!(HostUri::parse(uri), None, "{uri}");
         }
