@@ -115,6 +115,23 @@ impl HostRecord {
     pub fn owns(&self, name: &str) -> bool {
         name.starts_with(&self.volume_prefix)
     }
+
+    /// Deletes every volume of the prefix on its host (disks, seeds,
+    /// memory images, console logs: those named `lago-<uuid>-…`) through
+    /// `provider`, a connection to that host; the templates there stay for
+    /// other environments. Returns how many were deleted.
+    pub fn remove_volumes(
+        &self,
+        provider: &dyn crate::provider::Provider,
+    ) -> Result<usize, crate::provider::ProviderError> {
+        let mut removed = 0;
+        for v in provider.list_volumes(&self.pool)? {
+            if self.owns(&v) && provider.delete_volume(&self.pool, &v)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]

@@ -58,7 +58,8 @@ pub fn destroy(
         run::stop(state, provider, &[])?;
     }
     if let (Some(h), Some(provider)) = (&host, provider) {
-        remove_volumes(provider, h)?;
+        let removed = h.remove_volumes(provider)?;
+        info!(host = %h.uri, pool = %h.pool, volumes = removed, "volumes removed from the host");
     }
     owner::test_pause("destroy:stopped");
     let lease_dir = config
@@ -77,19 +78,5 @@ pub fn destroy(
     owner::test_pause("destroy:released");
     workdir.remove_prefix(name)?;
     info!(prefix = %paths.prefix_path().display(), "prefix destroyed");
-    Ok(())
-}
-
-/// Deletes every volume of the prefix on its host (disks, seeds, memory
-/// images, console logs: those named `lago-<uuid>-…`); the templates there
-/// stay for other environments.
-fn remove_volumes(provider: &dyn Provider, host: &HostRecord) -> Result<()> {
-    let mut removed = 0;
-    for v in provider.list_volumes(&host.pool)? {
-        if host.owns(&v) && provider.delete_volume(&host.pool, &v)? {
-            removed += 1;
-        }
-    }
-    info!(host = %host.uri, pool = %host.pool, volumes = removed, "volumes removed from the host");
     Ok(())
 }

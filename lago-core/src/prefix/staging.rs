@@ -220,7 +220,6 @@ fn repoint_current(workdir: &Path, name: &str) {
 /// Deletes the volumes a killed init made on its remote host (its
 /// `host` record says where), if it got that far.
 fn remove_host_volumes(dir: &Path) -> crate::error::Result<()> {
-    use crate::provider::Provider;
     let paths = Paths::new(dir);
     let Some(host) = crate::host::HostRecord::read(&paths).ok().flatten() else {
         return Ok(());
@@ -229,12 +228,7 @@ fn remove_host_volumes(dir: &Path) -> crate::error::Result<()> {
         &host.uri,
         &crate::provider::auth::Credentials::default(),
     )?;
-    let mut removed = 0;
-    for v in lv.list_volumes(&host.pool)? {
-        if host.owns(&v) && lv.delete_volume(&host.pool, &v)? {
-            removed += 1;
-        }
-    }
+    let removed = host.remove_volumes(&lv)?;
     tracing::info!(host = %host.uri, volumes = removed, "volumes of a killed init removed from its host");
     Ok(())
 }
